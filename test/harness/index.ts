@@ -1,0 +1,16 @@
+export { findPostgres, findRedis, type PostgresBinaries } from './binaries.js';
+export {
+  Cluster,
+  type ClusterDescriptor,
+  type ClusterOptions,
+  failover,
+  startCluster,
+} from './cluster.js';
+export { HarnessError } from './errors.js';
+export { freePort } from './ports.js';
+export { PostgresNode } from './postgres-node.js';
+export { RedisCluster, startRedisCluster } from './redis-cluster.js';
+export { RedisServer, redisCommand } from './redis-server.js';
+export { Replica } from './replica.js';
+export { waitFor } from './wait.js';
+export { Workspace } from './workspace.js';

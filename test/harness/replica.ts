@@ -1,0 +1,118 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PostgresNode, runTool } from './postgres-node.js';
+import { handOver } from './run-as.js';
+import { waitFor } from './wait.js';
+
+type PauseState = 'not paused' | 'pause requested' | 'paused';
+
+/** A streaming replica with the controls fault and lag tests need. */
+export class Replica extends PostgresNode {
+  /** Set by the cluster: the node this replica streams from. */
+  upstream!: PostgresNode;
+
+  /** Pauses WAL replay and waits until PostgreSQL confirms it (a pause is only a request). */
+  async pause(): Promise<void> {
+    await this.query('SELECT pg_wal_replay_pause()');
+    await waitFor(`${this.name} replay to pause`, async () => {
+      if ((await this.pauseState()) === 'paused') return true;
+      // Recovery acts on a pause request when it next looks at WAL: give it a record.
+      await this.upstream.query(
+        "SELECT pg_logical_emit_message(false, 'freshgate-harness', 'pause')",
+      );
+      return undefined;
+    });
+  }
+
+  async resume(): Promise<void> {
+    await this.query('SELECT pg_wal_replay_resume()');
+    await waitFor(`${this.name} replay to resume`, async () =>
+      (await this.pauseState()) === 'not paused' ? true : undefined,
+    );
+  }
+
+  async pauseState(): Promise<PauseState> {
+    const [row] = await this.query<{ state: PauseState }>(
+      'SELECT pg_get_wal_replay_pause_state() AS state',
+    );
+    return row!.state;
+  }
+
+  /**
+   * Delays the replay of each commit record by `ms` (`recovery_min_apply_delay`, applied with
+   * a reload; resolves once the server reports the new value).
+   */
+  async setApplyDelay(ms: number): Promise<void> {
+    const value = `${Math.max(0, Math.round(ms))}ms`;
+    await this.query(`ALTER SYSTEM SET recovery_min_apply_delay = '${value}'`);
+    await this.query('SELECT pg_reload_conf()');
+    await waitFor(`${this.name} recovery_min_apply_delay=${value}`, async () => {
+      const [row] = await this.query<{ delay: string }>(
+        "SELECT setting || 'ms' AS delay FROM pg_settings WHERE name = 'recovery_min_apply_delay'",
+      );
+      return row?.delay === value ? true : undefined;
+    });
+  }
+
+  /** `pg_last_wal_replay_lsn()` as text, e.g. `0/3000148`. */
+  async replayLsn(): Promise<string> {
+    const [row] = await this.query<{ lsn: string }>('SELECT pg_last_wal_replay_lsn()::text AS lsn');
+    return row!.lsn;
+  }
+
+  /** Waits until this replica has replayed `lsn` (text form). */
+  async waitForReplay(lsn: string, timeoutMs = 15_000): Promise<void> {
+    await waitFor(
+      `${this.name} to replay ${lsn}`,
+      async () => {
+        const [row] = await this.query<{ done: boolean }>(
+          'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done',
+          [lsn],
+        );
+        return row?.done ? true : undefined;
+      },
+      { timeoutMs },
+    );
+  }
+
+  /** Promotes this replica to a primary on a new timeline (failover). */
+  async promote(): Promise<void> {
+    await this.query('SELECT pg_promote(true, 60)');
+    this.role = 'primary';
+  }
+
+  /**
+   * Replaces this replica's data with a new base backup of its upstream (`pg_basebackup`),
+   * then starts it again on the same port.
+   */
+  async rebuild(): Promise<void> {
+    await this.stop();
+    this.wipe();
+    await runTool(this.binDir, 'pg_basebackup', [
+      '-d',
+      `host=${this.upstream.host} port=${this.upstream.port} user=postgres application_name=${this.name}`,
+      '-D',
+      this.dataDir,
+      '-R',
+      '-X',
+      'stream',
+      '-c',
+      'fast',
+      '--no-sync',
+    ]);
+    handOver(this.dataDir);
+    this.role = 'replica';
+    await this.start();
+  }
+
+  /** Writes the files that make a copied data directory a streaming standby of `upstream`. */
+  configureStandby(upstream: PostgresNode): void {
+    this.upstream = upstream;
+    writeFileSync(join(this.dataDir, 'standby.signal'), '');
+    writeFileSync(
+      join(this.dataDir, 'postgresql.auto.conf'),
+      `primary_conninfo = 'host=${upstream.host} port=${upstream.port} user=postgres application_name=${this.name}'\n`,
+      { flag: 'a' },
+    );
+  }
+}
