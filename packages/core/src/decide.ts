@@ -1,0 +1,519 @@
+import type { PrimaryBudget } from './budget.js';
+import type { Contract, ContractLevel } from './contract.js';
+import type { PrimaryState, ReplicaState, Topology } from './topology.js';
+
+/** How a replica is chosen among those that satisfy the contract. */
+export type SelectionPolicy = 'least-lag' | 'least-in-flight' | 'round-robin';
+
+/**
+ * Why a decision went where it went. Low-cardinality: used in headers, metrics and spans.
+ *
+ * Primary by rule: `in-transaction`, `locking-read`, `after-write`, `strong`,
+ * `request-on-primary`, `pinned-primary`.
+ * Replica: `replica-caught-up`, `replica-healthy`, `within-max-lag`, `sticky-replica`,
+ * `request-replica`.
+ * No replica (the fallback chain applies): `hint-no-lsn`, `future-lsn`, `store-unavailable`,
+ * `sticky-primary`, `sticky-unavailable`, `request-replica-unavailable`,
+ * `no-healthy-replica`, `no-replica-caught-up`, `lag-exceeds-max`.
+ * Check: `replica-behind`.
+ */
+export type DecisionReason =
+  | 'in-transaction'
+  | 'locking-read'
+  | 'after-write'
+  | 'strong'
+  | 'request-on-primary'
+  | 'pinned-primary'
+  | 'replica-caught-up'
+  | 'replica-healthy'
+  | 'within-max-lag'
+  | 'sticky-replica'
+  | 'request-replica'
+  | 'hint-no-lsn'
+  | 'future-lsn'
+  | 'store-unavailable'
+  | 'sticky-primary'
+  | 'sticky-unavailable'
+  | 'request-replica-unavailable'
+  | 'no-healthy-replica'
+  | 'no-replica-caught-up'
+  | 'lag-exceeds-max'
+  | 'replica-behind';
+
+/** Which fallback produced a decision, or `null` when none was needed. */
+export type FallbackKind = 'primary' | 'wait' | 'stale' | 'error';
+
+interface DecisionBase {
+  readonly reason: DecisionReason;
+  readonly fallback: FallbackKind | null;
+  /** The primary budget was empty at some point of this decision. */
+  readonly budgetExhausted: boolean;
+}
+
+/** Read the primary. */
+export interface PrimaryDecision extends DecisionBase {
+  readonly kind: 'primary';
+  readonly node: PrimaryState;
+  readonly route: 'primary';
+  readonly stale: false;
+  readonly lagMs: null;
+}
+
+/** Read this replica. */
+export interface ReplicaDecision extends DecisionBase {
+  readonly kind: 'replica';
+  readonly node: ReplicaState;
+  /** `replica:<name>` */
+  readonly route: string;
+  /** Served by the `stale` fallback: the replica may not satisfy the contract. */
+  readonly stale: boolean;
+  readonly lagMs: number | null;
+}
+
+/**
+ * Refresh `node`'s replay position once (`SELECT pg_last_wal_replay_lsn()`), report it with
+ * `Topology.observeReplayLsn`, then ask again.
+ */
+export interface CheckDecision extends DecisionBase {
+  readonly kind: 'check';
+  readonly node: ReplicaState;
+  readonly lsn: bigint;
+  readonly route: null;
+  readonly stale: false;
+  readonly lagMs: null;
+}
+
+/**
+ * Wait up to `timeoutMs` for `node` to replay `lsn` (reporting progress with
+ * `Topology.observeReplayLsn`), then ask again: the chain resumes after the wait.
+ */
+export interface WaitDecision extends DecisionBase {
+  readonly kind: 'wait';
+  readonly node: ReplicaState;
+  readonly lsn: bigint;
+  readonly timeoutMs: number;
+  /** Index in the contract's fallback chain where the next decision resumes. */
+  readonly resumeAt: number;
+  readonly route: null;
+  readonly stale: false;
+  readonly lagMs: null;
+}
+
+/** Fail closed: HTTP 503 with `Retry-After`. */
+export interface ErrorDecision extends DecisionBase {
+  readonly kind: 'error';
+  readonly retryAfterSeconds: number;
+  readonly route: null;
+  readonly stale: false;
+  readonly lagMs: null;
+}
+
+/** The outcome of {@link decide}. Switch on `kind`. */
+export type Decision =
+  | PrimaryDecision
+  | ReplicaDecision
+  | CheckDecision
+  | WaitDecision
+  | ErrorDecision;
+
+/** Everything about one read that the decision depends on. Reused across calls. */
+export interface RouteRequest {
+  contract: Contract;
+  /** `X-Read-After-Write` was set. */
+  readAfterWrite: boolean;
+  /** max(token LSN, pinned LSN, read floor), `null` when none is known. */
+  requiredLsn: bigint | null;
+  /** The session's last route under monotonic/causal (`primary` or `replica:<name>`). */
+  stickyRoute: string | null;
+  /** Clock time at which the request started (a position observed since then is fresh). */
+  startedAt: number;
+  /** Replica already used by this request. */
+  requestReplica: ReplicaState | null;
+  /** A previous read of this request went to the primary. */
+  requestOnPrimary: boolean;
+  wrote: boolean;
+  inTransaction: boolean;
+  locking: boolean;
+  /** `pinMode: 'primary'` and the session holds a live pin. */
+  pinnedPrimary: boolean;
+  /** The pin store failed and `onStoreError` is `primary`. */
+  storeUnavailable: boolean;
+  /** A position check may still be requested in this request. */
+  checkAllowed: boolean;
+  /** A wait may still be requested in this request. */
+  waitAllowed: boolean;
+  /** Index in the fallback chain to start from (after a wait). */
+  fallbackFrom: number;
+}
+
+/** What {@link decide} reads besides the request. */
+export interface DecideContext {
+  topology: Topology;
+  budget: PrimaryBudget;
+  selection: SelectionPolicy;
+  /** Round-robin cursor, mutated. */
+  cursor: { next: number };
+}
+
+/**
+ * A fresh {@link RouteRequest} with neutral values.
+ *
+ * @example
+ * ```ts
+ * const request = routeRequest(defineContract('read-your-writes'), { requiredLsn: 42n });
+ * ```
+ */
+export function routeRequest(contract: Contract, fields: Partial<RouteRequest> = {}): RouteRequest {
+  return {
+    contract,
+    readAfterWrite: false,
+    requiredLsn: null,
+    stickyRoute: null,
+    startedAt: 0,
+    requestReplica: null,
+    requestOnPrimary: false,
+    wrote: false,
+    inTransaction: false,
+    locking: false,
+    pinnedPrimary: false,
+    storeUnavailable: false,
+    checkAllowed: true,
+    waitAllowed: true,
+    fallbackFrom: 0,
+    ...fields,
+  };
+}
+
+function primary(
+  node: PrimaryState,
+  reason: DecisionReason,
+  fallback: FallbackKind | null,
+  budgetExhausted: boolean,
+): PrimaryDecision {
+  return {
+    kind: 'primary',
+    node,
+    route: 'primary',
+    reason,
+    fallback,
+    budgetExhausted,
+    stale: false,
+    lagMs: null,
+  };
+}
+
+function replica(
+  node: ReplicaState,
+  reason: DecisionReason,
+  stale: boolean,
+  fallback: FallbackKind | null,
+  budgetExhausted: boolean,
+): ReplicaDecision {
+  return {
+    kind: 'replica',
+    node,
+    route: node.route,
+    reason,
+    fallback,
+    budgetExhausted,
+    stale,
+    lagMs: node.lagMs,
+  };
+}
+
+function tagsMatch(node: ReplicaState, contract: Contract): boolean {
+  const tags = contract.tags;
+  if (tags === null) return true;
+  for (const key in tags) if (node.tags[key] !== tags[key]) return false;
+  return true;
+}
+
+function clusterOk(node: ReplicaState, p: PrimaryState, level: ContractLevel): boolean {
+  if (node.clusterId !== null && p.clusterId !== null) return node.clusterId === p.clusterId;
+  // LSNs and lag only mean something within one cluster; without a known cluster only a
+  // read that compares neither may use the replica.
+  return level === 'eventual';
+}
+
+/** Healthy, circuit closed, same cluster, tags match. */
+function servable(node: ReplicaState, p: PrimaryState, contract: Contract, level: ContractLevel) {
+  return (
+    node.health === 'healthy' &&
+    node.circuit === 'closed' &&
+    clusterOk(node, p, level) &&
+    tagsMatch(node, contract)
+  );
+}
+
+/** Satisfies LSN and lag limits, assuming {@link servable}. */
+function satisfies(
+  node: ReplicaState,
+  level: ContractLevel,
+  maxLagMs: number | null,
+  required: bigint | null,
+) {
+  if (level === 'eventual') return true;
+  if (maxLagMs !== null && (node.lagMs === null || node.lagMs > maxLagMs)) return false;
+  return required === null || (node.replayLsn !== null && node.replayLsn >= required);
+}
+
+function staleCandidate(ctx: DecideContext, contract: Contract, level: ContractLevel) {
+  const p = ctx.topology.primary;
+  let best: ReplicaState | null = null;
+  for (const node of ctx.topology.replicas) {
+    if (
+      (node.health === 'healthy' || node.health === 'lagging') &&
+      node.circuit === 'closed' &&
+      clusterOk(node, p, level) &&
+      tagsMatch(node, contract) &&
+      (best === null ||
+        (node.lagMs ?? Number.POSITIVE_INFINITY) < (best.lagMs ?? Number.POSITIVE_INFINITY))
+    ) {
+      best = node;
+    }
+  }
+  return best;
+}
+
+function runFallbacks(
+  request: RouteRequest,
+  ctx: DecideContext,
+  level: ContractLevel,
+  cause: DecisionReason,
+  waitCandidate: ReplicaState | null,
+  staleOnly: ReplicaState | null | undefined,
+): Decision {
+  const chain = request.contract.fallbacks;
+  let exhausted = false;
+  for (let i = request.fallbackFrom; i < chain.length; i++) {
+    const step = chain[i] as (typeof chain)[number];
+    switch (step.kind) {
+      case 'primary':
+        if (ctx.budget.tryTake()) return primary(ctx.topology.primary, cause, 'primary', exhausted);
+        exhausted = true;
+        break;
+      case 'wait':
+        if (request.waitAllowed && waitCandidate !== null && request.requiredLsn !== null) {
+          return {
+            kind: 'wait',
+            node: waitCandidate,
+            lsn: request.requiredLsn,
+            timeoutMs: step.timeoutMs,
+            resumeAt: i + 1,
+            reason: cause,
+            fallback: 'wait',
+            budgetExhausted: exhausted,
+            route: null,
+            stale: false,
+            lagMs: null,
+          };
+        }
+        break;
+      case 'stale': {
+        const node =
+          staleOnly === undefined
+            ? staleCandidate(ctx, request.contract, level)
+            : staleOnly !== null &&
+                (staleOnly.health === 'healthy' || staleOnly.health === 'lagging') &&
+                staleOnly.circuit === 'closed'
+              ? staleOnly
+              : null;
+        if (node !== null) return replica(node, cause, true, 'stale', exhausted);
+        break;
+      }
+      case 'error':
+        return errorDecision(ctx, cause, exhausted);
+    }
+  }
+  // The chain is spent (typically: its primary step found the budget empty): fail closed
+  // rather than overload the primary or serve an unflagged stale read.
+  return errorDecision(ctx, cause, exhausted);
+}
+
+function errorDecision(
+  ctx: DecideContext,
+  cause: DecisionReason,
+  exhausted: boolean,
+): ErrorDecision {
+  const retryAfterSeconds = exhausted ? Math.max(1, Math.ceil(ctx.budget.msUntilNext() / 1000)) : 1;
+  return {
+    kind: 'error',
+    retryAfterSeconds,
+    reason: cause,
+    fallback: 'error',
+    budgetExhausted: exhausted,
+    route: null,
+    stale: false,
+    lagMs: null,
+  };
+}
+
+function check(node: ReplicaState, lsn: bigint): CheckDecision {
+  return {
+    kind: 'check',
+    node,
+    lsn,
+    reason: 'replica-behind',
+    fallback: null,
+    budgetExhausted: false,
+    route: null,
+    stale: false,
+    lagMs: null,
+  };
+}
+
+function better(a: ReplicaState, b: ReplicaState, selection: SelectionPolicy): boolean {
+  const lagA = a.lagMs ?? Number.POSITIVE_INFINITY;
+  const lagB = b.lagMs ?? Number.POSITIVE_INFINITY;
+  if (selection === 'least-in-flight' && a.inFlight !== b.inFlight) return a.inFlight < b.inFlight;
+  return lagA < lagB;
+}
+
+/**
+ * The routing decision: synchronous, no I/O, one small object allocated. Reads only the
+ * cached {@link Topology}; may take one token from the primary budget.
+ *
+ * Rules, in order: transactions, locking reads and reads after a write in the request go to
+ * the primary; `strong` always does; `X-Read-After-Write` makes the contract at least
+ * read-your-writes and, with no LSN known, sends the read to the primary; a required LSN
+ * beyond the primary's known position routes to the primary without waiting; a request that
+ * used a replica keeps it (or leaves for the primary: no time travel within a request);
+ * monotonic/causal sessions stick to their last node; otherwise the policy picks among
+ * healthy replicas of the same cluster whose replay LSN ≥ the required LSN (and, for
+ * `{ maxLag }`, whose lag ≤ maxLag). When none qualifies but one is merely behind, the first
+ * answer is a single `check` of the most advanced one; then the fallback chain applies, and a
+ * primary fallback must pass the budget.
+ *
+ * @example
+ * ```ts
+ * const ctx = { topology, budget: new PrimaryBudget(), selection: 'least-lag', cursor: { next: 0 } } as const;
+ * const d = decide(routeRequest(defineContract('read-your-writes'), { requiredLsn }), ctx);
+ * if (d.kind === 'replica') runOn(d.node.name);
+ * ```
+ */
+export function decide(request: RouteRequest, ctx: DecideContext): Decision {
+  const p = ctx.topology.primary;
+  if (request.inTransaction) return primary(p, 'in-transaction', null, false);
+  if (request.locking) return primary(p, 'locking-read', null, false);
+  if (request.wrote) return primary(p, 'after-write', null, false);
+  const contract = request.contract;
+  if (contract.level === 'strong') return primary(p, 'strong', null, false);
+
+  const level: ContractLevel =
+    request.readAfterWrite && contract.level === 'eventual' ? 'read-your-writes' : contract.level;
+  const required = level === 'eventual' ? null : request.requiredLsn;
+
+  if (level !== 'eventual') {
+    if (request.requestOnPrimary) return primary(p, 'request-on-primary', null, false);
+    if (request.pinnedPrimary) return primary(p, 'pinned-primary', null, false);
+    if (request.storeUnavailable)
+      return runFallbacks(request, ctx, level, 'store-unavailable', null, undefined);
+    if (request.readAfterWrite && required === null) {
+      return runFallbacks(request, ctx, level, 'hint-no-lsn', null, undefined);
+    }
+    if (required !== null && p.currentLsn !== null && required > p.currentLsn) {
+      return runFallbacks(request, ctx, level, 'future-lsn', null, undefined);
+    }
+  }
+
+  const maxLagMs = level === 'bounded' ? contract.maxLagMs : null;
+
+  const pinned = request.requestReplica;
+  if (pinned !== null) {
+    if (servable(pinned, p, contract, level)) {
+      if (satisfies(pinned, level, maxLagMs, required)) {
+        return replica(pinned, 'request-replica', false, null, false);
+      }
+      const behind =
+        required !== null &&
+        (maxLagMs === null || (pinned.lagMs !== null && pinned.lagMs <= maxLagMs));
+      if (behind && request.checkAllowed) return check(pinned, required);
+      return runFallbacks(
+        request,
+        ctx,
+        level,
+        'request-replica-unavailable',
+        behind ? pinned : null,
+        pinned,
+      );
+    }
+    return runFallbacks(request, ctx, level, 'request-replica-unavailable', null, pinned);
+  }
+
+  if (request.stickyRoute !== null && (level === 'monotonic' || level === 'causal')) {
+    if (request.stickyRoute === 'primary') {
+      return runFallbacks(request, ctx, level, 'sticky-primary', null, null);
+    }
+    const sticky = ctx.topology.replicaByRoute(request.stickyRoute);
+    if (sticky === undefined || !servable(sticky, p, contract, level)) {
+      return runFallbacks(request, ctx, level, 'sticky-unavailable', null, null);
+    }
+    if (satisfies(sticky, level, maxLagMs, required)) {
+      return replica(sticky, 'sticky-replica', false, null, false);
+    }
+    // Leaving the sticky replica is safe only once it is known to be behind the required LSN
+    // *now*: then every earlier read on it saw less than the required LSN, which any other
+    // qualifying replica has replayed. A cached position may be older than those reads.
+    const provenBehind = sticky.replayLsnAt !== null && sticky.replayLsnAt >= request.startedAt;
+    if (!provenBehind) {
+      if (request.checkAllowed && required !== null) return check(sticky, required);
+      return runFallbacks(request, ctx, level, 'sticky-unavailable', null, null);
+    }
+  }
+
+  const replicas = ctx.topology.replicas;
+  let best: ReplicaState | null = null;
+  let eligible = 0;
+  let anyServable = false;
+  let anyWithinLag = false;
+  let behind: ReplicaState | null = null;
+  for (const node of replicas) {
+    if (!servable(node, p, contract, level)) continue;
+    anyServable = true;
+    if (maxLagMs !== null && (node.lagMs === null || node.lagMs > maxLagMs)) continue;
+    anyWithinLag = true;
+    if (required !== null && (node.replayLsn === null || node.replayLsn < required)) {
+      if (
+        node.replayLsn !== null &&
+        (behind === null || (behind.replayLsn as bigint) < node.replayLsn)
+      ) {
+        behind = node;
+      }
+      continue;
+    }
+    eligible++;
+    if (best === null || better(node, best, ctx.selection)) best = node;
+  }
+
+  if (best !== null) {
+    if (ctx.selection === 'round-robin' && eligible > 1) {
+      let k = ctx.cursor.next++ % eligible;
+      if (ctx.cursor.next >= Number.MAX_SAFE_INTEGER) ctx.cursor.next = 0;
+      for (const node of replicas) {
+        if (
+          servable(node, p, contract, level) &&
+          satisfies(node, level, maxLagMs, required) &&
+          k-- === 0
+        ) {
+          best = node;
+          break;
+        }
+      }
+    }
+    const reason: DecisionReason =
+      level === 'bounded'
+        ? 'within-max-lag'
+        : required === null
+          ? 'replica-healthy'
+          : 'replica-caught-up';
+    return replica(best, reason, false, null, false);
+  }
+
+  const cause: DecisionReason = !anyServable
+    ? 'no-healthy-replica'
+    : !anyWithinLag
+      ? 'lag-exceeds-max'
+      : 'no-replica-caught-up';
+  if (behind !== null && required !== null && request.checkAllowed) return check(behind, required);
+  return runFallbacks(request, ctx, level, cause, behind, undefined);
+}

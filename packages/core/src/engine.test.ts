@@ -1,0 +1,447 @@
+import { describe, expect, it } from 'vitest';
+import { defineContract } from './contract.js';
+import { createEngine, type EngineOptions } from './engine.js';
+import { ConfigError, FreshnessUnavailableError, TokenRejectedError } from './errors.js';
+import { ManualClock } from './manual-clock.js';
+import { memoryPinStore, type PinStore } from './pin-store.js';
+import { hashSessionKey } from './session-key.js';
+import { Topology } from './topology.js';
+
+const SECRET = 'engine-test-secret-that-is-long-enough!!';
+const CID = 'c/1';
+
+async function setup(options: Partial<EngineOptions> = {}) {
+  const clock = new ManualClock(1_000_000);
+  const topology = new Topology({ replicas: [{ name: 'r1' }, { name: 'r2' }], clock });
+  topology.updatePrimary({ currentLsn: 1000n, clusterId: CID, health: 'healthy' });
+  topology.updateReplica('r1', { replayLsn: 900n, lagMs: 10, clusterId: CID, health: 'healthy' });
+  topology.updateReplica('r2', { replayLsn: 500n, lagMs: 50, clusterId: CID, health: 'healthy' });
+  clock.advance(100);
+  const store = memoryPinStore({ clock });
+  const engine = await createEngine({
+    topology,
+    secret: SECRET,
+    clock,
+    pinStore: store,
+    ...options,
+  });
+  const headers: [string, string][] = [];
+  const sink = { setHeader: (name: string, value: string) => headers.push([name, value]) };
+  return { clock, topology, store, engine, headers, sink };
+}
+
+describe('createEngine: configuration', () => {
+  it('fails at start-up naming the option, with did-you-mean', async () => {
+    const topology = new Topology();
+    await expect(
+      createEngine({ topology, secret: SECRET, pinMod: 'lsn' } as never),
+    ).rejects.toThrow(/`pinMod`.*Did you mean "pinMode"/);
+    await expect(
+      createEngine({ topology, secret: SECRET, selection: 'round-robbin' as never }),
+    ).rejects.toThrow(/Did you mean "round-robin"/);
+    await expect(
+      createEngine({ topology, secret: SECRET, defaultContract: 'strogn' as never }),
+    ).rejects.toThrow(/`defaultContract`.*Did you mean "strong"/);
+    await expect(
+      createEngine({ topology, secret: SECRET, pinTtl: '5 sec' as never }),
+    ).rejects.toThrow(/`pinTtl`/);
+    await expect(
+      createEngine({ topology, secret: SECRET, budget: { rat: 5 } as never }),
+    ).rejects.toThrow(/`budget.rat`.*Did you mean "rate"/);
+    await expect(createEngine({ secret: SECRET } as never)).rejects.toThrow(ConfigError);
+    await expect(createEngine({ topology, secret: 'short' })).rejects.toThrow(/32 bytes/);
+    await expect(createEngine({ topology, secret: SECRET, pinStore: {} as never })).rejects.toThrow(
+      /`pinStore`/,
+    );
+    await expect(
+      createEngine({ topology, secret: SECRET, cookie: { name: 'a b' } }),
+    ).rejects.toThrow(/`cookie`/);
+  });
+
+  it('declares routes, validated at declaration, and lists them as JSON and Markdown', async () => {
+    const { engine } = await setup();
+    engine.declareRoute('get', '/cases/:id', 'read-your-writes');
+    engine.declareRoute('GET', '/dashboard', { maxLag: '5s', fallback: [{ wait: 200 }, 'stale'] });
+    engine.declareRoute('POST', '/transfer', 'strong');
+    expect(() => engine.declareRoute('GET', '/feed', 'monotnic' as never)).toThrow(
+      /routes\[GET \/feed\].*monotonic/,
+    );
+    expect(() => engine.declareRoute('GET', '/cases/:id', 'eventual')).toThrow(/twice/);
+    expect(engine.routes()).toEqual([
+      {
+        method: 'GET',
+        path: '/cases/:id',
+        contract: 'read-your-writes',
+        level: 'read-your-writes',
+        maxLagMs: null,
+        fallback: ['primary'],
+        tags: null,
+      },
+      {
+        method: 'GET',
+        path: '/dashboard',
+        contract: 'maxLag=5000ms',
+        level: 'bounded',
+        maxLagMs: 5000,
+        fallback: ['wait 200ms', 'stale'],
+        tags: null,
+      },
+      {
+        method: 'POST',
+        path: '/transfer',
+        contract: 'strong',
+        level: 'strong',
+        maxLagMs: null,
+        fallback: [],
+        tags: null,
+      },
+    ]);
+    expect(engine.routesMarkdown()).toContain(
+      '| GET | `/dashboard` | maxLag=5000ms | wait 200ms → stale | — |',
+    );
+  });
+});
+
+describe('engine: writes and read-your-writes', () => {
+  it('a write resolves after the token is set and the pin extended; the next read honours it', async () => {
+    const { engine, headers, sink, store, clock } = await setup({ cookie: true });
+    const write = await engine.begin({
+      contract: 'read-your-writes',
+      sessionKey: 'sess-1',
+      sink,
+      secure: true,
+    });
+    await write.wrote(950n);
+    const token = write.token as string;
+    expect(headers).toEqual([
+      ['X-Freshness-Route', 'primary'],
+      ['X-Freshness-Token', token],
+      ['Set-Cookie', `fg_fresh=${token}; Max-Age=600; Path=/; HttpOnly; SameSite=Lax; Secure`],
+    ]);
+    expect(await store.get(hashSessionKey('sess-1'))).toMatchObject({
+      lsn: 950n,
+      node: null,
+      ttlMs: 5000,
+    });
+    expect(write.route()).toMatchObject({ kind: 'primary', reason: 'after-write' });
+
+    // Next request with the token: no replica has 950 yet → check the most advanced.
+    const read = await engine.begin({ contract: 'read-your-writes', token });
+    expect(read.requiredLsn()).toBe(950n);
+    const first = read.route();
+    expect(first).toMatchObject({ kind: 'check', lsn: 950n });
+    engine.topology.observeReplayLsn('r1', 960n);
+    const second = read.route();
+    expect(second).toMatchObject({ kind: 'replica', reason: 'replica-caught-up' });
+
+    // Same session, cookie only, no token header: the pin alone is enough.
+    const byPin = await engine.begin({ contract: 'read-your-writes', sessionKey: 'sess-1' });
+    expect(byPin.requiredLsn()).toBe(950n);
+    // The cookie carries the token too.
+    const byCookie = await engine.begin({
+      contract: 'read-your-writes',
+      cookie: `a=1; fg_fresh=${token}`,
+    });
+    expect(byCookie.requiredLsn()).toBe(950n);
+    clock.advance(5000);
+    const expired = await engine.begin({ contract: 'read-your-writes', sessionKey: 'sess-1' });
+    expect(expired.requiredLsn()).toBeNull();
+  });
+
+  it('X-Read-After-Write with nothing known sends the read to the primary; garbage is ignored', async () => {
+    const { engine } = await setup();
+    const hinted = await engine.begin({ contract: 'eventual', readAfterWrite: 'true' });
+    expect(hinted.route()).toMatchObject({ kind: 'primary', reason: 'hint-no-lsn' });
+    const ignored = await engine.begin({ contract: 'eventual', readAfterWrite: 'please' });
+    expect(ignored.route()).toMatchObject({ kind: 'replica', reason: 'replica-healthy' });
+  });
+
+  it('a token beyond the primary position routes to the primary without waiting', async () => {
+    const { engine } = await setup({
+      defaultContract: { contract: 'read-your-writes', fallback: [{ wait: 1000 }, 'primary'] },
+    });
+    const { token } = await engine.codec.sign({ lsn: 5000n, cid: CID });
+    const freshness = await engine.begin({ token });
+    const decision = freshness.route();
+    expect(decision).toMatchObject({ kind: 'primary', reason: 'future-lsn' });
+  });
+
+  it('ignores invalid and foreign-cluster tokens, or rejects them in strict mode', async () => {
+    const { engine } = await setup();
+    const other = await createEngine({
+      topology: new Topology(),
+      secret: 'another-secret-that-is-long-enough-too!',
+    });
+    const { token: wrongKey } = await other.codec.sign({ lsn: 1n, cid: CID });
+    const { token: foreign } = await engine.codec.sign({ lsn: 1n, cid: 'c/2' });
+    const a = await engine.begin({ token: wrongKey });
+    expect(a.tokenRejection).toBe('unknown-kid');
+    expect(a.requiredLsn()).toBeNull();
+    expect((await engine.begin({ token: foreign })).tokenRejection).toBe('foreign-cluster');
+
+    const strict = await setup({ strict: true });
+    const err = await strict.engine.begin({ token: 'garbage' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TokenRejectedError);
+    expect(strict.engine.problem(err)).toMatchObject({
+      status: 400,
+      headers: { 'Content-Type': 'application/problem+json' },
+      body: { status: 400, title: 'Freshness token rejected', reason: 'malformed' },
+    });
+  });
+
+  it("uses another session's token only under causal", async () => {
+    const { engine } = await setup();
+    const { token } = await engine.codec.sign({
+      lsn: 950n,
+      cid: CID,
+      sid: hashSessionKey('alice'),
+    });
+    const monotonic = await engine.begin({ contract: 'monotonic', token, sessionKey: 'bob' });
+    expect(monotonic.tokenRejection).toBe('foreign-session');
+    expect(monotonic.requiredLsn()).toBeNull();
+    const causal = await engine.begin({ contract: 'causal', token, sessionKey: 'bob' });
+    expect(causal.tokenRejection).toBeNull();
+    expect(causal.requiredLsn()).toBe(950n);
+    // A session-less caller (another service) propagating the token is trusted.
+    expect((await engine.begin({ contract: 'read-your-writes', token })).requiredLsn()).toBe(950n);
+  });
+});
+
+describe('engine: request scope', () => {
+  it('keeps one replica per request and sets the route header once', async () => {
+    const { engine, headers, sink, topology } = await setup({ selection: 'round-robin' });
+    const freshness = await engine.begin({ contract: 'eventual', sink });
+    const names = [freshness.route(), freshness.route(), freshness.route()].map(
+      (d) => d.kind === 'replica' && d.node.name,
+    );
+    expect(new Set(names).size).toBe(1);
+    expect(headers).toEqual([['X-Freshness-Route', `replica:${names[0]}`]]);
+    topology.updateReplica(names[0] as string, { health: 'down' });
+    expect(freshness.route()).toMatchObject({
+      kind: 'primary',
+      reason: 'request-replica-unavailable',
+    });
+    expect(freshness.servedBy).toBe('primary');
+  });
+
+  it('a per-query strong contract and transactions go to the primary', async () => {
+    const { engine } = await setup();
+    const freshness = await engine.begin({ contract: 'eventual' });
+    expect(freshness.route({ contract: defineContract('strong') }).reason).toBe('strong');
+    expect(freshness.route({ inTransaction: true }).reason).toBe('in-transaction');
+    expect(freshness.route({ locking: true }).reason).toBe('locking-read');
+  });
+
+  it('bounded reads report the lag header', async () => {
+    const { engine, headers, sink } = await setup();
+    const freshness = await engine.begin({ contract: { maxLag: '1s' }, sink });
+    freshness.route();
+    expect(headers).toContainEqual(['X-Freshness-Lag-Ms', '10']);
+  });
+
+  it('wait → resume: after the wait times out the chain continues', async () => {
+    const { engine, clock } = await setup({
+      defaultContract: { contract: 'read-your-writes', fallback: [{ wait: '300ms' }, 'error'] },
+    });
+    const { token } = await engine.codec.sign({ lsn: 990n, cid: CID });
+    const freshness = await engine.begin({ token });
+    expect(freshness.route().kind).toBe('check');
+    const wait = freshness.route();
+    expect(wait).toMatchObject({ kind: 'wait', lsn: 990n, timeoutMs: 300 });
+    clock.advance(300);
+    const after = freshness.route();
+    expect(after).toMatchObject({ kind: 'error', reason: 'no-replica-caught-up' });
+    if (after.kind !== 'error') throw new Error('unreachable');
+    const problem = engine.problem(
+      new FreshnessUnavailableError(after.reason, after.retryAfterSeconds),
+    );
+    expect(problem).toMatchObject({
+      status: 503,
+      headers: { 'Retry-After': '1' },
+      body: { status: 503 },
+    });
+    expect(engine.problem(new Error('other'))).toBeNull();
+  });
+
+  it('an empty budget turns a primary fallback into 503', async () => {
+    const { engine } = await setup({ budget: { rate: 1, burst: 1 } });
+    const { token } = await engine.codec.sign({ lsn: 999n, cid: CID });
+    const kinds: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const f = await engine.begin({ token });
+      let d = f.route();
+      if (d.kind === 'check') d = f.route();
+      kinds.push(d.kind);
+    }
+    expect(kinds).toEqual(['primary', 'error', 'error']);
+  });
+});
+
+describe('engine: pin store failures', () => {
+  const failing: PinStore = {
+    get: () => Promise.reject(new Error('ECONNREFUSED')),
+    extend: () => Promise.reject(new Error('ECONNREFUSED')),
+  };
+
+  it("onStoreError 'primary' reads from the primary; writes still succeed", async () => {
+    const { engine } = await setup({ pinStore: failing });
+    const f = await engine.begin({ contract: 'read-your-writes', sessionKey: 's' });
+    expect(f.route()).toMatchObject({ kind: 'primary', reason: 'store-unavailable' });
+    await expect(f.wrote(1001n)).resolves.toBeUndefined();
+    expect(f.token).not.toBeNull();
+    const eventual = await engine.begin({ contract: 'eventual', sessionKey: 's' });
+    expect(eventual.route().kind).toBe('replica');
+  });
+
+  it("onStoreError 'token-only' carries on with the token", async () => {
+    const { engine } = await setup({ pinStore: failing, onStoreError: 'token-only' });
+    const f = await engine.begin({ contract: 'read-your-writes', sessionKey: 's' });
+    expect(f.route()).toMatchObject({ kind: 'replica' });
+  });
+
+  it('a hanging store times out', async () => {
+    const hanging: PinStore = {
+      get: () => new Promise(() => {}),
+      extend: () => new Promise(() => {}),
+    };
+    const { engine } = await setup({ pinStore: hanging, pinStoreTimeout: 1 });
+    const f = await engine.begin({ contract: 'read-your-writes', sessionKey: 's' });
+    expect(f.route().reason).toBe('store-unavailable');
+  });
+
+  it("pinMode 'primary' keeps a pinned session on the primary until the pin expires", async () => {
+    const { engine, clock } = await setup({ pinMode: 'primary' });
+    const w = await engine.begin({ sessionKey: 's' });
+    await w.wrote(100n);
+    expect((await engine.begin({ sessionKey: 's' })).route().reason).toBe('pinned-primary');
+    clock.advance(5000);
+    expect((await engine.begin({ sessionKey: 's' })).route().kind).toBe('replica');
+  });
+});
+
+describe('engine: monotonic floors', () => {
+  it('token-only: a read returns a token bounded by the measured position, raising the next floor', async () => {
+    const { engine, topology, headers, sink } = await setup();
+    const first = await engine.begin({ contract: 'monotonic', sink });
+    const d = first.route();
+    expect(d).toMatchObject({ kind: 'replica', reason: 'replica-healthy' });
+    expect(first.needsReadBound(d)).toBe(true);
+    // The replica had moved on before the statement's snapshot: the data layer measures 930.
+    await first.observedRead(d, { lsn: 930n });
+    const token = first.token as string;
+    expect(headers).toContainEqual(['X-Freshness-Token', token]);
+
+    const next = await engine.begin({ contract: 'monotonic', token });
+    expect(next.requiredLsn()).toBe(930n);
+    // r1's cached 900 is below what the client saw: never serve it from there without a check.
+    const d2 = next.route();
+    expect(d2).toMatchObject({ kind: 'check', lsn: 930n });
+    topology.observeReplayLsn('r1', 940n);
+    expect(next.route()).toMatchObject({ kind: 'replica', reason: 'replica-caught-up' });
+  });
+
+  it('never issues a token from a position cached before the read', async () => {
+    const { engine, topology, clock } = await setup();
+    const f = await engine.begin({ contract: 'monotonic' });
+    const d = f.route();
+    await f.observedRead(d);
+    expect(f.token).toBeNull();
+    // A monitor sample taken after the decision is an upper bound.
+    clock.advance(5);
+    topology.observeReplayLsn('r1', 905n);
+    await f.observedRead(d);
+    expect(f.token).not.toBeNull();
+    expect(
+      (await engine.codec.verify(f.token))?.ok && (await engine.codec.verify(f.token)),
+    ).toMatchObject({ lsn: 905n });
+  });
+
+  it('does not reissue a token that would tell the client nothing new', async () => {
+    const { engine } = await setup();
+    const { token } = await engine.codec.sign({ lsn: 900n, cid: CID });
+    const f = await engine.begin({ contract: 'monotonic', token });
+    const d = f.route();
+    await f.observedRead(d, { lsn: 900n });
+    expect(f.token).toBeNull();
+    await f.observedRead(d, { lsn: 901n });
+    expect(f.token).not.toBeNull();
+  });
+
+  it('session-key only: sticks to its replica and writes the pin only when the node changes', async () => {
+    const writes: unknown[] = [];
+    const clock = new ManualClock(1_000_000);
+    const inner = memoryPinStore({ clock });
+    const store: PinStore = {
+      get: (key) => inner.get(key),
+      extend: (key, update) => {
+        writes.push({ node: update.node, lsn: update.lsn });
+        return inner.extend(key, update);
+      },
+    };
+    const topology = new Topology({ replicas: [{ name: 'r1' }, { name: 'r2' }], clock });
+    topology.updatePrimary({ currentLsn: 1000n, clusterId: CID });
+    topology.updateReplica('r1', { replayLsn: 900n, lagMs: 50, clusterId: CID, health: 'healthy' });
+    topology.updateReplica('r2', { replayLsn: 950n, lagMs: 10, clusterId: CID, health: 'healthy' });
+    clock.advance(100);
+    const engine = await createEngine({
+      topology,
+      secret: SECRET,
+      clock,
+      pinStore: store,
+      selection: 'least-lag',
+    });
+
+    const read = async () => {
+      const f = await engine.begin({ contract: 'monotonic', sessionKey: 'k' });
+      const d = f.route();
+      // Stickiness keeps replica reads monotonic without measuring; the primary is measured.
+      expect(f.needsReadBound(d)).toBe(d.kind === 'primary');
+      await f.observedRead(d);
+      clock.advance(100);
+      return d.kind === 'replica' ? d.node.name : d.kind;
+    };
+    expect(await read()).toBe('r2');
+    expect(writes).toEqual([{ node: 'replica:r2', lsn: null }]);
+    // r1 now has less lag, but the session stays on r2: no write for repeated reads.
+    topology.updateReplica('r1', { lagMs: 1 });
+    expect([await read(), await read(), await read()]).toEqual(['r2', 'r2', 'r2']);
+    expect(writes).toHaveLength(1);
+    // r2 fails: only the primary is known to be ahead of what the session read on r2.
+    topology.updateReplica('r2', { health: 'down' });
+    expect(await read()).toBe('primary');
+    expect(writes).toHaveLength(2);
+    expect(writes[1]).toEqual({ node: 'primary', lsn: null });
+    // A write bounds everything read before it: the session is free again.
+    const w = await engine.begin({ contract: 'monotonic', sessionKey: 'k' });
+    await w.wrote(1001n);
+    topology.observeReplayLsn('r1', 1001n);
+    expect(await read()).toBe('r1');
+  });
+
+  it('session-key only: a primary read with a measured position records the floor', async () => {
+    const { engine, store, topology } = await setup();
+    topology.updateReplica('r1', { health: 'down' });
+    topology.updateReplica('r2', { health: 'down' });
+    const f = await engine.begin({ contract: 'monotonic', sessionKey: 'k' });
+    const d = f.route();
+    expect(d.kind).toBe('primary');
+    expect(f.needsReadBound(d)).toBe(true);
+    await f.observedRead(d, { lsn: 1000n });
+    expect(await store.get(hashSessionKey('k'))).toMatchObject({ lsn: 1000n, node: null });
+    topology.updateReplica('r1', { health: 'healthy', replayLsn: 999n });
+    const g = await engine.begin({ contract: 'monotonic', sessionKey: 'k' });
+    expect(g.requiredLsn()).toBe(1000n);
+    expect(g.route()).toMatchObject({ kind: 'check', lsn: 1000n });
+  });
+
+  it('reissues a token the primary itself cannot reach (restore), once measured', async () => {
+    const { engine } = await setup();
+    const { token } = await engine.codec.sign({ lsn: 5000n, cid: CID });
+    const f = await engine.begin({ contract: 'monotonic', token });
+    const d = f.route();
+    expect(d.reason).toBe('future-lsn');
+    await f.observedRead(d, { lsn: 1000n });
+    const result = await engine.codec.verify(f.token);
+    expect(result).toMatchObject({ ok: true, lsn: 1000n });
+  });
+});

@@ -1,0 +1,173 @@
+/**
+ * Every `code` a {@link FreshgateError} can carry. `switch (err.code)` narrows to the
+ * subclass-specific data.
+ */
+export type FreshgateErrorCode =
+  | 'ERR_FRESHGATE_INVALID_LSN'
+  | 'ERR_FRESHGATE_CONFIG'
+  | 'ERR_FRESHGATE_TOKEN_REJECTED'
+  | 'ERR_FRESHGATE_FRESHNESS_UNAVAILABLE'
+  | 'ERR_FRESHGATE_STORE';
+
+/**
+ * Base class of every error freshgate throws. `code` is a literal union so that a
+ * `switch` narrows it; `statusCode` is set on errors that reach HTTP.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   parseLsn(text);
+ * } catch (err) {
+ *   if (err instanceof FreshgateError && err.code === 'ERR_FRESHGATE_INVALID_LSN') {
+ *     // handle
+ *   }
+ * }
+ * ```
+ */
+export class FreshgateError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: FreshgateErrorCode;
+  /** HTTP status this error maps to, when it can reach a client. */
+  readonly statusCode: number | undefined;
+
+  constructor(
+    code: FreshgateErrorCode,
+    message: string,
+    options?: { cause?: unknown; statusCode?: number },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.statusCode = options?.statusCode;
+  }
+}
+
+/**
+ * A text that is not a PostgreSQL LSN (`X/Y`, 1–8 hex digits each side).
+ *
+ * @example
+ * ```ts
+ * try { parseLsn('16-B374'); } catch (err) { (err as InvalidLsnError).input; // '16-B374' }
+ * ```
+ */
+export class InvalidLsnError extends FreshgateError {
+  declare readonly code: 'ERR_FRESHGATE_INVALID_LSN';
+  /** The rejected input, truncated to 64 characters. */
+  readonly input: string;
+
+  constructor(input: unknown) {
+    const shown = typeof input === 'string' ? input.slice(0, 64) : String(typeof input);
+    super(
+      'ERR_FRESHGATE_INVALID_LSN',
+      `Invalid LSN ${JSON.stringify(shown)}: expected X/Y with 1-8 hex digits each side, e.g. "16/B374D848"`,
+    );
+    this.input = shown;
+  }
+}
+
+/**
+ * Bad configuration, raised when a factory or `defineContract` runs (start-up), never per
+ * request. The message names the option and how to fix it.
+ *
+ * @example
+ * ```ts
+ * try { defineContract('monotonc'); } catch (err) {
+ *   (err as ConfigError).option; // 'contract'
+ *   (err as ConfigError).message; // '... did you mean "monotonic"?'
+ * }
+ * ```
+ */
+export class ConfigError extends FreshgateError {
+  declare readonly code: 'ERR_FRESHGATE_CONFIG';
+  /** Path of the offending option, e.g. `budget.rate` or `routes[GET /a].fallback`. */
+  readonly option: string;
+
+  constructor(option: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_FRESHGATE_CONFIG', `Invalid option \`${option}\`: ${message}`, options);
+    this.option = option;
+  }
+}
+
+/** Why a freshness token was not trusted. */
+export type TokenRejectionReason =
+  | 'malformed'
+  | 'oversize'
+  | 'signature'
+  | 'expired'
+  | 'algorithm'
+  | 'typ'
+  | 'foreign-cluster'
+  | 'unknown-kid'
+  | 'claims';
+
+/**
+ * A freshness token was rejected while the engine runs in `strict` mode (otherwise
+ * rejected tokens are ignored and counted). Maps to HTTP 400.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof TokenRejectedError) console.log(err.reason); // 'expired'
+ * ```
+ */
+export class TokenRejectedError extends FreshgateError {
+  declare readonly code: 'ERR_FRESHGATE_TOKEN_REJECTED';
+  declare readonly statusCode: 400;
+  /** Why the token was rejected. */
+  readonly reason: TokenRejectionReason;
+
+  constructor(reason: TokenRejectionReason) {
+    super('ERR_FRESHGATE_TOKEN_REJECTED', `Freshness token rejected: ${reason}`, {
+      statusCode: 400,
+    });
+    this.reason = reason;
+  }
+}
+
+/**
+ * No node can serve a read under its contract and the fallback chain ended in `error`
+ * (or the primary budget was empty). Maps to HTTP 503 with `Retry-After`.
+ *
+ * @example
+ * ```ts
+ * const d = freshness.route();
+ * if (d.kind === 'error') throw new FreshnessUnavailableError(d.reason, d.retryAfterSeconds);
+ * ```
+ */
+export class FreshnessUnavailableError extends FreshgateError {
+  declare readonly code: 'ERR_FRESHGATE_FRESHNESS_UNAVAILABLE';
+  declare readonly statusCode: 503;
+  /** Seconds the client should wait before retrying (the `Retry-After` value). */
+  readonly retryAfterSeconds: number;
+  /** The decision reason that led here, e.g. `no-replica-caught-up`. */
+  readonly reason: string;
+
+  constructor(reason: string, retryAfterSeconds: number) {
+    super(
+      'ERR_FRESHGATE_FRESHNESS_UNAVAILABLE',
+      `No node can serve this read under its freshness contract (${reason})`,
+      { statusCode: 503 },
+    );
+    this.reason = reason;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/**
+ * A pin store operation failed or timed out. The engine never lets it escape a request; it
+ * is handed to telemetry and applies `onStoreError`.
+ *
+ * @example
+ * ```ts
+ * throw new StoreError('get', { cause: redisError });
+ * ```
+ */
+export class StoreError extends FreshgateError {
+  declare readonly code: 'ERR_FRESHGATE_STORE';
+  /** Which store operation failed. */
+  readonly operation: 'get' | 'extend';
+
+  constructor(operation: 'get' | 'extend', options?: { cause?: unknown; message?: string }) {
+    super('ERR_FRESHGATE_STORE', options?.message ?? `Pin store ${operation} failed`, options);
+    this.operation = operation;
+  }
+}

@@ -1,0 +1,396 @@
+import { context, type Span, trace } from '@opentelemetry/api';
+import type { Clock } from './clock.js';
+import type { Contract } from './contract.js';
+import { type CookieSettings, serializeCookie } from './cookie.js';
+import {
+  type DecideContext,
+  type Decision,
+  decide,
+  type RouteRequest,
+  routeRequest,
+} from './decide.js';
+import { StoreError } from './errors.js';
+import { maxLsn } from './lsn.js';
+import type { Pin, PinStore } from './pin-store.js';
+import type { Telemetry, TokenIgnoredReason } from './telemetry.js';
+import type { TokenCodec } from './token-codec.js';
+import type { ReplicaState, Topology } from './topology.js';
+
+/** Header names of the wire contract. */
+export const HEADER_TOKEN = 'X-Freshness-Token';
+export const HEADER_ROUTE = 'X-Freshness-Route';
+export const HEADER_LAG_MS = 'X-Freshness-Lag-Ms';
+export const HEADER_READ_AFTER_WRITE = 'X-Read-After-Write';
+
+/**
+ * Where the engine writes response headers. Adapters translate it to their framework; for
+ * `Set-Cookie` they must append rather than replace the application's cookies.
+ */
+export interface ResponseSink {
+  setHeader(name: string, value: string): void;
+}
+
+/** Per-statement routing options. */
+export interface RouteOptions {
+  /** A contract for this query only (e.g. a `strong` permission check in a `monotonic` route). */
+  contract?: Contract;
+  /** The statement runs inside an explicit transaction. */
+  inTransaction?: boolean;
+  /** `SELECT … FOR UPDATE/SHARE`. */
+  locking?: boolean;
+}
+
+/** Engine settings a request needs. Internal. */
+export interface RequestEnvironment {
+  topology: Topology;
+  codec: TokenCodec;
+  decideContext: DecideContext;
+  telemetry: Telemetry;
+  clock: Clock;
+  pinStore: PinStore | null;
+  pinTtlMs: number;
+  storeTimeoutMs: number;
+  cookie: CookieSettings | null;
+}
+
+/** What `Engine.begin` found out before the request could route. Internal. */
+export interface RequestStart {
+  contract: Contract;
+  readAfterWrite: boolean;
+  /** Verified token LSN, usable by every contract. */
+  tokenLsn: bigint | null;
+  /** The token was issued to another session: only `causal` reads use it. */
+  tokenForeignSession: boolean;
+  tokenRejection: TokenIgnoredReason | null;
+  sessionHash: string | null;
+  pin: Pin | undefined;
+  pinnedPrimary: boolean;
+  storeUnavailable: boolean;
+  secure: boolean;
+  sink: ResponseSink | undefined;
+  span: Span | undefined;
+}
+
+/**
+ * The freshness state of one request: created by `Engine.begin`, asked for a route before
+ * each read, told about reads and writes, and the source of the response headers. Not shared
+ * between requests.
+ *
+ * @example
+ * ```ts
+ * const freshness = await engine.begin({ contract: 'monotonic', token: req.headers['x-freshness-token'] });
+ * const decision = freshness.route();
+ * // run the read where decision says, then:
+ * await freshness.observedRead(decision, { lsn: positionAfterRead });
+ * // after a write has committed:
+ * await freshness.wrote(commitLsn);
+ * ```
+ */
+export class RequestFreshness {
+  /** The route's declared contract. */
+  readonly contract: Contract;
+  /** `X-Read-After-Write` was set. */
+  readonly readAfterWrite: boolean;
+  /** Why a presented token is not used, or `null`. */
+  readonly tokenRejection: TokenIgnoredReason | null;
+  /** Headers set so far (the same values pushed to the sink). */
+  readonly headers: Record<string, string> = {};
+
+  readonly #env: RequestEnvironment;
+  readonly #start: RequestStart;
+  readonly #request: RouteRequest;
+  readonly #startedAt: number;
+  #tokenLsn: bigint | null;
+  #floor: bigint | null = null;
+  #issuedLsn: bigint | null = null;
+  #token: string | null = null;
+  #routeHeader: string | null = null;
+  #pinNode: string | null;
+  #pinLsn: bigint | null;
+  #pinTtlMs: number;
+  #routedAt = 0;
+  #waitStartedAt: number | null = null;
+  #waitNode: ReplicaState | null = null;
+  #replaceToken = false;
+
+  constructor(env: RequestEnvironment, start: RequestStart) {
+    this.#env = env;
+    this.#start = start;
+    this.contract = start.contract;
+    this.readAfterWrite = start.readAfterWrite;
+    this.tokenRejection = start.tokenRejection;
+    this.#tokenLsn = start.tokenLsn;
+    this.#startedAt = env.clock.now();
+    this.#pinNode = start.pin?.node ?? null;
+    this.#pinLsn = start.pin?.lsn ?? null;
+    this.#pinTtlMs = start.pin?.ttlMs ?? 0;
+    this.#request = routeRequest(start.contract, {
+      readAfterWrite: start.readAfterWrite,
+      startedAt: this.#startedAt,
+      pinnedPrimary: start.pinnedPrimary,
+      storeUnavailable: start.storeUnavailable,
+    });
+  }
+
+  /** The LSN reads of `contract` must reach: max(token, pin, read floor), or `null`. */
+  requiredLsn(contract: Contract = this.contract): bigint | null {
+    const useToken = !this.#start.tokenForeignSession || contract.level === 'causal';
+    const monotonic = contract.level === 'monotonic' || contract.level === 'causal';
+    return maxLsn(
+      maxLsn(useToken ? this.#tokenLsn : null, this.#pinLsn),
+      monotonic ? this.#floor : null,
+    );
+  }
+
+  /** The latest token issued in this request, or `null`. */
+  get token(): string | null {
+    return this.#token;
+  }
+
+  /** The `X-Freshness-Route` value so far, or `null` before the first routed statement. */
+  get servedBy(): string | null {
+    return this.#routeHeader;
+  }
+
+  /**
+   * Decides where the next read goes. Synchronous, no I/O. Handle every `kind`:
+   * `primary`/`replica` run the read; `check` refreshes the node's position
+   * (`topology.observeReplayLsn`) then calls `route` again; `wait` waits for the node to reach
+   * `lsn` (reporting progress the same way) then calls `route` again; `error` throws
+   * `new FreshnessUnavailableError(d.reason, d.retryAfterSeconds)`.
+   */
+  route(options?: RouteOptions): Decision {
+    const env = this.#env;
+    const request = this.#request;
+    const contract = options?.contract ?? this.contract;
+    request.contract = contract;
+    request.inTransaction = options?.inTransaction === true;
+    request.locking = options?.locking === true;
+    request.requiredLsn = this.requiredLsn(contract);
+    request.stickyRoute = this.#start.sessionHash === null ? null : this.#pinNode;
+
+    const now = env.clock.now();
+    if (this.#waitStartedAt !== null) {
+      const node = this.#waitNode;
+      const caughtUp =
+        node !== null && node.replayLsn !== null && request.requiredLsn !== null
+          ? node.replayLsn >= request.requiredLsn
+          : false;
+      env.telemetry.waited(now - this.#waitStartedAt, caughtUp);
+      this.#waitStartedAt = null;
+    }
+
+    const decision = decide(request, env.decideContext);
+    this.#routedAt = now;
+    request.fallbackFrom = 0;
+    switch (decision.kind) {
+      case 'check':
+        request.checkAllowed = false;
+        break;
+      case 'wait':
+        request.waitAllowed = false;
+        request.fallbackFrom = decision.resumeAt;
+        this.#waitStartedAt = now;
+        this.#waitNode = decision.node;
+        break;
+      case 'replica':
+        request.requestReplica = decision.node;
+        this.#setRoute(decision.route);
+        if (decision.stale || contract.level === 'bounded') {
+          if (decision.lagMs !== null)
+            this.#setHeader(HEADER_LAG_MS, String(Math.round(decision.lagMs)));
+        }
+        break;
+      case 'primary':
+        request.requestOnPrimary = true;
+        this.#setRoute('primary');
+        break;
+      case 'error':
+        break;
+    }
+    env.telemetry.decision(contract.level, decision, request.requiredLsn, this.#span());
+    return decision;
+  }
+
+  /**
+   * Whether the data layer should measure the node's position after running `decision`
+   * and pass it to {@link observedRead}: true for monotonic/causal reads whose floor the
+   * engine cannot otherwise bound (a replica read of a session-key session is kept
+   * monotonic by stickiness instead).
+   */
+  needsReadBound(decision: Decision, contract: Contract = this.contract): boolean {
+    if (contract.level !== 'monotonic' && contract.level !== 'causal') return false;
+    if (decision.kind === 'primary') return true;
+    return decision.kind === 'replica' && this.#start.sessionHash === null;
+  }
+
+  /**
+   * Reports that a read ran as `decision` decided. Under monotonic/causal it raises the
+   * session's read floor, issues an updated token and records the session's node in the
+   * pin store when it changed. Never rejects.
+   *
+   * `lsn` must be an upper bound of what the read could see: the node's position measured
+   * after the statement (`pg_last_wal_replay_lsn()` on a replica, `pg_current_wal_lsn()` on
+   * the primary). Without it the engine uses a monitor sample taken after the decision, if
+   * any; a cached position from before the read is not a bound (the node may have moved on
+   * before the statement took its snapshot), so it is never used.
+   */
+  async observedRead(
+    decision: Decision,
+    options?: { lsn?: bigint; contract?: Contract },
+  ): Promise<void> {
+    const contract = options?.contract ?? this.contract;
+    if (decision.kind !== 'primary' && decision.kind !== 'replica') return;
+    if (contract.level !== 'monotonic' && contract.level !== 'causal') return;
+    const env = this.#env;
+    const p = env.topology.primary;
+    let bound: bigint | null = options?.lsn ?? null;
+    // A measured position is newer than the monitor's primary sample, and no replica is ahead
+    // of its primary: without this a floor taken from this read would look like a future LSN.
+    if (bound !== null) env.topology.observePrimaryLsn(bound);
+    if (bound === null && decision.kind === 'replica') {
+      const node = decision.node;
+      if (node.replayLsnAt !== null && node.replayLsnAt >= this.#routedAt) bound = node.replayLsn;
+    }
+    // A replica never gets ahead of its primary, so a primary sample taken after the read
+    // bounds a replica read too.
+    if (bound === null && p.currentLsnAt !== null && p.currentLsnAt >= this.#routedAt)
+      bound = p.currentLsn;
+
+    if (
+      decision.reason === 'future-lsn' &&
+      options?.lsn !== undefined &&
+      this.#tokenLsn !== null &&
+      options.lsn < this.#tokenLsn
+    ) {
+      // The primary itself is behind the token (restore, data loss): the token's LSN can
+      // never be reached, so it is replaced rather than followed.
+      this.#tokenLsn = null;
+      this.#replaceToken = true;
+    }
+
+    const jobs: Promise<void>[] = [];
+    if (bound !== null) {
+      this.#floor = maxLsn(this.#floor, bound);
+      const lsn = maxLsn(this.#floor, maxLsn(this.#pinLsn, this.#tokenLsn)) as bigint;
+      // Only when the client would learn something: it already holds its token's LSN.
+      const clientHas = this.#issuedLsn ?? (this.#replaceToken ? null : this.#start.tokenLsn);
+      if (clientHas === null || lsn > clientHas) jobs.push(this.#issue(lsn));
+    }
+    const hash = this.#start.sessionHash;
+    if (hash !== null && env.pinStore !== null && !this.#start.storeUnavailable) {
+      const route = decision.route;
+      if (bound !== null && (this.#pinLsn === null || bound > this.#pinLsn)) {
+        // A bounded read moves the floor itself, so stickiness is only a preference.
+        jobs.push(
+          this.#extendPin({ lsn: bound, node: decision.kind === 'replica' ? route : null }),
+        );
+      } else if (bound === null && (route !== this.#pinNode || this.#pinTtlMs < env.pinTtlMs / 2)) {
+        // Unbounded read: the session must stick to this node. Written only when the node
+        // changes (or the pin is half-way to expiry), not on every read.
+        jobs.push(this.#extendPin({ lsn: null, node: route }));
+      }
+    }
+    if (jobs.length > 0) await Promise.all(jobs);
+  }
+
+  /**
+   * Reports a committed write. Later statements of the request go to the primary. Resolves
+   * once the token is signed and set on the response (header and cookie) and the session's
+   * pin is extended; a failing pin store is counted, never thrown: the write succeeded.
+   */
+  async wrote(commitLsn: bigint): Promise<void> {
+    const env = this.#env;
+    this.#request.wrote = true;
+    env.topology.observePrimaryLsn(commitLsn);
+    this.#setRoute('primary');
+    // The commit LSN was captured after the commit, so it bounds everything the session
+    // read before: it is the whole new floor, and the sticky node no longer matters.
+    this.#floor = maxLsn(this.#floor, commitLsn);
+    const lsn = maxLsn(this.#issuedLsn, commitLsn) as bigint;
+    const jobs: Promise<void>[] = [this.#issue(lsn)];
+    if (this.#start.sessionHash !== null && env.pinStore !== null) {
+      jobs.push(this.#extendPin({ lsn: commitLsn, node: null }));
+    }
+    await Promise.all(jobs);
+  }
+
+  async #issue(lsn: bigint): Promise<void> {
+    const env = this.#env;
+    const cid = env.topology.primary.clusterId;
+    // A token must name its cluster; until the monitor has identified it there is none to give.
+    if (cid === null) return;
+    const sid = this.#start.sessionHash ?? undefined;
+    const signed = await env.codec.sign({ lsn, cid, sid });
+    if (this.#issuedLsn !== null && this.#issuedLsn > lsn) return;
+    this.#issuedLsn = lsn;
+    this.#token = signed.token;
+    this.#setHeader(HEADER_TOKEN, signed.token);
+    if (env.cookie !== null) {
+      this.#setHeader(
+        'Set-Cookie',
+        serializeCookie(env.cookie, signed.token, signed.maxAgeSeconds, this.#start.secure),
+      );
+    }
+  }
+
+  async #extendPin(update: { lsn: bigint | null; node: string | null }): Promise<void> {
+    const env = this.#env;
+    const store = env.pinStore as PinStore;
+    const key = this.#start.sessionHash as string;
+    try {
+      await withTimeout(
+        store.extend(key, { ...update, ttlMs: env.pinTtlMs }),
+        env.storeTimeoutMs,
+        'extend',
+      );
+      this.#pinLsn = maxLsn(this.#pinLsn, update.lsn);
+      this.#pinNode = update.node;
+      this.#pinTtlMs = env.pinTtlMs;
+    } catch (error) {
+      env.telemetry.storeFailed('extend', error, this.#span());
+    }
+  }
+
+  #setRoute(route: string): void {
+    if (this.#routeHeader === 'primary' || this.#routeHeader === route) return;
+    this.#routeHeader = route;
+    this.#setHeader(HEADER_ROUTE, route);
+  }
+
+  #setHeader(name: string, value: string): void {
+    this.headers[name] = value;
+    const sink = this.#start.sink;
+    if (sink !== undefined) {
+      try {
+        sink.setHeader(name, value);
+      } catch {
+        // Headers already sent (a streaming response): the values stay readable on `headers`.
+      }
+    }
+  }
+
+  #span(): Span | undefined {
+    return this.#start.span ?? trace.getSpan(context.active());
+  }
+}
+
+/** Rejects with a {@link StoreError} when `promise` takes longer than `ms`. Internal. */
+export function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  operation: 'get' | 'extend',
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new StoreError(operation, { message: `Pin store ${operation} timed out after ${ms}ms` }),
+        ),
+      ms,
+    );
+    timer.unref?.();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,184 @@
+import {
+  type Attributes,
+  type Counter,
+  type Histogram,
+  type Meter,
+  metrics,
+  type Span,
+  SpanStatusCode,
+} from '@opentelemetry/api';
+import type { ContractLevel } from './contract.js';
+import type { Decision } from './decide.js';
+import type { TokenRejectionReason } from './errors.js';
+import { formatLsn } from './lsn.js';
+
+/** Span attribute: the contract level of the read (`monotonic`, `bounded`, ...). */
+export const ATTR_CONTRACT = 'freshgate.contract';
+/** Span/metric attribute: where the read went, `primary` or `replica:<name>`. */
+export const ATTR_ROUTE = 'freshgate.route';
+/** Span attribute: the required LSN, `X/Y`, when one is known. */
+export const ATTR_REQUIRED_LSN = 'freshgate.required_lsn';
+/** Span/metric attribute: the decision reason. */
+export const ATTR_REASON = 'freshgate.reason';
+/** Span/metric attribute: the fallback applied (`primary`, `wait`, `stale`, `error`). */
+export const ATTR_FALLBACK = 'freshgate.fallback';
+/** Span attribute: the read was served stale. */
+export const ATTR_STALE = 'freshgate.stale';
+/** Span attribute: measured lag of the serving replica, ms. */
+export const ATTR_LAG_MS = 'freshgate.lag_ms';
+/** Metric attribute: outcome of a wait (`caught-up` or `timeout`). */
+export const ATTR_WAIT_OUTCOME = 'freshgate.wait.outcome';
+/** Metric attribute: pin store operation (`get` or `extend`). */
+export const ATTR_STORE_OPERATION = 'freshgate.store.operation';
+/** Standard attribute set on spans of failed reads. */
+export const ATTR_ERROR_TYPE = 'error.type';
+
+/** Counter: routed reads, by `freshgate.contract` and `freshgate.route`. */
+export const METRIC_ROUTES = 'freshgate.routes';
+/** Counter: fallbacks applied, by `freshgate.reason` and `freshgate.fallback`. */
+export const METRIC_FALLBACKS = 'freshgate.fallbacks';
+/** Counter: ignored or rejected tokens, by `freshgate.reason`. */
+export const METRIC_TOKEN_REJECTIONS = 'freshgate.token.rejections';
+/** Counter: decisions that found the primary budget empty. */
+export const METRIC_BUDGET_EXHAUSTED = 'freshgate.budget.exhausted';
+/** Histogram (ms): time spent waiting for a replica, by `freshgate.wait.outcome`. */
+export const METRIC_WAIT_DURATION = 'freshgate.wait.duration';
+/** Counter: pin store failures and timeouts, by `freshgate.store.operation`. */
+export const METRIC_STORE_FAILURES = 'freshgate.store.failures';
+
+/** Telemetry options of the engine. */
+export interface TelemetryOptions {
+  /** Meter for freshgate's metrics. Default: `metrics.getMeter('@freshgate/core')`. */
+  meter?: Meter;
+  /**
+   * Called after every routed decision with the span the attributes went to. Runs guarded:
+   * a throwing hook cannot break a request.
+   */
+  onDecision?: (decision: Decision, span: Span | undefined) => void;
+}
+
+/** Why a presented token was not used: a verification failure, or another session's token. */
+export type TokenIgnoredReason = TokenRejectionReason | 'foreign-session';
+
+/** Records freshgate's spans attributes and metrics. Internal to the engine. */
+export class Telemetry {
+  readonly #routes: Counter;
+  readonly #fallbacks: Counter;
+  readonly #rejections: Counter;
+  readonly #exhausted: Counter;
+  readonly #wait: Histogram;
+  readonly #storeFailures: Counter;
+  readonly #onDecision: TelemetryOptions['onDecision'];
+  // Attribute objects are reused: metric points are recorded per statement.
+  readonly #attributes = new Map<string, Attributes>();
+
+  constructor(options: TelemetryOptions = {}) {
+    const meter = options.meter ?? metrics.getMeter('@freshgate/core');
+    this.#routes = meter.createCounter(METRIC_ROUTES, {
+      description: 'Reads routed, by contract and route',
+    });
+    this.#fallbacks = meter.createCounter(METRIC_FALLBACKS, {
+      description: 'Fallbacks applied, by reason',
+    });
+    this.#rejections = meter.createCounter(METRIC_TOKEN_REJECTIONS, {
+      description: 'Freshness tokens ignored or rejected, by reason',
+    });
+    this.#exhausted = meter.createCounter(METRIC_BUDGET_EXHAUSTED, {
+      description: 'Decisions that found the primary budget empty',
+    });
+    this.#wait = meter.createHistogram(METRIC_WAIT_DURATION, {
+      description: 'Time spent waiting for a replica to reach the required LSN',
+      unit: 'ms',
+    });
+    this.#storeFailures = meter.createCounter(METRIC_STORE_FAILURES, {
+      description: 'Pin store failures and timeouts, by operation',
+    });
+    this.#onDecision = options.onDecision;
+  }
+
+  #attrs(key: string, make: () => Attributes): Attributes {
+    let attrs = this.#attributes.get(key);
+    if (attrs === undefined) {
+      attrs = Object.freeze(make());
+      this.#attributes.set(key, attrs);
+    }
+    return attrs;
+  }
+
+  decision(
+    level: ContractLevel,
+    decision: Decision,
+    requiredLsn: bigint | null,
+    span: Span | undefined,
+  ): void {
+    const route = decision.route;
+    if (route !== null) {
+      this.#routes.add(
+        1,
+        this.#attrs(`r\0${level}\0${route}`, () => ({
+          [ATTR_CONTRACT]: level,
+          [ATTR_ROUTE]: route,
+        })),
+      );
+    }
+    if (decision.fallback !== null && decision.kind !== 'check') {
+      const { reason, fallback } = decision;
+      this.#fallbacks.add(
+        1,
+        this.#attrs(`f\0${reason}\0${fallback}`, () => ({
+          [ATTR_REASON]: reason,
+          [ATTR_FALLBACK]: fallback,
+        })),
+      );
+    }
+    if (decision.budgetExhausted) this.#exhausted.add(1);
+    if (span?.isRecording()) {
+      span.setAttribute(ATTR_CONTRACT, level);
+      span.setAttribute(ATTR_REASON, decision.reason);
+      if (route !== null) span.setAttribute(ATTR_ROUTE, route);
+      if (requiredLsn !== null) span.setAttribute(ATTR_REQUIRED_LSN, formatLsn(requiredLsn));
+      if (decision.fallback !== null) span.setAttribute(ATTR_FALLBACK, decision.fallback);
+      if (decision.stale) span.setAttribute(ATTR_STALE, true);
+      if (decision.lagMs !== null) span.setAttribute(ATTR_LAG_MS, decision.lagMs);
+      if (decision.kind === 'error') {
+        span.setAttribute(ATTR_ERROR_TYPE, 'ERR_FRESHGATE_FRESHNESS_UNAVAILABLE');
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: `no node can serve the read (${decision.reason})`,
+        });
+      }
+    }
+    if (this.#onDecision !== undefined) {
+      try {
+        this.#onDecision(decision, span);
+      } catch {
+        // User hooks observe; they must never change or break routing.
+      }
+    }
+  }
+
+  tokenIgnored(reason: TokenIgnoredReason): void {
+    this.#rejections.add(
+      1,
+      this.#attrs(`t\0${reason}`, () => ({ [ATTR_REASON]: reason })),
+    );
+  }
+
+  waited(ms: number, caughtUp: boolean): void {
+    const outcome = caughtUp ? 'caught-up' : 'timeout';
+    this.#wait.record(
+      ms,
+      this.#attrs(`w\0${outcome}`, () => ({ [ATTR_WAIT_OUTCOME]: outcome })),
+    );
+  }
+
+  storeFailed(operation: 'get' | 'extend', error: unknown, span: Span | undefined): void {
+    this.#storeFailures.add(
+      1,
+      this.#attrs(`s\0${operation}`, () => ({ [ATTR_STORE_OPERATION]: operation })),
+    );
+    if (span?.isRecording()) {
+      span.recordException(error instanceof Error ? error : String(error));
+    }
+  }
+}

@@ -1,0 +1,2 @@
+export { ManualClock } from './manual-clock.js';
+export { type PinStoreHarness, pinStoreContract } from './pin-store-contract.js';

@@ -1,0 +1,463 @@
+import { createHash } from 'node:crypto';
+import {
+  CompactSign,
+  type CryptoKey,
+  compactVerify,
+  decodeProtectedHeader,
+  errors,
+  importJWK,
+  type JWK,
+  type KeyObject,
+} from 'jose';
+import { type Clock, systemClock } from './clock.js';
+import { didYouMean } from './did-you-mean.js';
+import { type Duration, parseDuration } from './duration.js';
+import { ConfigError, type TokenRejectionReason } from './errors.js';
+import { LruCache } from './lru-cache.js';
+import { formatLsn, tryParseLsn } from './lsn.js';
+
+/** Signature algorithms a freshness token may use. `none` and RSA are never accepted. */
+export type TokenAlgorithm = 'HS256' | 'EdDSA' | 'ES256';
+
+/** A shared secret (HS256), at least {@link MIN_SECRET_BYTES} bytes. */
+export interface SecretTokenKey {
+  /** Key id put in the `kid` header; default: derived from a hash of the secret. */
+  kid?: string;
+  alg?: 'HS256';
+  secret: string | Uint8Array;
+}
+
+/** An asymmetric key pair (EdDSA or ES256). Without `privateKey` the key only verifies. */
+export interface AsymmetricTokenKey {
+  kid: string;
+  alg: 'EdDSA' | 'ES256';
+  publicKey: CryptoKey | KeyObject | JWK;
+  privateKey?: CryptoKey | KeyObject | JWK;
+}
+
+/** One entry of a key set. */
+export type TokenKey = SecretTokenKey | AsymmetricTokenKey;
+
+/** Default `typ` header of freshness tokens. */
+export const DEFAULT_TOKEN_TYP = 'freshgate+jwt';
+/** Default token lifetime: 10 minutes. */
+export const DEFAULT_TOKEN_TTL: Duration = '10m';
+/** Default maximum token length in characters; longer tokens are rejected unparsed. */
+export const DEFAULT_TOKEN_MAX_LENGTH = 1024;
+/** Default number of verified tokens kept in the cache. */
+export const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
+/** Minimum HS256 secret length in bytes (RFC 7518 §3.2: at least the hash size). */
+export const MIN_SECRET_BYTES = 32;
+
+/** Options of {@link createTokenCodec}. Give `secret` or `keys`. */
+export interface TokenCodecOptions {
+  /** Shorthand for `keys: [{ secret }]` (HS256). */
+  secret?: string | Uint8Array;
+  /** Key set; the first key with a private part signs (put the newest first), any listed key verifies. */
+  keys?: readonly TokenKey[];
+  /** Accepted `alg` values. Default: the algorithms of `keys`. */
+  algorithms?: readonly TokenAlgorithm[];
+  /** Required `typ` header. Default {@link DEFAULT_TOKEN_TYP}. */
+  typ?: string;
+  /** Token lifetime. Default {@link DEFAULT_TOKEN_TTL}. */
+  ttl?: Duration;
+  /** Longest accepted token. Default {@link DEFAULT_TOKEN_MAX_LENGTH}. */
+  maxLength?: number;
+  /** Verified tokens cached (LRU, honouring `exp`); 0 disables. Default {@link DEFAULT_TOKEN_CACHE_SIZE}. */
+  cacheSize?: number;
+  /** Default {@link systemClock}. */
+  clock?: Clock;
+}
+
+/** What a token states. */
+export interface TokenClaims {
+  /** The observed LSN. */
+  lsn: bigint;
+  /** Cluster id (system identifier + timeline). */
+  cid: string;
+  /** Hash of the session key, when the token was issued to a session. */
+  sid?: string | undefined;
+}
+
+/** A trusted token. */
+export interface VerifiedToken {
+  readonly ok: true;
+  readonly lsn: bigint;
+  readonly cid: string;
+  readonly sid: string | undefined;
+  /** Issued-at, seconds since the epoch. */
+  readonly iat: number;
+  /** Expiry, seconds since the epoch. */
+  readonly exp: number;
+}
+
+/** An untrusted token and why. */
+export interface RejectedToken {
+  readonly ok: false;
+  readonly reason: TokenRejectionReason;
+}
+
+/** Result of {@link TokenCodec.verify}. */
+export type VerifyResult = VerifiedToken | RejectedToken;
+
+/** A freshly signed token. */
+export interface SignedToken {
+  readonly token: string;
+  readonly lsn: bigint;
+  /** Expiry, seconds since the epoch. */
+  readonly exp: number;
+  /** Lifetime in seconds (the cookie's `Max-Age`). */
+  readonly maxAgeSeconds: number;
+}
+
+/** Signs and verifies freshness tokens. Build with {@link createTokenCodec}. */
+export interface TokenCodec {
+  /** Token lifetime in ms. */
+  readonly ttlMs: number;
+  /** Signs `{ v: 1, lsn, cid, sid?, iat, exp }` with the newest signing key. */
+  sign(claims: TokenClaims): Promise<SignedToken>;
+  /**
+   * Verifies a client-supplied token. Never throws: any problem is a {@link RejectedToken}.
+   * With `expect.cid`, a token of another cluster is `foreign-cluster`.
+   */
+  verify(token: unknown, expect?: { cid?: string | null | undefined }): Promise<VerifyResult>;
+  /**
+   * The cached verification of `token`, or `undefined` when it is not cached; lets callers
+   * skip an `await` on the hot path.
+   */
+  verifyCached(
+    token: string,
+    expect?: { cid?: string | null | undefined },
+  ): VerifyResult | undefined;
+}
+
+interface ImportedKey {
+  kid: string;
+  alg: TokenAlgorithm;
+  verifyKey: CryptoKey | KeyObject;
+  signKey: CryptoKey | KeyObject | undefined;
+}
+
+const REJECTED: Record<TokenRejectionReason, RejectedToken> = Object.freeze({
+  malformed: Object.freeze({ ok: false, reason: 'malformed' }),
+  oversize: Object.freeze({ ok: false, reason: 'oversize' }),
+  signature: Object.freeze({ ok: false, reason: 'signature' }),
+  expired: Object.freeze({ ok: false, reason: 'expired' }),
+  algorithm: Object.freeze({ ok: false, reason: 'algorithm' }),
+  typ: Object.freeze({ ok: false, reason: 'typ' }),
+  'foreign-cluster': Object.freeze({ ok: false, reason: 'foreign-cluster' }),
+  'unknown-kid': Object.freeze({ ok: false, reason: 'unknown-kid' }),
+  claims: Object.freeze({ ok: false, reason: 'claims' }),
+} as const);
+
+const ALGORITHMS: readonly TokenAlgorithm[] = ['HS256', 'EdDSA', 'ES256'];
+const OPTION_KEYS = [
+  'secret',
+  'keys',
+  'algorithms',
+  'typ',
+  'ttl',
+  'maxLength',
+  'cacheSize',
+  'clock',
+];
+const MAX_CLAIM_LENGTH = 128;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function secretBytes(secret: string | Uint8Array, option: string): Uint8Array {
+  const bytes = typeof secret === 'string' ? encoder.encode(secret) : secret;
+  if (!(bytes instanceof Uint8Array) || bytes.byteLength < MIN_SECRET_BYTES) {
+    throw new ConfigError(
+      option,
+      `an HS256 secret needs at least ${MIN_SECRET_BYTES} bytes; generate one with \`openssl rand -base64 32\``,
+    );
+  }
+  return bytes;
+}
+
+function isJwk(key: unknown): key is JWK {
+  return (
+    key !== null &&
+    typeof key === 'object' &&
+    typeof (key as { kty?: unknown }).kty === 'string' &&
+    !('type' in key && 'algorithm' in key)
+  );
+}
+
+async function importAsymmetric(
+  key: CryptoKey | KeyObject | JWK,
+  alg: TokenAlgorithm,
+  option: string,
+): Promise<CryptoKey | KeyObject> {
+  try {
+    if (isJwk(key)) {
+      const imported = await importJWK(key, alg);
+      if (imported instanceof Uint8Array) throw new Error('a symmetric JWK cannot be used here');
+      return imported;
+    }
+    return key;
+  } catch (cause) {
+    throw new ConfigError(option, `cannot import the ${alg} key: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+}
+
+async function importKeys(options: TokenCodecOptions): Promise<ImportedKey[]> {
+  const specs: readonly TokenKey[] =
+    options.keys ?? (options.secret !== undefined ? [{ secret: options.secret }] : []);
+  if (options.keys !== undefined && options.secret !== undefined) {
+    throw new ConfigError('secret', 'give either `secret` or `keys`, not both');
+  }
+  if (specs.length === 0) {
+    throw new ConfigError('secret', 'a token key is required: pass `secret` (HS256) or `keys`');
+  }
+  const imported: ImportedKey[] = [];
+  for (const [i, spec] of specs.entries()) {
+    const option = options.keys ? `keys[${i}]` : 'secret';
+    if ('secret' in spec) {
+      if (spec.alg !== undefined && spec.alg !== 'HS256') {
+        throw new ConfigError(
+          `${option}.alg`,
+          'a `secret` key is HS256; use publicKey/privateKey for EdDSA or ES256',
+        );
+      }
+      const bytes = secretBytes(spec.secret, options.keys ? `${option}.secret` : 'secret');
+      // Imported once: jose would otherwise import a raw secret on every verify (~2x slower).
+      const key = await globalThis.crypto.subtle.importKey(
+        'raw',
+        bytes,
+        { name: 'HMAC', hash: 'SHA-256' },
+        false,
+        ['sign', 'verify'],
+      );
+      const kid =
+        spec.kid ?? `hs-${createHash('sha256').update(bytes).digest('base64url').slice(0, 10)}`;
+      imported.push({ kid, alg: 'HS256', verifyKey: key, signKey: key });
+    } else {
+      if (spec.alg !== 'EdDSA' && spec.alg !== 'ES256') {
+        throw new ConfigError(
+          `${option}.alg`,
+          `expected 'EdDSA' or 'ES256', got ${JSON.stringify(spec.alg)}`,
+        );
+      }
+      if (typeof spec.kid !== 'string' || spec.kid === '') {
+        throw new ConfigError(`${option}.kid`, 'asymmetric keys need a `kid` for rotation');
+      }
+      imported.push({
+        kid: spec.kid,
+        alg: spec.alg,
+        verifyKey: await importAsymmetric(spec.publicKey, spec.alg, `${option}.publicKey`),
+        signKey:
+          spec.privateKey === undefined
+            ? undefined
+            : await importAsymmetric(spec.privateKey, spec.alg, `${option}.privateKey`),
+      });
+    }
+  }
+  const kids = new Set<string>();
+  for (const key of imported) {
+    if (kids.has(key.kid)) throw new ConfigError('keys', `kid "${key.kid}" is used twice`);
+    kids.add(key.kid);
+  }
+  return imported;
+}
+
+function readClaims(payload: Uint8Array): VerifiedToken | undefined {
+  let claims: unknown;
+  try {
+    claims = JSON.parse(decoder.decode(payload));
+  } catch {
+    return undefined;
+  }
+  if (claims === null || typeof claims !== 'object') return undefined;
+  const { v, lsn, cid, sid, iat, exp } = claims as Record<string, unknown>;
+  const parsed = tryParseLsn(lsn);
+  if (
+    v !== 1 ||
+    parsed === undefined ||
+    typeof cid !== 'string' ||
+    cid === '' ||
+    cid.length > MAX_CLAIM_LENGTH ||
+    (sid !== undefined && (typeof sid !== 'string' || sid.length > MAX_CLAIM_LENGTH)) ||
+    !Number.isSafeInteger(iat) ||
+    !Number.isSafeInteger(exp) ||
+    (exp as number) <= (iat as number)
+  ) {
+    return undefined;
+  }
+  return Object.freeze({
+    ok: true as const,
+    lsn: parsed,
+    cid,
+    sid: sid as string | undefined,
+    iat: iat as number,
+    exp: exp as number,
+  });
+}
+
+function checkCluster(
+  token: VerifiedToken,
+  expect: { cid?: string | null | undefined } | undefined,
+): VerifyResult {
+  const cid = expect?.cid;
+  return typeof cid === 'string' && token.cid !== cid ? REJECTED['foreign-cluster'] : token;
+}
+
+/**
+ * Creates the codec of signed, cluster-bound, expiring freshness tokens (compact JWS).
+ * Keys are imported once here; verified tokens are cached (bounded LRU honouring `exp`)
+ * because a client repeats the same token until its next write.
+ *
+ * @throws {ConfigError} on a short secret, unknown algorithm, missing kid or bad option.
+ * @example
+ * ```ts
+ * const codec = await createTokenCodec({ secret: process.env.FRESHGATE_SECRET! });
+ * const { token } = await codec.sign({ lsn: parseLsn('16/B374D848'), cid: '7301/1' });
+ * const result = await codec.verify(token, { cid: '7301/1' });
+ * if (result.ok) result.lsn; // 0x16B374D848n
+ * else result.reason; // e.g. 'expired'
+ * ```
+ */
+export async function createTokenCodec(options: TokenCodecOptions): Promise<TokenCodec> {
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError('options', 'expected an options object');
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.includes(key)) {
+      throw new ConfigError(key, `unknown option.${didYouMean(key, OPTION_KEYS)}`);
+    }
+  }
+  const clock = options.clock ?? systemClock;
+  const typ = options.typ ?? DEFAULT_TOKEN_TYP;
+  if (typeof typ !== 'string' || typ === '')
+    throw new ConfigError('typ', 'expected a non-empty string');
+  const ttlMs = parseDuration(options.ttl ?? DEFAULT_TOKEN_TTL, 'tokenTtl');
+  if (ttlMs < 1000) throw new ConfigError('tokenTtl', 'must be at least 1s');
+  const ttlSeconds = Math.ceil(ttlMs / 1000);
+  const maxLength = options.maxLength ?? DEFAULT_TOKEN_MAX_LENGTH;
+  if (!Number.isInteger(maxLength) || maxLength < 64) {
+    throw new ConfigError('maxLength', `expected an integer >= 64, got ${String(maxLength)}`);
+  }
+  const cacheSize = options.cacheSize ?? DEFAULT_TOKEN_CACHE_SIZE;
+  if (!Number.isInteger(cacheSize) || cacheSize < 0) {
+    throw new ConfigError('cacheSize', `expected an integer >= 0, got ${String(cacheSize)}`);
+  }
+
+  const keys = await importKeys(options);
+  const algorithms = options.algorithms ?? [...new Set(keys.map((k) => k.alg))];
+  for (const alg of algorithms) {
+    if (!ALGORITHMS.includes(alg)) {
+      throw new ConfigError(
+        'algorithms',
+        `unsupported algorithm ${JSON.stringify(alg)}; allowed: ${ALGORITHMS.join(', ')}`,
+      );
+    }
+  }
+  for (const key of keys) {
+    if (!algorithms.includes(key.alg)) {
+      throw new ConfigError(
+        'algorithms',
+        `key "${key.kid}" uses ${key.alg}, which is not in the allow-list`,
+      );
+    }
+  }
+  const byKid = new Map(keys.map((k) => [k.kid, k]));
+  const signer = keys.find((k) => k.signKey !== undefined);
+  const cache = new LruCache<string, VerifiedToken>(cacheSize);
+
+  function lookup(token: string, expect: { cid?: string | null | undefined } | undefined) {
+    const cached = cache.get(token);
+    if (cached === undefined) return undefined;
+    if (cached.exp * 1000 <= clock.now()) {
+      cache.delete(token);
+      return REJECTED.expired;
+    }
+    return checkCluster(cached, expect);
+  }
+
+  return {
+    ttlMs,
+
+    async sign(claims) {
+      if (!signer) {
+        throw new ConfigError(
+          'keys',
+          'no key has a privateKey, so this codec can only verify tokens',
+        );
+      }
+      const iat = Math.floor(clock.now() / 1000);
+      const exp = iat + ttlSeconds;
+      const payload: Record<string, unknown> = {
+        v: 1,
+        lsn: formatLsn(claims.lsn),
+        cid: claims.cid,
+      };
+      if (claims.sid !== undefined) payload.sid = claims.sid;
+      payload.iat = iat;
+      payload.exp = exp;
+      const token = await new CompactSign(encoder.encode(JSON.stringify(payload)))
+        .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ })
+        .sign(signer.signKey as CryptoKey | KeyObject);
+      // The client sends this token back on its next requests: verifying it then is a cache hit.
+      cache.set(
+        token,
+        Object.freeze({
+          ok: true as const,
+          lsn: claims.lsn,
+          cid: claims.cid,
+          sid: claims.sid,
+          iat,
+          exp,
+        }),
+      );
+      return { token, lsn: claims.lsn, exp, maxAgeSeconds: ttlSeconds };
+    },
+
+    verifyCached(token, expect) {
+      if (token.length > maxLength) return REJECTED.oversize;
+      return lookup(token, expect);
+    },
+
+    async verify(token, expect) {
+      if (typeof token !== 'string' || token === '') return REJECTED.malformed;
+      // Checked before anything parses it, so a huge header costs nothing.
+      if (token.length > maxLength) return REJECTED.oversize;
+      const cached = lookup(token, expect);
+      if (cached !== undefined) return cached;
+
+      let header: ReturnType<typeof decodeProtectedHeader>;
+      try {
+        if (token.split('.').length !== 3) return REJECTED.malformed;
+        header = decodeProtectedHeader(token);
+      } catch {
+        return REJECTED.malformed;
+      }
+      const alg = header.alg;
+      if (typeof alg !== 'string' || !(algorithms as readonly string[]).includes(alg)) {
+        return REJECTED.algorithm;
+      }
+      if (header.typ !== typ) return REJECTED.typ;
+      const key = typeof header.kid === 'string' ? byKid.get(header.kid) : undefined;
+      if (!key) return REJECTED['unknown-kid'];
+      // A key is bound to its algorithm: an HS256 token "signed" with an ES256 key's public
+      // bytes (algorithm confusion) never reaches a verifier.
+      if (key.alg !== alg) return REJECTED.algorithm;
+
+      let payload: Uint8Array;
+      try {
+        ({ payload } = await compactVerify(token, key.verifyKey, { algorithms: [key.alg] }));
+      } catch (err) {
+        if (err instanceof errors.JWSSignatureVerificationFailed) return REJECTED.signature;
+        if (err instanceof errors.JOSEAlgNotAllowed) return REJECTED.algorithm;
+        return REJECTED.malformed;
+      }
+      const verified = readClaims(payload);
+      if (!verified) return REJECTED.claims;
+      if (verified.exp * 1000 <= clock.now()) return REJECTED.expired;
+      cache.set(token, verified);
+      return checkCluster(verified, expect);
+    },
+  };
+}

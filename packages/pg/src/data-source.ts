@@ -1,0 +1,329 @@
+import {
+  type Contract,
+  type Decision,
+  FreshnessUnavailableError,
+  parseLsn,
+  type RequestFreshness,
+  type Topology,
+} from '@freshgate/core';
+import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
+import { statementKind } from './statement-kind.js';
+
+/** How the commit LSN is read after a commit; chosen at start-up from `synchronous_commit`. */
+export type CommitLsnFunction = 'pg_current_wal_lsn' | 'pg_current_wal_insert_lsn';
+
+/** A query in node-postgres' two call shapes. */
+export type QueryInput = string | { text: string; values?: unknown[] };
+
+/** Something that runs queries: the data source, its `primary()` view, or a transaction. */
+export interface Queryable {
+  query<R = Record<string, unknown>>(text: string, values?: unknown[]): Promise<QueryResultLike<R>>;
+  query<R = Record<string, unknown>>(config: {
+    text: string;
+    values?: unknown[];
+  }): Promise<QueryResultLike<R>>;
+}
+
+/** What the data source needs from the cluster. Internal. */
+export interface DataSourceBackend {
+  topology: Topology;
+  primary: PoolLike;
+  replicas: ReadonlyMap<string, PoolLike>;
+  commitLsnFunction: () => CommitLsnFunction;
+  /** Tells the monitor a node failed outside its polls. */
+  reportFailure(name: string): void;
+  /** Longest wait of one `wait` fallback poll loop iteration. */
+  waitPollMs: number;
+}
+
+// Errors that mean the node could not be reached (the statement never ran): the read may
+// be retried elsewhere. Anything else is the statement's own error and is rethrown.
+const CONNECTION_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
+
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
+  const message = (error as Error)?.message ?? '';
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(
+    message,
+  );
+}
+
+function normalize(
+  input: QueryInput,
+  values?: unknown[],
+): { text: string; values: unknown[] | undefined } {
+  return typeof input === 'string'
+    ? { text: input, values }
+    : { text: input.text, values: input.values };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The request-scoped data source (`req.db`). Reads are routed by the request's freshness
+ * state; writes, locking reads and transactions go to the primary, and after a write every
+ * statement of the request does. All replica reads of one request use one replica. A
+ * connection is held only while a statement or transaction runs.
+ *
+ * @example
+ * ```ts
+ * const { rows } = await req.db.query('SELECT * FROM cases WHERE id = $1', [id]);
+ * await req.db.query('UPDATE cases SET status = $1 WHERE id = $2', ['closed', id]); // token set
+ * await req.db.transaction(async (tx) => { await tx.query('INSERT …'); });
+ * const check = await req.db.primary().query('SELECT allowed FROM permissions WHERE …');
+ * ```
+ */
+export class FreshDataSource implements Queryable {
+  readonly freshness: RequestFreshness;
+  readonly #backend: DataSourceBackend;
+  readonly #strong: Contract | undefined;
+  readonly #eventual: Contract | undefined;
+  #active = 0;
+  #idle: Promise<void> | undefined;
+  #resolveIdle: (() => void) | undefined;
+
+  constructor(
+    backend: DataSourceBackend,
+    freshness: RequestFreshness,
+    contracts: { strong: Contract; eventual: Contract },
+  ) {
+    this.#backend = backend;
+    this.freshness = freshness;
+    this.#strong = contracts.strong;
+    this.#eventual = contracts.eventual;
+  }
+
+  /** Runs one statement where its kind and the request's contract send it. */
+  query<R = Record<string, unknown>>(
+    input: QueryInput,
+    values?: unknown[],
+  ): Promise<QueryResultLike<R>> {
+    const q = normalize(input, values);
+    return this.#track(() =>
+      statementKind(q.text) === 'write' ? this.#write(q) : this.#read(q, undefined),
+    ) as Promise<QueryResultLike<R>>;
+  }
+
+  /** A view whose every statement goes to the primary (reads under `strong`). */
+  primary(): Queryable {
+    return this.#view(this.#strong);
+  }
+
+  /** A view whose reads accept any healthy replica (`eventual`); writes still go to the primary. */
+  replica(): Queryable {
+    return this.#view(this.#eventual);
+  }
+
+  /** A view whose reads use `contract` instead of the route's. */
+  withContract(contract: Contract): Queryable {
+    return this.#view(contract);
+  }
+
+  /**
+   * Runs `fn` in a transaction on the primary. COMMIT and the commit-LSN read go to the
+   * server as one message; the returned promise resolves after the token is set.
+   */
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.#track(async () => {
+      this.freshness.route({ inTransaction: true });
+      const client = await this.#backend.primary.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const tx: Queryable = {
+          query: ((input: QueryInput, values?: unknown[]) =>
+            client.query(normalize(input, values))) as Queryable['query'],
+        };
+        let result: T;
+        try {
+          result = await fn(tx);
+        } catch (error) {
+          await client.query('ROLLBACK').catch((rollbackError: Error) => {
+            broken = rollbackError;
+          });
+          throw error;
+        }
+        // One simple-query message: COMMIT ends the transaction block, the SELECT runs after it.
+        const results = (await client.query(
+          `COMMIT; SELECT ${this.#backend.commitLsnFunction()}()::text AS lsn`,
+        )) as unknown as QueryResultLike<{ lsn: string }>[];
+        const lsn = results[1]?.rows[0]?.lsn;
+        if (lsn) await this.freshness.wrote(parseLsn(lsn));
+        return result;
+      } catch (error) {
+        if (isConnectionError(error)) broken = error as Error;
+        throw error;
+      } finally {
+        client.release(broken ?? false);
+      }
+    });
+  }
+
+  /** Resolves when no statement of this request is running (the adapter calls it at the end). */
+  settled(): Promise<void> {
+    return this.#active === 0 ? Promise.resolve() : (this.#idle ?? Promise.resolve());
+  }
+
+  #view(contract: Contract | undefined): Queryable {
+    return {
+      query: ((input: QueryInput, values?: unknown[]) => {
+        const q = normalize(input, values);
+        return this.#track(() =>
+          statementKind(q.text) === 'write' ? this.#write(q) : this.#read(q, contract),
+        );
+      }) as Queryable['query'],
+    };
+  }
+
+  async #track<T>(run: () => Promise<T>): Promise<T> {
+    if (this.#active++ === 0) {
+      this.#idle = new Promise((resolve) => {
+        this.#resolveIdle = resolve;
+      });
+    }
+    try {
+      return await run();
+    } finally {
+      if (--this.#active === 0) this.#resolveIdle?.();
+    }
+  }
+
+  async #write(q: { text: string; values: unknown[] | undefined }): Promise<QueryResultLike> {
+    const decision = this.freshness.route({ locking: true });
+    if (decision.kind === 'error')
+      throw new FreshnessUnavailableError(decision.reason, decision.retryAfterSeconds);
+    const client = await this.#backend.primary.connect();
+    let result: QueryResultLike;
+    let lsn: string | undefined;
+    let broken: Error | undefined;
+    try {
+      result = await client.query(q);
+      // After the implicit transaction committed: the position is at or past its commit record.
+      const position = await client.query(
+        `SELECT ${this.#backend.commitLsnFunction()}()::text AS lsn`,
+      );
+      lsn = position.rows[0]?.lsn as string | undefined;
+    } catch (error) {
+      if (isConnectionError(error)) broken = error as Error;
+      throw error;
+    } finally {
+      client.release(broken ?? false);
+    }
+    if (lsn) await this.freshness.wrote(parseLsn(lsn));
+    return result;
+  }
+
+  async #read(
+    q: { text: string; values: unknown[] | undefined },
+    contract: Contract | undefined,
+  ): Promise<QueryResultLike> {
+    const options = contract ? { contract } : undefined;
+    // A decision may ask for a position check or a wait first; each asks at most once, and a
+    // failed replica is marked down, so this loop ends.
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const decision = this.freshness.route(options);
+      switch (decision.kind) {
+        case 'error':
+          throw new FreshnessUnavailableError(decision.reason, decision.retryAfterSeconds);
+        case 'check':
+          await this.#checkPosition(decision.node.name);
+          continue;
+        case 'wait':
+          await this.#waitFor(decision.node.name, decision.lsn, decision.timeoutMs);
+          continue;
+        case 'primary':
+          return this.#runRead(this.#backend.primary, null, decision, q, contract);
+        case 'replica': {
+          const pool = this.#backend.replicas.get(decision.node.name);
+          if (!pool) throw new Error(`freshgate: no pool for replica ${decision.node.name}`);
+          try {
+            return await this.#runRead(pool, decision.node.name, decision, q, contract);
+          } catch (error) {
+            if (!isConnectionError(error)) throw error;
+            // The replica is unreachable: take it out of rotation and decide again.
+            this.#backend.reportFailure(decision.node.name);
+          }
+        }
+      }
+    }
+    throw new FreshnessUnavailableError('no-healthy-replica', 1);
+  }
+
+  async #runRead(
+    pool: PoolLike,
+    replica: string | null,
+    decision: Decision,
+    q: { text: string; values: unknown[] | undefined },
+    contract: Contract | undefined,
+  ): Promise<QueryResultLike> {
+    const topology = this.#backend.topology;
+    const bound = this.freshness.needsReadBound(decision, contract);
+    let client: PoolClientLike | undefined;
+    let broken: Error | undefined;
+    let lsn: bigint | undefined;
+    let result: QueryResultLike;
+    if (replica) topology.queryStarted(replica);
+    try {
+      client = await pool.connect();
+      result = await client.query(q);
+      if (bound) {
+        const sql = replica
+          ? 'SELECT pg_last_wal_replay_lsn()::text AS lsn'
+          : `SELECT ${this.#backend.commitLsnFunction()}()::text AS lsn`;
+        const position = await client.query(sql);
+        const text = position.rows[0]?.lsn as string | undefined;
+        if (text) lsn = parseLsn(text);
+      }
+    } catch (error) {
+      if (isConnectionError(error)) broken = error as Error;
+      throw error;
+    } finally {
+      client?.release(broken ?? false);
+      if (replica) topology.queryFinished(replica);
+    }
+    await this.freshness.observedRead(decision, { lsn, contract });
+    return result;
+  }
+
+  async #replayLsn(name: string): Promise<bigint | undefined> {
+    const pool = this.#backend.replicas.get(name);
+    if (!pool) return undefined;
+    try {
+      const { rows } = await pool.query('SELECT pg_last_wal_replay_lsn()::text AS lsn');
+      const text = rows[0]?.lsn as string | undefined;
+      if (!text) return undefined;
+      const lsn = parseLsn(text);
+      this.#backend.topology.observeReplayLsn(name, lsn);
+      return lsn;
+    } catch (error) {
+      if (isConnectionError(error)) this.#backend.reportFailure(name);
+      return undefined;
+    }
+  }
+
+  async #checkPosition(name: string): Promise<void> {
+    await this.#replayLsn(name);
+  }
+
+  async #waitFor(name: string, lsn: bigint, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const position = await this.#replayLsn(name);
+      if (position === undefined || position >= lsn) return;
+      const left = deadline - Date.now();
+      if (left <= 0) return;
+      await sleep(Math.min(this.#backend.waitPollMs, left));
+    }
+  }
+}

@@ -1,0 +1,348 @@
+import {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type Clock,
+  parseLsn,
+  systemClock,
+  type Topology,
+} from '@freshgate/core';
+import { HealthHysteresis, type HysteresisOptions } from './health-hysteresis.js';
+import { LsnHistory } from './lsn-history.js';
+
+/** Default poll interval of every node. */
+export const DEFAULT_MONITOR_INTERVAL_MS = 100;
+/** Default ± fraction of jitter on the poll interval (spreads polls of many app instances). */
+export const DEFAULT_MONITOR_JITTER = 0.1;
+/** Default time a poll may take before it counts as a failure. */
+export const DEFAULT_MONITOR_TIMEOUT_MS = 1_000;
+/** Default time a quarantined replica must look consistent before it is trusted again. */
+export const DEFAULT_QUARANTINE_MS = 2_000;
+/** Default breaker of the monitor: one failed poll opens the circuit (the node is `down`). */
+export const DEFAULT_MONITOR_BREAKER: CircuitBreakerOptions = {
+  failureThreshold: 1,
+  openMs: 500,
+  maxOpenMs: 5_000,
+};
+
+/** Options of {@link ReplicaMonitor}. */
+export interface MonitorOptions {
+  /** Poll interval per node. Default {@link DEFAULT_MONITOR_INTERVAL_MS} (100 ms). */
+  intervalMs?: number;
+  /** Jitter as a fraction of the interval. Default {@link DEFAULT_MONITOR_JITTER} (0.1). */
+  jitter?: number;
+  /** A poll slower than this fails. Default {@link DEFAULT_MONITOR_TIMEOUT_MS} (1 s). */
+  timeoutMs?: number;
+  /** Lag thresholds with hysteresis. Defaults: enter < 1 s for 5 s, leave > 2 s for 1 s. */
+  health?: HysteresisOptions;
+  /** Circuit breaker per node. Default {@link DEFAULT_MONITOR_BREAKER}. */
+  breaker?: CircuitBreakerOptions;
+  /** Time a quarantined replica must stay consistent. Default {@link DEFAULT_QUARANTINE_MS} (2 s). */
+  quarantineMs?: number;
+  /** Heartbeat on the primary every this many ms (0 = off). Default: 1000 when `synchronous_commit` is off, else off. */
+  heartbeatMs?: number;
+  clock?: Clock;
+}
+
+/** Opens the monitor's own connection to a node. */
+export type ConnectNode = () => Promise<{
+  query(text: string): Promise<{ rows: Record<string, unknown>[] }>;
+  end(): Promise<void>;
+}>;
+
+/** Why a replica is in quarantine. */
+export type QuarantineReason =
+  | 'promoted'
+  | 'foreign-system'
+  | 'timeline'
+  | 'went-backwards'
+  | 'restarted';
+
+// One statement per poll, the same on every node: position, role, identity and start time.
+// pg_stat_wal_receiver.received_tli needs pg_monitor (or pg_read_all_stats); without it the
+// checkpoint's timeline is used, which lags behind a timeline switch until the next restartpoint.
+export const POLL_SQL = `SELECT pg_is_in_recovery() AS recovery,
+  (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn,
+  (SELECT system_identifier::text FROM pg_control_system()) AS sysid,
+  CASE WHEN pg_is_in_recovery()
+    THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
+    ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS tli,
+  (extract(epoch FROM pg_postmaster_start_time()) * 1000)::bigint::text AS started`;
+
+interface PollRow {
+  recovery: boolean;
+  lsn: string | null;
+  sysid: string;
+  tli: number | null;
+  started: string;
+}
+
+interface NodeWatch {
+  name: string;
+  role: 'primary' | 'replica';
+  connect: ConnectNode;
+  connection: Awaited<ReturnType<ConnectNode>> | undefined;
+  breaker: CircuitBreaker;
+  health: HealthHysteresis;
+  timer: NodeJS.Timeout | undefined;
+  lastLsn: bigint | null;
+  started: string | null;
+  quarantine: { reason: QuarantineReason; since: number } | undefined;
+  polled: boolean;
+}
+
+/**
+ * Polls the primary and every replica with one cheap statement and keeps a
+ * {@link Topology} up to date: positions, lag (from a history of primary positions, so idle
+ * primaries and replica clocks do not matter), health with hysteresis, a circuit breaker per
+ * node, and quarantine of replicas that were promoted, restarted or rebuilt, changed system
+ * or timeline, or went backwards.
+ *
+ * @example
+ * ```ts
+ * const monitor = new ReplicaMonitor(topology, { primary: connectPrimary, replicas: { r1: connectR1 } });
+ * monitor.start();
+ * await monitor.ready();
+ * ```
+ */
+export class ReplicaMonitor {
+  readonly #topology: Topology;
+  readonly #nodes: NodeWatch[] = [];
+  readonly #history = new LsnHistory();
+  readonly #clock: Clock;
+  readonly #intervalMs: number;
+  readonly #jitter: number;
+  readonly #timeoutMs: number;
+  readonly #quarantineMs: number;
+  #heartbeatMs: number;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #running = false;
+  #readyWaiters: (() => void)[] = [];
+
+  constructor(
+    topology: Topology,
+    nodes: { primary: ConnectNode; replicas: Record<string, ConnectNode> },
+    options: MonitorOptions = {},
+  ) {
+    this.#topology = topology;
+    this.#clock = options.clock ?? systemClock;
+    this.#intervalMs = options.intervalMs ?? DEFAULT_MONITOR_INTERVAL_MS;
+    this.#jitter = options.jitter ?? DEFAULT_MONITOR_JITTER;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_MONITOR_TIMEOUT_MS;
+    this.#quarantineMs = options.quarantineMs ?? DEFAULT_QUARANTINE_MS;
+    this.#heartbeatMs = options.heartbeatMs ?? 0;
+    const watch = (name: string, role: NodeWatch['role'], connect: ConnectNode): NodeWatch => {
+      const node: NodeWatch = {
+        name,
+        role,
+        connect,
+        connection: undefined,
+        breaker: new CircuitBreaker({
+          ...DEFAULT_MONITOR_BREAKER,
+          ...options.breaker,
+          clock: this.#clock,
+        }),
+        health: new HealthHysteresis(options.health),
+        timer: undefined,
+        lastLsn: null,
+        started: null,
+        quarantine: undefined,
+        polled: false,
+      };
+      this.#nodes.push(node);
+      return node;
+    };
+    watch(topology.primary.name, 'primary', nodes.primary);
+    for (const [name, connect] of Object.entries(nodes.replicas)) watch(name, 'replica', connect);
+  }
+
+  /** Starts polling (idempotent). */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    for (const node of this.#nodes) this.#schedule(node, 0);
+    this.setHeartbeat(this.#heartbeatMs);
+  }
+
+  /** Resolves once every node has been polled once (successfully or not). */
+  ready(): Promise<void> {
+    if (this.#nodes.every((n) => n.polled)) return Promise.resolve();
+    return new Promise((resolve) => this.#readyWaiters.push(resolve));
+  }
+
+  /** Changes the heartbeat period (0 = off). */
+  setHeartbeat(ms: number): void {
+    this.#heartbeatMs = ms;
+    clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+    if (!this.#running || ms <= 0) return;
+    const primary = this.#nodes[0]!;
+    this.#heartbeatTimer = setInterval(() => {
+      // A tiny non-transactional WAL record: keeps an idle primary's insert position reachable
+      // by replicas (a commit LSN taken with pg_current_wal_insert_lsn() may point past a
+      // page header that no replica reaches until the next record is written).
+      primary.connection
+        ?.query("SELECT pg_logical_emit_message(false, 'freshgate', 'heartbeat')")
+        .catch(() => {});
+    }, ms);
+    this.#heartbeatTimer.unref();
+  }
+
+  /** Polls one node now (used by tests and by callers that want a fresh view). */
+  async pollNow(name: string): Promise<void> {
+    const node = this.#nodes.find((n) => n.name === name);
+    if (node) await this.#poll(node);
+  }
+
+  /** Stops polling and closes the monitor's connections. */
+  async close(): Promise<void> {
+    this.#running = false;
+    clearInterval(this.#heartbeatTimer);
+    await Promise.all(
+      this.#nodes.map(async (node) => {
+        clearTimeout(node.timer);
+        const connection = node.connection;
+        node.connection = undefined;
+        await connection?.end().catch(() => {});
+      }),
+    );
+  }
+
+  /** Why a replica is quarantined, if it is. */
+  quarantineReason(name: string): QuarantineReason | undefined {
+    return this.#nodes.find((n) => n.name === name)?.quarantine?.reason;
+  }
+
+  #schedule(node: NodeWatch, delay: number): void {
+    if (!this.#running) return;
+    node.timer = setTimeout(async () => {
+      await this.#poll(node);
+      const spread = this.#intervalMs * this.#jitter;
+      this.#schedule(node, this.#intervalMs - spread + Math.random() * 2 * spread);
+    }, delay);
+    node.timer.unref();
+  }
+
+  async #poll(node: NodeWatch): Promise<void> {
+    try {
+      if (!node.breaker.allow()) {
+        this.#markDown(node);
+        return;
+      }
+      try {
+        const row = await this.#query(node);
+        node.breaker.success();
+        if (node.role === 'primary') this.#primarySample(node, row);
+        else this.#replicaSample(node, row);
+      } catch {
+        node.breaker.failure();
+        const connection = node.connection;
+        node.connection = undefined;
+        connection?.end().catch(() => {});
+        this.#markDown(node);
+      }
+    } finally {
+      if (!node.polled) {
+        node.polled = true;
+        if (this.#nodes.every((n) => n.polled)) {
+          for (const resolve of this.#readyWaiters.splice(0)) resolve();
+        }
+      }
+    }
+  }
+
+  async #query(node: NodeWatch): Promise<PollRow> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('monitor poll timed out')), this.#timeoutMs);
+    });
+    try {
+      node.connection ??= await Promise.race([node.connect(), timeout]);
+      const result = await Promise.race([node.connection.query(POLL_SQL), timeout]);
+      return result.rows[0] as unknown as PollRow;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #markDown(node: NodeWatch): void {
+    const circuit = node.breaker.state;
+    if (node.role === 'primary') {
+      this.#topology.updatePrimary({ health: 'down', circuit });
+      return;
+    }
+    // Keep `started`: a node that comes back with another start time was restarted or
+    // rebuilt, and is quarantined until it proves itself.
+    node.health.reset();
+    this.#topology.updateReplica(node.name, { health: 'down', circuit });
+  }
+
+  #primarySample(node: NodeWatch, row: PollRow): void {
+    const now = this.#clock.now();
+    if (row.recovery || row.lsn === null) {
+      // The "primary" endpoint is a standby (demoted, or the pool points at the wrong node).
+      this.#topology.updatePrimary({ health: 'quarantined', circuit: 'closed' });
+      return;
+    }
+    const lsn = parseLsn(row.lsn);
+    const clusterId = `${row.sysid}/${row.tli}`;
+    const cached = this.#topology.primary.currentLsn;
+    const reset =
+      clusterId !== this.#topology.primary.clusterId ||
+      (node.lastLsn !== null && lsn < node.lastLsn);
+    if (reset) this.#history.clear();
+    node.lastLsn = lsn;
+    this.#history.record(now, lsn);
+    // Commit LSNs and measured read positions may have moved the cached position past this
+    // sample; only a new cluster or a primary that went backwards (restore) may lower it.
+    const currentLsn = !reset && cached !== null && cached > lsn ? cached : lsn;
+    this.#topology.updatePrimary({ currentLsn, clusterId, health: 'healthy', circuit: 'closed' });
+  }
+
+  #replicaSample(node: NodeWatch, row: PollRow): void {
+    const now = this.#clock.now();
+    const lsn = row.lsn === null ? null : parseLsn(row.lsn);
+    const clusterId = `${row.sysid}/${row.tli}`;
+    const primaryId = this.#topology.primary.clusterId;
+    let reason: QuarantineReason | undefined;
+    if (!row.recovery) reason = 'promoted';
+    else if (primaryId !== null && row.sysid !== primaryId.split('/')[0]) reason = 'foreign-system';
+    else if (primaryId !== null && clusterId !== primaryId) reason = 'timeline';
+    else if (lsn !== null && node.lastLsn !== null && lsn < node.lastLsn) reason = 'went-backwards';
+    else if (node.started !== null && node.started !== row.started) reason = 'restarted';
+    node.started = row.started;
+    if (lsn !== null) node.lastLsn = lsn;
+
+    if (reason) {
+      node.quarantine = { reason, since: now };
+      node.health.reset();
+      // The monitor is the authority here: the cached position may have to move backwards.
+      this.#topology.updateReplica(node.name, {
+        replayLsn: lsn,
+        clusterId,
+        health: 'quarantined',
+        circuit: 'closed',
+      });
+      return;
+    }
+    if (node.quarantine && now - node.quarantine.since < this.#quarantineMs) {
+      this.#topology.updateReplica(node.name, { replayLsn: lsn, clusterId, circuit: 'closed' });
+      return;
+    }
+    node.quarantine = undefined;
+    const state = this.#topology.replica(node.name);
+    // A per-request check may have moved the cached position past this sample.
+    const replayLsn =
+      lsn !== null && state?.replayLsn != null && state.replayLsn > lsn ? state.replayLsn : lsn;
+    const lagMs = replayLsn === null ? null : this.#history.lagMs(replayLsn, now);
+    const lagBytes = replayLsn === null ? null : this.#history.lagBytes(replayLsn);
+    const health = lagMs === null ? 'unknown' : node.health.observe(lagMs, now);
+    this.#topology.updateReplica(node.name, {
+      replayLsn,
+      lagMs,
+      lagBytes,
+      clusterId,
+      health,
+      circuit: 'closed',
+    });
+  }
+}
