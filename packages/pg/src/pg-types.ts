@@ -25,7 +25,7 @@ export interface PoolLike {
   readonly idleCount: number;
   readonly waitingCount: number;
   /** node-postgres keeps the constructor options here; the monitor uses them for its own connection. */
-  readonly options?: Record<string, unknown>;
+  readonly options?: object;
   on?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
