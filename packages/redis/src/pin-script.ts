@@ -1,0 +1,91 @@
+import { createHash } from 'node:crypto';
+import { MAX_LSN, type Pin, type PinUpdate } from '@freshgate/core';
+
+/**
+ * Name under which the extend script is registered with `defineCommand`. Versioned: a
+ * changed script gets a new name, so that two library versions on one client never share a
+ * definition.
+ */
+export const EXTEND_COMMAND = 'freshgatePinExtendV1';
+
+/** Version tag that starts every stored value. */
+const VALUE_VERSION = '1';
+
+/**
+ * Stored value: `1:<lsn>:<expiresAt>:<ttlMs>:<node>`, where `lsn` is 16 lowercase hex digits
+ * (or empty: no LSN) and `node` is last because a route may contain `:`. One string, so that
+ * a read is a single GET; the expiry travels inside because GET does not return the TTL.
+ *
+ * LSNs are 64-bit and Lua numbers are doubles, so the script never turns an LSN into one
+ * number: it compares the two 32-bit halves, each exact in a double. (String comparison in
+ * Lua goes through strcoll, which depends on the server's locale.)
+ *
+ * KEYS[1] the pin; ARGV: lsn, node action (`k` keep, `c` clear, `s` set), node, ttl (ms),
+ * expiry (ms since the epoch, writer's clock).
+ */
+export const EXTEND_SCRIPT = `
+local function above(a, b)
+  local ah, bh = tonumber(string.sub(a, 1, 8), 16), tonumber(string.sub(b, 1, 8), 16)
+  if ah ~= bh then return ah > bh end
+  return tonumber(string.sub(a, 9, 16), 16) > tonumber(string.sub(b, 9, 16), 16)
+end
+local lsn, node = '', ''
+local current = redis.call('GET', KEYS[1])
+if current then
+  local l, n = string.match(current, '^${VALUE_VERSION}:(%x*):%d+:%d+:(.*)$')
+  if l and (l == '' or string.len(l) == 16) then lsn, node = l, n end
+end
+local incoming = ARGV[1]
+if incoming ~= '' and (lsn == '' or above(incoming, lsn)) then lsn = incoming end
+if ARGV[2] == 's' then node = ARGV[3] elseif ARGV[2] == 'c' then node = '' end
+redis.call('SET', KEYS[1], '${VALUE_VERSION}:' .. lsn .. ':' .. ARGV[5] .. ':' .. ARGV[4] .. ':' .. node, 'PX', ARGV[4])
+return 1
+`;
+
+/** Fixed-width hex form of an LSN, the only form the script compares. */
+export function encodeLsn(lsn: bigint): string {
+  if (lsn < 0n || lsn > MAX_LSN) throw new RangeError(`LSN out of range: ${lsn}`);
+  return lsn.toString(16).padStart(16, '0');
+}
+
+/** The script's arguments for one update, written at `now` by the writer's clock. */
+export function extendArguments(update: PinUpdate, now: number): (string | number)[] {
+  const ttlMs = Math.max(1, Math.ceil(update.ttlMs));
+  const action = update.node === undefined ? 'k' : update.node === null ? 'c' : 's';
+  return [
+    update.lsn === null ? '' : encodeLsn(update.lsn),
+    action,
+    update.node ?? '',
+    ttlMs,
+    now + ttlMs,
+  ];
+}
+
+const VALUE = /^1:([0-9a-f]{16})?:(\d+):(\d+):([\s\S]*)$/;
+
+/**
+ * Parses a stored value; `null` when it is not one this version wrote. Liveness is Redis's
+ * call (the key exists), so the remaining TTL is only an estimate: clamped to [1, ttl] to
+ * absorb clock skew between the writer and this process.
+ */
+export function decodePin(value: string, now: number): Pin | null {
+  const match = VALUE.exec(value);
+  if (match === null) return null;
+  const [, lsn, expiresAt, ttl, node] = match;
+  const ttlMs = Number(ttl);
+  return {
+    lsn: lsn === undefined ? null : BigInt(`0x${lsn}`),
+    node: node === '' || node === undefined ? null : node,
+    ttlMs: Math.min(ttlMs, Math.max(1, Number(expiresAt) - now)),
+  };
+}
+
+/**
+ * The Redis key of a session: prefix + SHA-256 (base64url, 128 bits) of the key the engine
+ * passes. The engine already hashes session keys, but a custom `hashSessionKey` or a direct
+ * caller could pass a raw one; hashing here means nothing raw is ever written. base64url has
+ * no `{`, so the key's slot is spread over the cluster by its hash.
+ */
+export function pinKey(prefix: string, key: string): string {
+  return prefix + createHash('sha256').update(key).digest('base64url').slice(0, 22);
+}

@@ -1,0 +1,101 @@
+import { ConfigError, StoreError } from '@freshgate/core';
+import { ManualClock } from '@freshgate/core/testing';
+import { describe, expect, it } from 'vitest';
+import { EXTEND_COMMAND } from './pin-script.js';
+import { redisPinStore } from './redis-pin-store.js';
+import type { RedisClientLike } from './types.js';
+
+// Redis behaviour is tested against real servers in test/integration/redis. These clients
+// only stand in for what the store does on its own: validate options, register its script,
+// bound a call that never returns, and refuse calls while its circuit is open.
+function silentClient(status = 'ready') {
+  const calls = { get: 0, defineCommand: 0 };
+  const client = {
+    status,
+    get: () => {
+      calls.get++;
+      return new Promise<string | null>(() => {});
+    },
+    defineCommand(name: string) {
+      calls.defineCommand++;
+      (client as unknown as Record<string, unknown>)[name] = () => new Promise(() => {});
+    },
+  };
+  return { client: client as RedisClientLike & { status: string }, calls };
+}
+
+describe('redisPinStore: configuration', () => {
+  it('rejects something that is not an ioredis client', () => {
+    expect(() => redisPinStore({} as never)).toThrow(ConfigError);
+    expect(() => redisPinStore(undefined as never)).toThrow(/`redis`/);
+  });
+
+  it('names unknown options and suggests the right one', () => {
+    const { client } = silentClient();
+    expect(() => redisPinStore(client, { prefx: 'a:' } as never)).toThrow(
+      /`prefx`.*Did you mean "prefix"/,
+    );
+    expect(() => redisPinStore(client, { circuitBreaker: { openMS: 10 } } as never)).toThrow(
+      /`circuitBreaker.openMS`.*Did you mean "openMs"/,
+    );
+  });
+
+  it('validates values when the factory runs', () => {
+    const { client } = silentClient();
+    expect(() => redisPinStore(client, { prefix: '' })).toThrow(/`prefix`/);
+    expect(() => redisPinStore(client, { prefix: '{app}:pin:' })).toThrow(/`prefix`.*slots/);
+    expect(() => redisPinStore(client, { timeout: '50 sec' as never })).toThrow(/`timeout`/);
+    expect(() => redisPinStore(client, { timeout: 0 })).toThrow(/`timeout`/);
+    expect(() => redisPinStore(client, { circuitBreaker: { failureThreshold: 0 } })).toThrow(
+      /`circuitBreaker.failureThreshold`/,
+    );
+    expect(() =>
+      redisPinStore(client, { circuitBreaker: { openMs: '2s', maxOpenMs: '1s' } }),
+    ).toThrow(/`circuitBreaker.maxOpenMs`/);
+  });
+
+  it('registers its script once per client, however many stores share it', () => {
+    const { client, calls } = silentClient();
+    redisPinStore(client);
+    redisPinStore(client, { prefix: 'other:' });
+    expect(calls.defineCommand).toBe(1);
+    expect(typeof (client as unknown as Record<string, unknown>)[EXTEND_COMMAND]).toBe('function');
+  });
+});
+
+describe('redisPinStore: its own guards', () => {
+  it('bounds a call the client never answers by `timeout`, then opens the circuit', async () => {
+    const clock = new ManualClock();
+    const { client, calls } = silentClient();
+    const store = redisPinStore(client, { timeout: 5, clock });
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      await expect(store.get('s')).rejects.toThrow(/timed out after 5ms/);
+      expect(performance.now() - started).toBeLessThan(1_000);
+    }
+    expect(store.circuit).toBe('open');
+    await expect(store.extend('s', { lsn: 1n, ttlMs: 100 })).rejects.toThrow(/circuit open/);
+    await expect(store.get('s')).rejects.toBeInstanceOf(StoreError);
+    expect(calls.get).toBe(3);
+    clock.advance(250);
+    expect(store.circuit).toBe('half-open');
+    await expect(store.get('s')).rejects.toThrow(/timed out/);
+    expect(calls.get).toBe(4);
+    expect(store.circuit).toBe('open');
+  });
+
+  it('fails at once while the client reports it is disconnected', async () => {
+    const { client, calls } = silentClient('reconnecting');
+    const store = redisPinStore(client);
+    await expect(store.get('s')).rejects.toThrow(/Redis client is reconnecting/);
+    expect(calls.get).toBe(0);
+  });
+
+  it('rejects an LSN beyond 64 bits as a store error instead of writing it', async () => {
+    const { client } = silentClient();
+    const store = redisPinStore(client);
+    await expect(store.extend('s', { lsn: 2n ** 64n, ttlMs: 100 })).rejects.toBeInstanceOf(
+      StoreError,
+    );
+  });
+});

@@ -1,0 +1,281 @@
+import {
+  CircuitBreaker,
+  ConfigError,
+  memoryPinStore,
+  type Pin,
+  type PinUpdate,
+  parseDuration,
+  StoreError,
+  systemClock,
+} from '@freshgate/core';
+import { decodePin, EXTEND_COMMAND, EXTEND_SCRIPT, extendArguments, pinKey } from './pin-script.js';
+import type {
+  RedisClientLike,
+  RedisPinStore,
+  RedisPinStoreBreakerOptions,
+  RedisPinStoreOptions,
+} from './types.js';
+
+/** Default prefix of pin keys. */
+export const DEFAULT_PIN_KEY_PREFIX = 'freshgate:pin:';
+/** Default time allowed per Redis call: a GET takes ~0.1 ms on a LAN, so 50 ms only trips on trouble. */
+export const DEFAULT_REDIS_TIMEOUT = '50ms';
+/** Default consecutive failures that open the circuit. */
+export const DEFAULT_BREAKER_FAILURE_THRESHOLD = 3;
+/** Default open time before a probe: short, because a probe costs one request at most `timeout`. */
+export const DEFAULT_BREAKER_OPEN_MS = 250;
+/** Default cap of the open time, so that pins are used again about a second after Redis returns. */
+export const DEFAULT_BREAKER_MAX_OPEN_MS = 1_000;
+/** Default number of pins this process wrote that are also kept in memory (for their TTL). */
+export const DEFAULT_LOCAL_PINS = 10_000;
+
+// ioredis statuses in which a command can only queue or fail: failing at once keeps a
+// client with an offline queue from piling commands up while Redis is away.
+const DISCONNECTED = new Set(['reconnecting', 'close', 'end']);
+
+const OPTIONS = ['prefix', 'timeout', 'circuitBreaker', 'localPins', 'clock'] as const;
+const BREAKER_OPTIONS = ['failureThreshold', 'openMs', 'maxOpenMs', 'onChange'] as const;
+
+type ExtendCommand = (key: string, ...args: (string | number)[]) => Promise<unknown>;
+
+/**
+ * A pin store in Redis for `createEngine` / `createFreshgate` (`pinStore`). Works unchanged on
+ * standalone Redis, Sentinel and Redis Cluster (one key per operation, no hash tags).
+ *
+ * - One key per session, `prefix` + a SHA-256 of the session key: no raw session id is written.
+ * - `extend` is one Lua script, registered once per client with `defineCommand`: it keeps the
+ *   highest LSN (compared exactly, all 64 bits), sets or keeps the sticky node and restarts
+ *   the TTL, atomically.
+ * - `get` is a single GET, so `enableAutoPipelining` batches concurrent requests.
+ * - Every call is bounded by `timeout` and goes through a circuit breaker: while Redis is down,
+ *   slow or refusing, calls fail fast with a `StoreError` and the engine applies `onStoreError`.
+ *   The breaker probes again after `openMs`, so the store recovers by itself.
+ *
+ * Give it a client of its own, configured to fail fast (see the README): with ioredis defaults
+ * a command against a dead Redis waits ~10 s in the offline queue. The store stays bounded
+ * either way, but a dedicated client keeps pin traffic out of the application's queues.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * import { redisPinStore } from '@freshgate/redis';
+ *
+ * const redis = new Redis(process.env.REDIS_URL!, {
+ *   enableOfflineQueue: false,
+ *   commandTimeout: 50,
+ *   maxRetriesPerRequest: 0,
+ *   enableAutoPipelining: true,
+ * });
+ * const freshgate = await createFreshgate({ primary, replicas, secret, pinStore: redisPinStore(redis) });
+ * ```
+ */
+export function redisPinStore(
+  redis: RedisClientLike,
+  options: RedisPinStoreOptions = {},
+): RedisPinStore {
+  if (
+    typeof redis?.get !== 'function' ||
+    typeof (redis as Partial<RedisClientLike>).defineCommand !== 'function'
+  ) {
+    throw new ConfigError(
+      'redis',
+      'expected an ioredis client (new Redis(...) or new Redis.Cluster(...)) with get and defineCommand',
+    );
+  }
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError('options', 'expected an object, e.g. { prefix: "app:pin:" }');
+  }
+  checkKeys(options, OPTIONS, '');
+  const prefix = options.prefix ?? DEFAULT_PIN_KEY_PREFIX;
+  if (typeof prefix !== 'string' || prefix === '') {
+    throw new ConfigError('prefix', 'expected a non-empty string, e.g. "freshgate:pin:"');
+  }
+  if (prefix.includes('{') || prefix.includes('}')) {
+    // A hash tag in the prefix would put every session in one cluster slot.
+    throw new ConfigError('prefix', 'must not contain "{" or "}": pins are spread over slots');
+  }
+  const timeoutMs = parseDuration(options.timeout ?? DEFAULT_REDIS_TIMEOUT, 'timeout');
+  if (timeoutMs < 1) throw new ConfigError('timeout', 'must be at least 1ms, e.g. "50ms"');
+  const clock = options.clock ?? systemClock;
+  if (typeof clock?.now !== 'function')
+    throw new ConfigError('clock', 'expected { now(): number }');
+  const localPins = options.localPins ?? DEFAULT_LOCAL_PINS;
+  if (localPins !== false && (!Number.isInteger(localPins) || localPins < 0)) {
+    throw new ConfigError(
+      'localPins',
+      `expected an integer >= 0 (0 or false: off), got ${String(localPins)}`,
+    );
+  }
+  // Pins this process wrote, for their TTL: a pin that Redis lost (restart without
+  // persistence) or never got (a failed extend) still holds for the sessions served here.
+  const local =
+    localPins === false || localPins === 0
+      ? null
+      : memoryPinStore({ maxEntries: localPins, clock });
+  const breaker = new CircuitBreaker({ ...breakerSettings(options.circuitBreaker), clock });
+
+  // Registered once per client, however many stores share it.
+  const commands = redis as unknown as Record<string, ExtendCommand | undefined>;
+  if (typeof commands[EXTEND_COMMAND] !== 'function') {
+    redis.defineCommand(EXTEND_COMMAND, { lua: EXTEND_SCRIPT, numberOfKeys: 1 });
+  }
+  const extendCommand = (key: string, args: (string | number)[]) =>
+    (commands[EXTEND_COMMAND] as ExtendCommand).call(redis, key, ...args);
+
+  function call<T>(operation: 'get' | 'extend', run: () => Promise<T>): Promise<T> {
+    if (!breaker.allow()) {
+      return Promise.reject(
+        new StoreError(operation, {
+          message: `Pin store ${operation} refused: circuit open after Redis failures`,
+        }),
+      );
+    }
+    const status = redis.status;
+    if (status !== undefined && DISCONNECTED.has(status)) {
+      breaker.failure();
+      return Promise.reject(
+        new StoreError(operation, {
+          message: `Pin store ${operation} failed: Redis client is ${status}`,
+        }),
+      );
+    }
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        breaker.failure();
+        reject(
+          new StoreError(operation, {
+            message: `Pin store ${operation} timed out after ${timeoutMs}ms`,
+          }),
+        );
+      }, timeoutMs);
+      timer.unref?.();
+      const done = (error: unknown, value?: T) => {
+        // A reply that comes after the timeout was already counted as a failure.
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (error === undefined) {
+          breaker.success();
+          resolve(value as T);
+        } else {
+          breaker.failure();
+          reject(new StoreError(operation, { cause: error }));
+        }
+      };
+      let pending: Promise<T>;
+      try {
+        pending = run();
+      } catch (error) {
+        pending = Promise.reject(error);
+      }
+      pending.then(
+        (value) => done(undefined, value),
+        (error: unknown) => done(error ?? new Error('rejected without a reason')),
+      );
+    });
+  }
+
+  return {
+    get circuit() {
+      return breaker.state;
+    },
+    async get(key: string): Promise<Pin | undefined> {
+      const value = await call('get', () => redis.get(pinKey(prefix, key)));
+      const pin = value === null ? undefined : decodePin(value, clock.now());
+      if (pin === null) {
+        // Redis answered, so the breaker stays closed; but a value this store did not write
+        // is not evidence that the session has no pin.
+        throw new StoreError('get', {
+          message: `Pin store get found a value it did not write under prefix "${prefix}"`,
+        });
+      }
+      const mine = await local?.get(key);
+      return mine === undefined ? pin : merge(pin, mine);
+    },
+    async extend(key: string, update: PinUpdate): Promise<void> {
+      let args: (string | number)[];
+      try {
+        args = extendArguments(update, clock.now());
+      } catch (error) {
+        throw new StoreError('extend', { cause: error });
+      }
+      await local?.extend(key, update);
+      await call('extend', () => extendCommand(pinKey(prefix, key), args));
+    },
+  };
+}
+
+/** Redis is shared by every process and wins on the node; the LSN is the higher of the two. */
+function merge(shared: Pin | undefined, mine: Pin): Pin {
+  if (shared === undefined) return mine;
+  const lsn =
+    shared.lsn === null || (mine.lsn !== null && mine.lsn > shared.lsn) ? mine.lsn : shared.lsn;
+  return { lsn, node: shared.node, ttlMs: Math.max(shared.ttlMs, mine.ttlMs) };
+}
+
+function breakerSettings(input: RedisPinStoreBreakerOptions | undefined) {
+  if (input === undefined) {
+    return {
+      failureThreshold: DEFAULT_BREAKER_FAILURE_THRESHOLD,
+      openMs: DEFAULT_BREAKER_OPEN_MS,
+      maxOpenMs: DEFAULT_BREAKER_MAX_OPEN_MS,
+    };
+  }
+  if (input === null || typeof input !== 'object') {
+    throw new ConfigError('circuitBreaker', 'expected { failureThreshold?, openMs?, maxOpenMs? }');
+  }
+  checkKeys(input, BREAKER_OPTIONS, 'circuitBreaker.');
+  const failureThreshold = input.failureThreshold ?? DEFAULT_BREAKER_FAILURE_THRESHOLD;
+  if (!Number.isInteger(failureThreshold) || failureThreshold < 1) {
+    throw new ConfigError(
+      'circuitBreaker.failureThreshold',
+      `expected an integer >= 1, got ${String(failureThreshold)}`,
+    );
+  }
+  const openMs = parseDuration(input.openMs ?? DEFAULT_BREAKER_OPEN_MS, 'circuitBreaker.openMs');
+  if (openMs < 1) throw new ConfigError('circuitBreaker.openMs', 'must be at least 1ms');
+  const maxOpenMs = parseDuration(
+    input.maxOpenMs ?? Math.max(openMs, DEFAULT_BREAKER_MAX_OPEN_MS),
+    'circuitBreaker.maxOpenMs',
+  );
+  if (maxOpenMs < openMs) {
+    throw new ConfigError(
+      'circuitBreaker.maxOpenMs',
+      `must be >= circuitBreaker.openMs (${openMs}ms), got ${maxOpenMs}ms`,
+    );
+  }
+  if (input.onChange !== undefined && typeof input.onChange !== 'function') {
+    throw new ConfigError('circuitBreaker.onChange', 'expected a function (from, to) => void');
+  }
+  return { failureThreshold, openMs, maxOpenMs, onChange: input.onChange };
+}
+
+function checkKeys(object: object, known: readonly string[], path: string): void {
+  for (const key of Object.keys(object)) {
+    if (known.includes(key)) continue;
+    const near = known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+    throw new ConfigError(
+      path + key,
+      `unknown option.${near === undefined ? ` Known: ${known.join(', ')}.` : ` Did you mean "${near}"?`}`,
+    );
+  }
+}
+
+/** Levenshtein distance; option names only, so the quadratic cost does not matter. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        (row[j] as number) + 1,
+        (next[j - 1] as number) + 1,
+        (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[b.length] as number;
+}
