@@ -4,6 +4,6 @@ import { defineConfig } from 'vitest/config';
 // folder) is a project with its own settings.
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'test'],
+    projects: ['packages/*', 'apps/*', 'test'],
   },
 });

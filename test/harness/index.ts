@@ -12,6 +12,7 @@ export {
   startCluster,
 } from './cluster.js';
 export { HarnessError } from './errors.js';
+export { HistoryChecker, type HistoryReport, type Violation } from './history-checker.js';
 export { freePort } from './ports.js';
 export { PostgresNode } from './postgres-node.js';
 export { RedisCluster, startRedisCluster } from './redis-cluster.js';

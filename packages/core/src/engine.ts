@@ -115,6 +115,8 @@ export interface Engine {
   readonly topology: Topology;
   readonly codec: TokenCodec;
   readonly budget: PrimaryBudget | null;
+  /** The contract of requests that name none (option `defaultContract`), validated. */
+  readonly defaultContract: Contract;
   /** Starts a request: verifies the token, reads the pin once, returns its freshness state. */
   begin(input?: BeginInput): Promise<RequestFreshness>;
   /** Validates a contract (memoised for names). */
@@ -246,6 +248,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     clock,
   });
   const telemetry = new Telemetry(options.telemetry);
+  telemetry.watch(topology);
   const decideContext: DecideContext = {
     topology,
     // Without a budget every primary fallback passes.
@@ -292,11 +295,13 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     let tokenLsn: bigint | null = null;
     let tokenForeignSession = false;
     let tokenRejection: TokenIgnoredReason | null = null;
+    let presentedToken: string | null = null;
     if (token !== undefined && token !== '') {
       const expect = { cid: topology.primary.clusterId };
       const result = codec.verifyCached(token, expect) ?? (await codec.verify(token, expect));
       if (result.ok) {
         tokenLsn = result.lsn;
+        presentedToken = token;
         if (result.sid !== undefined && sessionHash !== null && result.sid !== sessionHash) {
           tokenForeignSession = true;
           if (routeContract.level !== 'causal') {
@@ -328,6 +333,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       tokenLsn,
       tokenForeignSession,
       tokenRejection,
+      presentedToken,
       sessionHash,
       pin,
       pinnedPrimary: pinMode === 'primary' && pin?.lsn != null,
@@ -342,6 +348,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     topology,
     codec,
     budget,
+    defaultContract,
     begin,
     contract,
     declareRoute: (method, path, input) => registry.declare(method, path, input),

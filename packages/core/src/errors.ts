@@ -7,7 +7,9 @@ export type FreshgateErrorCode =
   | 'ERR_FRESHGATE_CONFIG'
   | 'ERR_FRESHGATE_TOKEN_REJECTED'
   | 'ERR_FRESHGATE_FRESHNESS_UNAVAILABLE'
-  | 'ERR_FRESHGATE_STORE';
+  | 'ERR_FRESHGATE_STORE'
+  | 'ERR_FRESHGATE_POOL_EXHAUSTED'
+  | 'ERR_FRESHGATE_STATEMENT_TIMEOUT';
 
 /**
  * Base class of every error freshgate throws. `code` is a literal union so that a
@@ -169,5 +171,63 @@ export class StoreError extends FreshgateError {
   constructor(operation: 'get' | 'extend', options?: { cause?: unknown; message?: string }) {
     super('ERR_FRESHGATE_STORE', options?.message ?? `Pin store ${operation} failed`, options);
     this.operation = operation;
+  }
+}
+
+/**
+ * A statement waited longer than its pool's `connectionTimeoutMillis` for a connection
+ * (more concurrent requests than connections). The request fails fast instead of queueing
+ * without bound. Maps to HTTP 503 with `Retry-After`.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof PoolExhaustedError) console.log(err.node, err.retryAfterSeconds); // 'primary', 1
+ * ```
+ */
+export class PoolExhaustedError extends FreshgateError {
+  declare readonly code: 'ERR_FRESHGATE_POOL_EXHAUSTED';
+  declare readonly statusCode: 503;
+  /** `primary` or the replica's name. */
+  readonly node: string;
+  /** Seconds the client should wait before retrying (the `Retry-After` value). */
+  readonly retryAfterSeconds: number;
+
+  constructor(node: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(
+      'ERR_FRESHGATE_POOL_EXHAUSTED',
+      `No connection to ${node} became free in time: the pool is exhausted`,
+      { cause: options?.cause, statusCode: 503 },
+    );
+    this.node = node;
+    this.retryAfterSeconds = options?.retryAfterSeconds ?? 1;
+  }
+}
+
+/**
+ * A read was cancelled by the node's `statement_timeout` (SQLSTATE 57014). It is not retried
+ * on another node: a statement that used up its time on a replica would most likely do the
+ * same on the primary, the node every write depends on. Maps to HTTP 503 with `Retry-After`.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof StatementTimeoutError) console.log(err.node); // 'r1'
+ * ```
+ */
+export class StatementTimeoutError extends FreshgateError {
+  declare readonly code: 'ERR_FRESHGATE_STATEMENT_TIMEOUT';
+  declare readonly statusCode: 503;
+  /** `primary` or the replica's name. */
+  readonly node: string;
+  /** Seconds the client should wait before retrying (the `Retry-After` value). */
+  readonly retryAfterSeconds: number;
+
+  constructor(node: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(
+      'ERR_FRESHGATE_STATEMENT_TIMEOUT',
+      `The read was cancelled by statement_timeout on ${node}`,
+      { cause: options?.cause, statusCode: 503 },
+    );
+    this.node = node;
+    this.retryAfterSeconds = options?.retryAfterSeconds ?? 1;
   }
 }

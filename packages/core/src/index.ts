@@ -1,4 +1,5 @@
 export { DEFAULT_BUDGET_BURST, DEFAULT_BUDGET_RATE, PrimaryBudget } from './budget.js';
+export { checkOptions } from './check-options.js';
 export {
   CircuitBreaker,
   type CircuitBreakerOptions,
@@ -29,9 +30,19 @@ export {
   FreshgateError,
   FreshnessUnavailableError,
   InvalidLsnError,
+  PoolExhaustedError,
+  StatementTimeoutError,
   StoreError,
   TokenRejectedError,
 } from './errors.js';
+export {
+  EXPOSED_HEADERS,
+  type HeaderTarget,
+  type IncomingHeaders,
+  mergeExposeHeaders,
+  requestInput,
+  responseSink,
+} from './http-headers.js';
 export { formatLsn, MAX_LSN, maxLsn, parseLsn, tryParseLsn } from './lsn.js';
 export { DEFAULT_MEMORY_PIN_STORE_MAX_ENTRIES, memoryPinStore } from './pin-store.js';
 export { toProblem } from './problem.js';
@@ -42,20 +53,26 @@ export {
   HEADER_TOKEN,
   RequestFreshness,
 } from './request-freshness.js';
+export { routeListing, routesMarkdown, routeTable } from './route-registry.js';
 export { hashSessionKey } from './session-key.js';
 export {
   ATTR_CONTRACT,
   ATTR_ERROR_TYPE,
   ATTR_FALLBACK,
   ATTR_LAG_MS,
+  ATTR_NODE,
   ATTR_REASON,
   ATTR_REQUIRED_LSN,
   ATTR_ROUTE,
   ATTR_STALE,
+  ATTR_STATE,
   ATTR_STORE_OPERATION,
+  ATTR_TRANSITION,
   ATTR_WAIT_OUTCOME,
   METRIC_BUDGET_EXHAUSTED,
   METRIC_FALLBACKS,
+  METRIC_NODE_TRANSITIONS,
+  METRIC_REPLICA_LAG,
   METRIC_ROUTES,
   METRIC_STORE_FAILURES,
   METRIC_TOKEN_REJECTIONS,

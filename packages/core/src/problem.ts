@@ -1,4 +1,10 @@
-import { FreshgateError, FreshnessUnavailableError, TokenRejectedError } from './errors.js';
+import {
+  FreshgateError,
+  FreshnessUnavailableError,
+  PoolExhaustedError,
+  StatementTimeoutError,
+  TokenRejectedError,
+} from './errors.js';
 
 /** An HTTP error response in RFC 9457 `application/problem+json` form. */
 export interface Problem {
@@ -50,9 +56,13 @@ export function toProblem(error: unknown): Problem | null {
     };
   }
   if (error instanceof FreshgateError && error.statusCode !== undefined) {
+    const headers: Record<string, string> = { 'Content-Type': 'application/problem+json' };
+    // Overload answers: tell the client when to come back rather than to give up.
+    if (error instanceof PoolExhaustedError || error instanceof StatementTimeoutError)
+      headers['Retry-After'] = String(error.retryAfterSeconds);
     return {
       status: error.statusCode,
-      headers: { 'Content-Type': 'application/problem+json' },
+      headers,
       body: {
         type: `${TYPE_BASE}${error.code.toLowerCase().replaceAll('_', '-')}`,
         title: error.name,

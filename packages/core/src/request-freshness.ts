@@ -9,7 +9,7 @@ import {
   type RouteRequest,
   routeRequest,
 } from './decide.js';
-import { StoreError } from './errors.js';
+import { ConfigError, StoreError } from './errors.js';
 import { maxLsn } from './lsn.js';
 import type { Pin, PinStore } from './pin-store.js';
 import type { Telemetry, TokenIgnoredReason } from './telemetry.js';
@@ -62,6 +62,8 @@ export interface RequestStart {
   /** The token was issued to another session: only `causal` reads use it. */
   tokenForeignSession: boolean;
   tokenRejection: TokenIgnoredReason | null;
+  /** The presented token when it verified (forwarded to other services), else `null`. */
+  presentedToken?: string | null;
   sessionHash: string | null;
   pin: Pin | undefined;
   pinnedPrimary: boolean;
@@ -87,12 +89,8 @@ export interface RequestStart {
  * ```
  */
 export class RequestFreshness {
-  /** The route's declared contract. */
-  readonly contract: Contract;
   /** `X-Read-After-Write` was set. */
   readonly readAfterWrite: boolean;
-  /** Why a presented token is not used, or `null`. */
-  readonly tokenRejection: TokenIgnoredReason | null;
   /** Headers set so far (the same values pushed to the sink). */
   readonly headers: Record<string, string> = {};
 
@@ -100,6 +98,9 @@ export class RequestFreshness {
   readonly #start: RequestStart;
   readonly #request: RouteRequest;
   readonly #startedAt: number;
+  #contract: Contract;
+  #tokenRejection: TokenIgnoredReason | null;
+  #routed = false;
   #tokenLsn: bigint | null;
   #floor: bigint | null = null;
   #issuedLsn: bigint | null = null;
@@ -116,9 +117,9 @@ export class RequestFreshness {
   constructor(env: RequestEnvironment, start: RequestStart) {
     this.#env = env;
     this.#start = start;
-    this.contract = start.contract;
+    this.#contract = start.contract;
     this.readAfterWrite = start.readAfterWrite;
-    this.tokenRejection = start.tokenRejection;
+    this.#tokenRejection = start.tokenRejection;
     this.#tokenLsn = start.tokenLsn;
     this.#startedAt = env.clock.now();
     this.#pinNode = start.pin?.node ?? null;
@@ -132,8 +133,66 @@ export class RequestFreshness {
     });
   }
 
+  /** The route's declared contract. */
+  get contract(): Contract {
+    return this.#contract;
+  }
+
+  /** Why a presented token is not used, or `null`. */
+  get tokenRejection(): TokenIgnoredReason | null {
+    return this.#tokenRejection;
+  }
+
+  /**
+   * Declares the route's contract after the request started and before its first statement
+   * is routed. For adapters whose per-route declaration runs after the request began (Express
+   * route middleware): the token and pin are read once, whatever the route turns out to be.
+   * Throws once a statement was routed, since one request must not read under two contracts.
+   *
+   * @example
+   * ```ts
+   * const freshness = await engine.begin({ token }); // default contract
+   * freshness.useContract(engine.contract('monotonic')); // the matched route's
+   * ```
+   */
+  useContract(contract: Contract): void {
+    if (this.#routed) {
+      throw new ConfigError(
+        'contract',
+        'a route contract must be declared before the request runs its first statement',
+      );
+    }
+    if (contract === this.#contract) return;
+    this.#contract = contract;
+    // Another session's token only counts for causal reads (see Engine.begin).
+    if (this.#start.tokenForeignSession) {
+      const ignored = contract.level !== 'causal';
+      if (ignored && this.#tokenRejection === null) {
+        this.#tokenRejection = 'foreign-session';
+        this.#env.telemetry.tokenIgnored('foreign-session');
+      } else if (!ignored && this.#tokenRejection === 'foreign-session') {
+        this.#tokenRejection = null;
+      }
+    }
+  }
+
+  /**
+   * The token to forward on calls to other services (causal reads across services): the
+   * newest token issued in this request, else the valid token the client presented, else
+   * `null`.
+   *
+   * @example
+   * ```ts
+   * const token = req.freshness.forwardToken();
+   * await fetch(url, { headers: token ? { 'X-Freshness-Token': token } : {} });
+   * ```
+   */
+  forwardToken(): string | null {
+    return this.#token ?? this.#start.presentedToken ?? null;
+  }
+
   /** The LSN reads of `contract` must reach: max(token, pin, read floor), or `null`. */
-  requiredLsn(contract: Contract = this.contract): bigint | null {
+  requiredLsn(contract: Contract = this.#contract): bigint | null {
     const useToken = !this.#start.tokenForeignSession || contract.level === 'causal';
     const monotonic = contract.level === 'monotonic' || contract.level === 'causal';
     return maxLsn(
@@ -162,7 +221,8 @@ export class RequestFreshness {
   route(options?: RouteOptions): Decision {
     const env = this.#env;
     const request = this.#request;
-    const contract = options?.contract ?? this.contract;
+    const contract = options?.contract ?? this.#contract;
+    this.#routed = true;
     request.contract = contract;
     request.inTransaction = options?.inTransaction === true;
     request.locking = options?.locking === true;
@@ -218,7 +278,7 @@ export class RequestFreshness {
    * engine cannot otherwise bound (a replica read of a session-key session is kept
    * monotonic by stickiness instead).
    */
-  needsReadBound(decision: Decision, contract: Contract = this.contract): boolean {
+  needsReadBound(decision: Decision, contract: Contract = this.#contract): boolean {
     if (contract.level !== 'monotonic' && contract.level !== 'causal') return false;
     if (decision.kind === 'primary') return true;
     return decision.kind === 'replica' && this.#start.sessionHash === null;
@@ -239,7 +299,7 @@ export class RequestFreshness {
     decision: Decision,
     options?: { lsn?: bigint; contract?: Contract },
   ): Promise<void> {
-    const contract = options?.contract ?? this.contract;
+    const contract = options?.contract ?? this.#contract;
     if (decision.kind !== 'primary' && decision.kind !== 'replica') return;
     if (contract.level !== 'monotonic' && contract.level !== 'causal') return;
     const env = this.#env;

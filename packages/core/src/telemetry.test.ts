@@ -16,6 +16,8 @@ import {
   ATTR_ROUTE,
   METRIC_BUDGET_EXHAUSTED,
   METRIC_FALLBACKS,
+  METRIC_NODE_TRANSITIONS,
+  METRIC_REPLICA_LAG,
   METRIC_ROUTES,
   METRIC_STORE_FAILURES,
   METRIC_TOKEN_REJECTIONS,
@@ -67,7 +69,7 @@ async function setup() {
       },
     },
   });
-  return { clock, engine, reader, exporter, tracer, decisions };
+  return { clock, engine, reader, exporter, tracer, decisions, topology };
 }
 
 describe('telemetry', () => {
@@ -161,6 +163,34 @@ describe('telemetry', () => {
     expect(waits[0]?.value).toMatchObject({ count: 2, sum: 200 });
     expect(points(resourceMetrics, METRIC_STORE_FAILURES)).toEqual([
       { attributes: { 'freshgate.store.operation': 'get' }, value: 2 },
+    ]);
+  });
+
+  it('counts node state changes by node and new state, and exports replica lag', async () => {
+    const { reader, topology } = await setup();
+    topology.updateReplica('r1', { health: 'lagging', lagMs: 2_500 });
+    topology.updateReplica('r1', { health: 'down', circuit: 'open' });
+    topology.updateReplica('r1', { health: 'down', circuit: 'open' }); // no change, not counted
+    topology.updateReplica('r1', { health: 'healthy', circuit: 'closed', lagMs: 40 });
+    topology.updatePrimary({ clusterId: 'c/2' });
+
+    const { resourceMetrics } = await reader.collect();
+    const transitions = points(resourceMetrics, METRIC_NODE_TRANSITIONS);
+    const count = (node: string, transition: string, state: string) =>
+      transitions.find(
+        (p) =>
+          p.attributes['freshgate.node'] === node &&
+          p.attributes['freshgate.transition'] === transition &&
+          p.attributes['freshgate.state'] === state,
+      )?.value;
+    expect(count('r1', 'health', 'lagging')).toBe(1);
+    expect(count('r1', 'health', 'down')).toBe(1);
+    expect(count('r1', 'health', 'healthy')).toBe(1);
+    expect(count('r1', 'circuit', 'open')).toBe(1);
+    expect(count('r1', 'circuit', 'closed')).toBe(1);
+    expect(count('primary', 'cluster', 'c/2')).toBe(1);
+    expect(points(resourceMetrics, METRIC_REPLICA_LAG)).toEqual([
+      { attributes: { 'freshgate.node': 'r1' }, value: 40 },
     ]);
   });
 });

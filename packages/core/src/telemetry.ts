@@ -11,6 +11,7 @@ import type { ContractLevel } from './contract.js';
 import type { Decision } from './decide.js';
 import type { TokenRejectionReason } from './errors.js';
 import { formatLsn } from './lsn.js';
+import type { Topology, TopologyEvent } from './topology.js';
 
 /** Span attribute: the contract level of the read (`monotonic`, `bounded`, ...). */
 export const ATTR_CONTRACT = 'freshgate.contract';
@@ -30,6 +31,12 @@ export const ATTR_LAG_MS = 'freshgate.lag_ms';
 export const ATTR_WAIT_OUTCOME = 'freshgate.wait.outcome';
 /** Metric attribute: pin store operation (`get` or `extend`). */
 export const ATTR_STORE_OPERATION = 'freshgate.store.operation';
+/** Metric attribute: the node a state change or lag belongs to (`primary` or the replica's name). */
+export const ATTR_NODE = 'freshgate.node';
+/** Metric attribute: what changed on a node (`health`, `circuit` or `cluster`). */
+export const ATTR_TRANSITION = 'freshgate.transition';
+/** Metric attribute: the state a node changed to (`healthy`, `lagging`, `down`, `open`, ...). */
+export const ATTR_STATE = 'freshgate.state';
 /** Standard attribute set on spans of failed reads. */
 export const ATTR_ERROR_TYPE = 'error.type';
 
@@ -45,16 +52,21 @@ export const METRIC_BUDGET_EXHAUSTED = 'freshgate.budget.exhausted';
 export const METRIC_WAIT_DURATION = 'freshgate.wait.duration';
 /** Counter: pin store failures and timeouts, by `freshgate.store.operation`. */
 export const METRIC_STORE_FAILURES = 'freshgate.store.failures';
+/** Counter: node state changes seen by the monitor, by `freshgate.node`, `freshgate.transition`, `freshgate.state`. */
+export const METRIC_NODE_TRANSITIONS = 'freshgate.node.transitions';
+/** Gauge (ms): measured replication lag of each replica, by `freshgate.node`. */
+export const METRIC_REPLICA_LAG = 'freshgate.replica.lag';
 
 /** Telemetry options of the engine. */
 export interface TelemetryOptions {
   /** Meter for freshgate's metrics. Default: `metrics.getMeter('@freshgate/core')`. */
   meter?: Meter;
   /**
-   * Called after every routed decision with the span the attributes went to. Runs guarded:
+   * Called after every routed decision with the span the attributes went to and the
+   * effective contract level (e.g. to keep in-process counters for a status page). Runs guarded:
    * a throwing hook cannot break a request.
    */
-  onDecision?: (decision: Decision, span: Span | undefined) => void;
+  onDecision?: (decision: Decision, span: Span | undefined, contract: ContractLevel) => void;
 }
 
 /** Why a presented token was not used: a verification failure, or another session's token. */
@@ -68,6 +80,8 @@ export class Telemetry {
   readonly #exhausted: Counter;
   readonly #wait: Histogram;
   readonly #storeFailures: Counter;
+  readonly #transitions: Counter;
+  readonly #meter: Meter;
   readonly #onDecision: TelemetryOptions['onDecision'];
   // Attribute objects are reused: metric points are recorded per statement.
   readonly #attributes = new Map<string, Attributes>();
@@ -93,7 +107,43 @@ export class Telemetry {
     this.#storeFailures = meter.createCounter(METRIC_STORE_FAILURES, {
       description: 'Pin store failures and timeouts, by operation',
     });
+    this.#transitions = meter.createCounter(METRIC_NODE_TRANSITIONS, {
+      description: 'Node health, circuit and cluster changes, by node and new state',
+    });
+    this.#meter = meter;
     this.#onDecision = options.onDecision;
+  }
+
+  /**
+   * Counts the topology's state changes and exports each replica's lag, so that flapping,
+   * outages and lag can be alerted on without a status-page listener.
+   */
+  watch(topology: Topology): void {
+    topology.on((event: TopologyEvent) => {
+      const to = event.to ?? 'none';
+      this.#transitions.add(
+        1,
+        this.#attrs(`n\0${event.node}\0${event.type}\0${to}`, () => ({
+          [ATTR_NODE]: event.node,
+          [ATTR_TRANSITION]: event.type,
+          [ATTR_STATE]: to,
+        })),
+      );
+    });
+    // Optional on hand-written meters: the gauge is a convenience, routing never depends on it.
+    const gauge = this.#meter.createObservableGauge?.(METRIC_REPLICA_LAG, {
+      description: 'Measured replication lag of each replica',
+      unit: 'ms',
+    });
+    gauge?.addCallback((result) => {
+      for (const replica of topology.replicas) {
+        if (replica.lagMs === null) continue;
+        result.observe(
+          replica.lagMs,
+          this.#attrs(`l\0${replica.name}`, () => ({ [ATTR_NODE]: replica.name })),
+        );
+      }
+    });
   }
 
   #attrs(key: string, make: () => Attributes): Attributes {
@@ -150,7 +200,7 @@ export class Telemetry {
     }
     if (this.#onDecision !== undefined) {
       try {
-        this.#onDecision(decision, span);
+        this.#onDecision(decision, span, level);
       } catch {
         // User hooks observe; they must never change or break routing.
       }

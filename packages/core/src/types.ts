@@ -28,7 +28,7 @@ export type { FreshgateErrorCode, TokenRejectionReason } from './errors.js';
 export type { MemoryPinStoreOptions, Pin, PinStore, PinUpdate } from './pin-store.js';
 export type { Problem } from './problem.js';
 export type { ResponseSink, RouteOptions } from './request-freshness.js';
-export type { RouteListing } from './route-registry.js';
+export type { RouteDeclaration, RouteListing, RouteTable } from './route-registry.js';
 export type { TelemetryOptions, TokenIgnoredReason } from './telemetry.js';
 export type {
   AsymmetricTokenKey,

@@ -1,1 +1,2 @@
-export {};
+export { freshgate } from './plugin.js';
+export type { FreshgateDecoration, FreshgatePluginOptions, SessionKey } from './types.js';

@@ -3,7 +3,9 @@ import {
   type Decision,
   FreshnessUnavailableError,
   parseLsn,
+  PoolExhaustedError,
   type RequestFreshness,
+  StatementTimeoutError,
   type Topology,
 } from '@freshgate/core';
 import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
@@ -54,10 +56,28 @@ function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
   const message = (error as Error)?.message ?? '';
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(
-    message,
-  );
+  return /Connection terminated|connection timeout/i.test(message);
 }
+
+// node-postgres' pool rejects with this message when a caller waited connectionTimeoutMillis
+// in its queue: every connection is busy. The node is fine (a connection that cannot be
+// opened in time fails with "Connection terminated due to connection timeout" instead), so
+// this must not take a replica out of rotation.
+const POOL_QUEUE_TIMEOUT = /timeout exceeded when trying to connect/i;
+
+/** `pool.connect()`, with a queue timeout turned into a 503 that names the node. */
+async function acquire(pool: PoolLike, node: string): Promise<PoolClientLike> {
+  try {
+    return await pool.connect();
+  } catch (error) {
+    if (POOL_QUEUE_TIMEOUT.test((error as Error)?.message ?? ''))
+      throw new PoolExhaustedError(node, { cause: error });
+    throw error;
+  }
+}
+
+/** SQLSTATE 57014: the statement was cancelled (statement_timeout). */
+const QUERY_CANCELED = '57014';
 
 function normalize(
   input: QueryInput,
@@ -137,7 +157,7 @@ export class FreshDataSource implements Queryable {
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     return this.#track(async () => {
       this.freshness.route({ inTransaction: true });
-      const client = await this.#backend.primary.connect();
+      const client = await acquire(this.#backend.primary, 'primary');
       let broken: Error | undefined;
       try {
         await client.query('BEGIN');
@@ -203,7 +223,7 @@ export class FreshDataSource implements Queryable {
     const decision = this.freshness.route({ locking: true });
     if (decision.kind === 'error')
       throw new FreshnessUnavailableError(decision.reason, decision.retryAfterSeconds);
-    const client = await this.#backend.primary.connect();
+    const client = await acquire(this.#backend.primary, 'primary');
     let result: QueryResultLike;
     let lsn: string | undefined;
     let broken: Error | undefined;
@@ -275,7 +295,7 @@ export class FreshDataSource implements Queryable {
     let result: QueryResultLike;
     if (replica) topology.queryStarted(replica);
     try {
-      client = await pool.connect();
+      client = await acquire(pool, replica ?? 'primary');
       result = await client.query(q);
       if (bound) {
         const sql = replica
@@ -287,6 +307,9 @@ export class FreshDataSource implements Queryable {
       }
     } catch (error) {
       if (isConnectionError(error)) broken = error as Error;
+      // The connection is still usable after a cancelled statement: only the read failed.
+      if ((error as { code?: unknown })?.code === QUERY_CANCELED)
+        throw new StatementTimeoutError(replica ?? 'primary', { cause: error });
       throw error;
     } finally {
       client?.release(broken ?? false);

@@ -159,11 +159,19 @@ export class ReplicaMonitor {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    for (const node of this.#nodes) this.#schedule(node, 0);
+    // The primary first: a replica's lag is measured against the primary's positions, so a
+    // replica polled before any primary sample could only be judged `unknown`.
+    const [primary, ...replicas] = this.#nodes;
+    this.#schedule(primary!, 0, () => {
+      for (const node of replicas) this.#schedule(node, 0);
+    });
     this.setHeartbeat(this.#heartbeatMs);
   }
 
-  /** Resolves once every node has been polled once (successfully or not). */
+  /**
+   * Resolves once every node has been polled once (successfully or not), the primary first,
+   * so that healthy replicas are routable as soon as it resolves.
+   */
   ready(): Promise<void> {
     if (this.#nodes.every((n) => n.polled)) return Promise.resolve();
     return new Promise((resolve) => this.#readyWaiters.push(resolve));
@@ -212,10 +220,11 @@ export class ReplicaMonitor {
     return this.#nodes.find((n) => n.name === name)?.quarantine?.reason;
   }
 
-  #schedule(node: NodeWatch, delay: number): void {
+  #schedule(node: NodeWatch, delay: number, afterPoll?: () => void): void {
     if (!this.#running) return;
     node.timer = setTimeout(async () => {
       await this.#poll(node);
+      afterPoll?.();
       const spread = this.#intervalMs * this.#jitter;
       this.#schedule(node, this.#intervalMs - spread + Math.random() * 2 * spread);
     }, delay);

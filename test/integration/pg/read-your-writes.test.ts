@@ -44,6 +44,17 @@ describe('read-your-writes on real replicas', () => {
     expect(later.freshness.headers['X-Freshness-Route']).toMatch(/^replica:r[12]$/);
   });
 
+  it('can route to replicas as soon as start() resolves', async () => {
+    const fresh = await freshgateFor(cluster);
+    try {
+      const read = await fresh.begin({ contract: 'eventual' });
+      await read.db.query('SELECT 1');
+      expect(read.freshness.headers['X-Freshness-Route']).toMatch(/^replica:/);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('sends a read with no known LSN to a replica', async () => {
     const read = await freshgate.begin({ contract: 'read-your-writes' });
     await read.db.query('SELECT count(*) FROM notes');

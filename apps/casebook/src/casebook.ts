@@ -1,0 +1,71 @@
+import { memoryPinStore, type PinStore } from '@freshgate/core';
+import { createFreshgate, type Freshgate } from '@freshgate/pg';
+import { redisPinStore } from '@freshgate/redis';
+import { Redis } from 'ioredis';
+import type { CasebookConfig } from './config.js';
+import { Counters } from './counters.js';
+import { Lab } from './lab.js';
+import type { CasebookServices } from './routes.js';
+import { createSchema } from './schema.js';
+
+/** Everything the HTTP layer needs, independent of the framework. */
+export interface Casebook {
+  config: CasebookConfig;
+  freshgate: Freshgate;
+  services: CasebookServices;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to the databases (and Redis when configured), creates the schema, starts the
+ * replica monitor.
+ */
+export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
+  const counters = new Counters();
+  let redis: Redis | undefined;
+  let pinStore: PinStore;
+  if (config.redisUrl) {
+    // A pin store client must fail fast: no offline queue, a short command timeout.
+    redis = new Redis(config.redisUrl, {
+      enableOfflineQueue: false,
+      commandTimeout: 50,
+      maxRetriesPerRequest: 0,
+      enableAutoPipelining: true,
+      lazyConnect: false,
+    });
+    redis.on('error', () => {});
+    pinStore = redisPinStore(redis);
+  } else {
+    pinStore = memoryPinStore();
+  }
+  const freshgate = await createFreshgate({
+    primary: config.primaryUrl,
+    replicas: Object.fromEntries(config.replicas),
+    secret: config.secret,
+    pinStore,
+    cookie: true,
+    telemetry: { onDecision: counters.onDecision },
+  });
+  await createSchema(freshgate.primary);
+  await freshgate.start();
+  const lab = config.lab ? new Lab(config.primaryUrl, config.replicas) : undefined;
+  const services: CasebookServices = {
+    lab,
+    status: () => ({
+      ...freshgate.status(),
+      counters,
+      lab: config.lab,
+      framework: config.framework,
+      pinStore: config.redisUrl ? 'redis' : 'memory',
+    }),
+  };
+  return {
+    config,
+    freshgate,
+    services,
+    async close() {
+      await freshgate.close();
+      redis?.disconnect();
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import type { BeginInput } from './engine.js';
+import {
+  HEADER_LAG_MS,
+  HEADER_ROUTE,
+  HEADER_TOKEN,
+  type ResponseSink,
+} from './request-freshness.js';
+
+/** Node's request header object (`req.headers` in Express and Fastify): lower-case names. */
+export type IncomingHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/** The response headers freshgate sets that browser code on another origin must be able to read. */
+export const EXPOSED_HEADERS: readonly string[] = [HEADER_TOKEN, HEADER_ROUTE, HEADER_LAG_MS];
+
+const EXPOSE = 'Access-Control-Expose-Headers';
+
+/**
+ * What a framework response offers for header writing. `append` must add a value next to the
+ * existing ones (it is only used for `Set-Cookie`, so the application's cookies survive).
+ */
+export interface HeaderTarget {
+  get(name: string): unknown;
+  set(name: string, value: string): void;
+  append(name: string, value: string): void;
+}
+
+function first(value: string | readonly string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : value?.[0];
+}
+
+/**
+ * The wire-contract part of {@link BeginInput} read from request headers: the
+ * `X-Freshness-Token` header, the raw `Cookie` header (the engine reads its cookie from it) and
+ * `X-Read-After-Write`.
+ *
+ * @example
+ * ```ts
+ * const input = { ...requestInput(req.headers), sessionKey, secure, sink };
+ * const freshness = await engine.begin(input);
+ * ```
+ */
+export function requestInput(
+  headers: IncomingHeaders,
+): Pick<BeginInput, 'token' | 'cookie' | 'readAfterWrite'> {
+  return {
+    token: first(headers['x-freshness-token']),
+    cookie: first(headers.cookie),
+    readAfterWrite: headers['x-read-after-write'] as BeginInput['readAfterWrite'],
+  };
+}
+
+/**
+ * `current` (an `Access-Control-Expose-Headers` value, possibly set by the application's CORS
+ * middleware) with freshgate's headers added, or `null` when it already lists them all.
+ * Existing entries, including `*`, are kept as they are.
+ *
+ * @example
+ * ```ts
+ * mergeExposeHeaders('X-Request-Id'); // 'X-Request-Id, X-Freshness-Token, X-Freshness-Route, X-Freshness-Lag-Ms'
+ * ```
+ */
+export function mergeExposeHeaders(current: unknown): string | null {
+  const entries: string[] = [];
+  const values = Array.isArray(current) ? current : current == null ? [] : [current];
+  for (const value of values) {
+    for (const part of String(value).split(',')) {
+      const name = part.trim();
+      if (name !== '') entries.push(name);
+    }
+  }
+  const present = new Set(entries.map((e) => e.toLowerCase()));
+  const missing = EXPOSED_HEADERS.filter((h) => !present.has(h.toLowerCase()));
+  return missing.length === 0 ? null : [...entries, ...missing].join(', ');
+}
+
+/**
+ * The {@link ResponseSink} an adapter passes to `begin`: `Set-Cookie` is appended (never
+ * replacing the application's cookies), and every freshgate header is also listed in
+ * `Access-Control-Expose-Headers`, merged into whatever the application's CORS setup put
+ * there, so that cross-origin browser code can read it.
+ *
+ * @example
+ * ```ts
+ * const sink = responseSink({
+ *   get: (name) => res.getHeader(name),
+ *   set: (name, value) => res.setHeader(name, value),
+ *   append: (name, value) => res.appendHeader(name, value),
+ * });
+ * ```
+ */
+export function responseSink(target: HeaderTarget): ResponseSink {
+  return {
+    setHeader(name, value) {
+      if (name === 'Set-Cookie') {
+        target.append(name, value);
+        return;
+      }
+      target.set(name, value);
+      if (EXPOSED_HEADERS.includes(name)) {
+        const merged = mergeExposeHeaders(target.get(EXPOSE));
+        if (merged !== null) target.set(EXPOSE, merged);
+      }
+    },
+  };
+}

@@ -1,0 +1,104 @@
+import {
+  createEngine,
+  PoolExhaustedError,
+  StatementTimeoutError,
+  Topology,
+  toProblem,
+} from '@freshgate/core';
+import { describe, expect, it } from 'vitest';
+import { type DataSourceBackend, FreshDataSource } from './data-source.js';
+import type { PoolClientLike, PoolLike } from './pg-types.js';
+
+/** A pool whose connect() and query() behave as scripted, counting checked-out clients. */
+function fakePool(behaviour: { connect?: () => Error | undefined; query?: () => Error }) {
+  const pool = {
+    out: 0,
+    released: [] as (Error | boolean | undefined)[],
+    async connect(): Promise<PoolClientLike> {
+      const failure = behaviour.connect?.();
+      if (failure) throw failure;
+      pool.out++;
+      return {
+        query: async () => {
+          const error = behaviour.query?.();
+          if (error) throw error;
+          return { rows: [{ lsn: '0/10' }], rowCount: 1 };
+        },
+        release: (destroy?: Error | boolean) => {
+          pool.out--;
+          pool.released.push(destroy);
+        },
+      };
+    },
+    query: async () => ({ rows: [{ lsn: '0/10' }], rowCount: 1 }),
+    end: async () => {},
+    totalCount: 0,
+    idleCount: 0,
+    waitingCount: 0,
+  };
+  return pool;
+}
+
+async function setup(primary: PoolLike, replica: PoolLike) {
+  const topology = new Topology({ replicas: [{ name: 'r1' }] });
+  topology.updatePrimary({ currentLsn: 0x10n, clusterId: 'c/1', health: 'healthy' });
+  topology.updateReplica('r1', { replayLsn: 0x10n, lagMs: 0, clusterId: 'c/1', health: 'healthy' });
+  const engine = await createEngine({ topology, secret: 'data-source-test-secret-0123456789ab' });
+  const failures: string[] = [];
+  const backend: DataSourceBackend = {
+    topology,
+    primary,
+    replicas: new Map([['r1', replica]]),
+    commitLsnFunction: () => 'pg_current_wal_lsn',
+    reportFailure: (name) => failures.push(name),
+    waitPollMs: 1,
+  };
+  const db = async (contract: 'strong' | 'eventual') =>
+    new FreshDataSource(backend, await engine.begin({ contract }), {
+      strong: engine.contract('strong'),
+      eventual: engine.contract('eventual'),
+    });
+  return { topology, db, failures };
+}
+
+const queueTimeout = () => new Error('timeout exceeded when trying to connect');
+const cancelled = () =>
+  Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
+
+describe('FreshDataSource under overload', () => {
+  it('turns a pool queue timeout on the primary into a 503 with Retry-After', async () => {
+    const { db } = await setup(fakePool({ connect: queueTimeout }), fakePool({}));
+    const error = await (await db('strong')).query('SELECT 1').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PoolExhaustedError);
+    expect((error as PoolExhaustedError).node).toBe('primary');
+    expect(toProblem(error)).toMatchObject({ status: 503, headers: { 'Retry-After': '1' } });
+    const write = await (await db('strong'))
+      .query('INSERT INTO t VALUES (1)')
+      .catch((e: unknown) => e);
+    expect(write).toBeInstanceOf(PoolExhaustedError);
+  });
+
+  it('does not take a replica out of rotation because its pool is busy', async () => {
+    const { db, failures, topology } = await setup(fakePool({}), fakePool({ connect: queueTimeout }));
+    const error = await (await db('eventual')).query('SELECT 1').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PoolExhaustedError);
+    expect((error as PoolExhaustedError).node).toBe('r1');
+    expect(failures).toEqual([]);
+    expect(topology.replica('r1')?.health).toBe('healthy');
+  });
+
+  it('answers a statement timeout on a replica with a 503, keeps the connection and the replica', async () => {
+    const replica = fakePool({ query: cancelled });
+    const { db, failures, topology } = await setup(fakePool({}), replica);
+    const error = await (await db('eventual')).query('SELECT pg_sleep(10)').catch((e) => e);
+    expect(error).toBeInstanceOf(StatementTimeoutError);
+    expect((error as StatementTimeoutError).node).toBe('r1');
+    expect((error as StatementTimeoutError).cause).toMatchObject({ code: '57014' });
+    expect(toProblem(error)?.status).toBe(503);
+    // Released to the pool for reuse, not destroyed; the replica stays in rotation.
+    expect(replica.out).toBe(0);
+    expect(replica.released).toEqual([false]);
+    expect(failures).toEqual([]);
+    expect(topology.replica('r1')?.health).toBe('healthy');
+  });
+});

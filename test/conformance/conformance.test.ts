@@ -1,0 +1,373 @@
+import { randomUUID } from 'node:crypto';
+import { ConfigError, createTokenCodec, memoryPinStore } from '@freshgate/core';
+import type { Freshgate } from '@freshgate/pg';
+import supertest from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cluster, startCluster } from '../harness/index.js';
+import { freshgateFor, untilHealthy } from '../integration/support.js';
+import {
+  buildApp,
+  CONTRACTS,
+  type ConformanceApp,
+  FRAMEWORKS,
+  type Framework,
+  registerTypo,
+} from './apps.js';
+
+const JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+const REPLICA = /^replica:r[12]$/;
+
+interface Context {
+  framework: Framework;
+  cluster: Cluster;
+  engine: Freshgate;
+  app: ConformanceApp;
+  http: ReturnType<typeof supertest>;
+  /** The same app over an engine with `strict: true`. */
+  strict: ReturnType<typeof supertest>;
+}
+
+const newId = () => randomUUID();
+
+async function paused<T>(cluster: Cluster, fn: () => Promise<T>): Promise<T> {
+  await Promise.all(cluster.replicas.map((r) => r.pause()));
+  try {
+    return await fn();
+  } finally {
+    await Promise.all(cluster.replicas.map((r) => r.resume()));
+    await cluster.waitForReplicas();
+  }
+}
+
+function connectionsInUse(engine: Freshgate): number {
+  return Object.values(engine.status().pools).reduce((n, p) => n + p.total - p.idle, 0);
+}
+
+function exposed(header: string | undefined): string[] {
+  return (header ?? '').split(',').map((h) => h.trim().toLowerCase());
+}
+
+/** One list of scenarios; every one runs unchanged against each framework. */
+const SCENARIOS: [string, (t: Context) => Promise<void>][] = [
+  [
+    'write → X-Freshness-Token → a read with the token is served by a caught-up replica or the primary, never stale',
+    async ({ http, cluster }) => {
+      const id = newId();
+      const token = await paused(cluster, async () => {
+        const write = await http.post('/notes').send({ id, body: 'hello' }).expect(201);
+        expect(write.headers['x-freshness-token']).toMatch(JWS);
+        expect(write.headers['x-freshness-route']).toBe('primary');
+        // Control: without the token a lagging replica serves the read and misses the write.
+        const blind = await http.get(`/eventual/${id}`).expect(404);
+        expect(blind.headers['x-freshness-route']).toMatch(REPLICA);
+
+        const read = await http
+          .get(`/notes/${id}`)
+          .set('X-Freshness-Token', String(write.headers['x-freshness-token']))
+          .expect(200, { body: 'hello' });
+        expect(read.headers['x-freshness-route']).toBe('primary');
+        return write.headers['x-freshness-token'] as string;
+      });
+      const later = await http
+        .get(`/notes/${id}`)
+        .set('X-Freshness-Token', token)
+        .expect(200, { body: 'hello' });
+      expect(later.headers['x-freshness-route']).toMatch(REPLICA);
+    },
+  ],
+  [
+    'tokens on writes and on monotonic/causal reads only; X-Freshness-Route on every routed response',
+    async ({ http, cluster }) => {
+      const id = newId();
+      await http.post('/notes').send({ id, body: 'x' }).expect(201);
+      await cluster.waitForReplicas();
+      const feed = await http.get(`/feed/${id}`).expect(200);
+      expect(feed.headers['x-freshness-token']).toMatch(JWS);
+      expect(feed.headers['x-freshness-route']).toMatch(/^(primary|replica:r[12])$/);
+      for (const path of [`/notes/${id}`, `/eventual/${id}`]) {
+        const read = await http.get(path).expect(200);
+        expect(read.headers['x-freshness-token']).toBeUndefined();
+        expect(read.headers['x-freshness-route']).toMatch(REPLICA);
+      }
+    },
+  ],
+  [
+    'cookie mode: fg_fresh is HttpOnly, SameSite=Lax, Max-Age = token lifetime, Secure on https; app cookies kept; token accepted from the cookie',
+    async ({ http, cluster }) => {
+      const id = newId();
+      await paused(cluster, async () => {
+        const write = await http.post('/notes').send({ id, body: 'c' }).expect(201);
+        const cookies = write.headers['set-cookie'] as unknown as string[];
+        expect(cookies).toContain('app_session=1; Path=/');
+        const cookie = cookies.find((c) => c.startsWith('fg_fresh='));
+        expect(cookie).toMatch(
+          /^fg_fresh=[\w-]+\.[\w-]+\.[\w-]+; Max-Age=600; Path=\/; HttpOnly; SameSite=Lax$/,
+        );
+        expect(cookie?.slice('fg_fresh='.length).split(';')[0]).toBe(
+          write.headers['x-freshness-token'],
+        );
+        const read = await http
+          .get(`/notes/${id}`)
+          .set('Cookie', `other=1; ${cookie?.split(';')[0]}`)
+          .expect(200, { body: 'c' });
+        expect(read.headers['x-freshness-route']).toBe('primary');
+      });
+      const https = await http
+        .post('/notes')
+        .set('X-Forwarded-Proto', 'https')
+        .send({ id: newId(), body: 's' })
+        .expect(201);
+      const secure = (https.headers['set-cookie'] as unknown as string[]).find((c) =>
+        c.startsWith('fg_fresh='),
+      );
+      expect(secure).toMatch(/; HttpOnly; SameSite=Lax; Secure$/);
+    },
+  ],
+  [
+    'X-Read-After-Write: true tightens eventual to the primary when no LSN is known, and loosens nothing',
+    async ({ http, cluster }) => {
+      const id = newId();
+      await paused(cluster, async () => {
+        await http.post('/notes').send({ id, body: 'raw' }).expect(201);
+        const hinted = await http
+          .get(`/eventual/${id}`)
+          .set('X-Read-After-Write', 'true')
+          .expect(200, { body: 'raw' });
+        expect(hinted.headers['x-freshness-route']).toBe('primary');
+        const plain = await http.get(`/eventual/${id}`).expect(404);
+        expect(plain.headers['x-freshness-route']).toMatch(REPLICA);
+      });
+      for (const hint of ['false', '0', 'true']) {
+        const strong = await http.get(`/strong/${id}`).set('X-Read-After-Write', hint).expect(200);
+        expect(strong.headers['x-freshness-route']).toBe('primary');
+      }
+    },
+  ],
+  [
+    'route contracts: strong on the primary, eventual/read-your-writes on replicas, bounded reads report their lag and go stale only when allowed',
+    async ({ http, cluster }) => {
+      const id = newId();
+      await http.post('/notes').send({ id, body: 'r' }).expect(201);
+      await cluster.waitForReplicas();
+      expect((await http.get(`/strong/${id}`).expect(200)).headers['x-freshness-route']).toBe(
+        'primary',
+      );
+      expect((await http.get(`/eventual/${id}`).expect(200)).headers['x-freshness-route']).toMatch(
+        REPLICA,
+      );
+      const bounded = await http.get('/bounded').expect(200);
+      expect(bounded.headers['x-freshness-route']).toMatch(REPLICA);
+      expect(Number(bounded.headers['x-freshness-lag-ms'])).toBeLessThan(500);
+      await paused(cluster, async () => {
+        await cluster.write('INSERT INTO notes VALUES ($1, $2)', [newId(), 'lag']);
+        await new Promise((r) => setTimeout(r, 1_200));
+        const stale = await http.get('/bounded').expect(200);
+        expect(stale.headers['x-freshness-route']).toMatch(REPLICA);
+        expect(Number(stale.headers['x-freshness-lag-ms'])).toBeGreaterThan(500);
+      });
+    },
+  ],
+  [
+    'session key: the session reads its own write through its pin without a token; another session does not',
+    async ({ http, cluster, framework }) => {
+      const id = newId();
+      const alice = `alice-${framework}-${id}`;
+      await paused(cluster, async () => {
+        await http.post('/notes').set('X-User', alice).send({ id, body: 'pin' }).expect(201);
+        const own = await http
+          .get(`/notes/${id}`)
+          .set('X-User', alice)
+          .expect(200, { body: 'pin' });
+        expect(own.headers['x-freshness-route']).toBe('primary');
+        const other = await http.get(`/notes/${id}`).set('X-User', `bob-${id}`).expect(404);
+        expect(other.headers['x-freshness-route']).toMatch(REPLICA);
+      });
+    },
+  ],
+  [
+    '503 application/problem+json with Retry-After when no replica is fresh and the route allows no fallback',
+    async ({ http, cluster }) => {
+      const id = newId();
+      await paused(cluster, async () => {
+        const write = await http.post('/notes').send({ id, body: 'g' }).expect(201);
+        const res = await http
+          .get(`/guarded/${id}`)
+          .set('X-Freshness-Token', String(write.headers['x-freshness-token']))
+          .expect(503);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+        expect(JSON.parse(res.text)).toMatchObject({
+          type: 'https://freshgate.dev/problems/freshness-unavailable',
+          status: 503,
+          title: 'Freshness unavailable',
+        });
+      });
+    },
+  ],
+  [
+    'strict mode: an invalid token is 400 problem+json; otherwise it is ignored, and no client input yields a 500',
+    async ({ http, strict, engine }) => {
+      const other = await createTokenCodec({ secret: 'another-secret-of-at-least-32-bytes!!' });
+      const forged = (
+        await other.sign({ lsn: 1n, cid: engine.topology.primary.clusterId as string })
+      ).token;
+      for (const [token, reason] of [
+        ['garbage', 'malformed'],
+        // Signed with a key this engine does not hold (its kid is unknown here).
+        [forged, 'unknown-kid'],
+      ]) {
+        const res = await strict
+          .get(`/notes/${newId()}`)
+          .set('X-Freshness-Token', token as string)
+          .expect(400);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(JSON.parse(res.text)).toMatchObject({ status: 400, reason });
+      }
+      await strict.get(`/notes/${newId()}`).expect(404);
+      const hostile: [string, string][] = [
+        ['X-Freshness-Token', 'garbage'],
+        ['X-Freshness-Token', forged],
+        ['X-Freshness-Token', 'a'.repeat(5_000)],
+        ['Cookie', 'fg_fresh="; fg_fresh==;;; =x'],
+        ['X-Read-After-Write', 'maybe'.repeat(100)],
+      ];
+      for (const [name, value] of hostile) {
+        await http.get(`/notes/${newId()}`).set(name, value).expect(404);
+      }
+    },
+  ],
+  [
+    "CORS: token and route headers are exposed to cross-origin code, next to the app's own exposed headers",
+    async ({ http }) => {
+      const res = await http
+        .post('/notes')
+        .set('Origin', 'https://app.example')
+        .send({ id: newId(), body: 'cors' })
+        .expect(201);
+      expect(res.headers['access-control-allow-origin']).toBe('*');
+      const list = exposed(res.headers['access-control-expose-headers']);
+      expect(list).toEqual(
+        expect.arrayContaining(['x-request-id', 'x-freshness-token', 'x-freshness-route']),
+      );
+      expect(new Set(list).size).toBe(list.length);
+    },
+  ],
+  [
+    'connections are released after aborted requests (pool idle count returns to baseline)',
+    async ({ http, engine }) => {
+      const baseline = connectionsInUse(engine);
+      await expect(http.get('/slow').timeout(150)).rejects.toThrow(/timeout/i);
+      await expect(http.post('/slow-write').send({ id: newId() }).timeout(150)).rejects.toThrow(
+        /timeout/i,
+      );
+      // The handlers' statements are still running: the check below can fail.
+      expect(connectionsInUse(engine)).toBeGreaterThan(baseline);
+      await expect.poll(() => connectionsInUse(engine), { timeout: 5_000 }).toBe(baseline);
+      await http.get('/bounded').expect(200);
+    },
+  ],
+  [
+    'currentDb() in the handler is the request data source (its route headers are set)',
+    async ({ http }) => {
+      const id = newId();
+      const write = await http.post('/notes').send({ id, body: 'ctx' }).expect(201);
+      const res = await http
+        .get(`/feed/${id}`)
+        .set('X-Freshness-Token', String(write.headers['x-freshness-token']))
+        .expect(200, { body: 'ctx' });
+      expect(res.headers['x-freshness-route']).toMatch(/^(primary|replica:r[12])$/);
+    },
+  ],
+  [
+    'a route that declares an unknown contract fails at registration, with did-you-mean',
+    async ({ framework, engine }) => {
+      const error = await registerTypo(framework, engine).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(/Did you mean "monotonic"/);
+    },
+  ],
+  [
+    'the route table lists every route with its contract and fallback, as JSON and Markdown',
+    async ({ app }) => {
+      const table = app.routeTable();
+      const row = (method: string, path: string, contract: string, fallback: string[]) => ({
+        method,
+        path,
+        contract,
+        fallback,
+      });
+      expect(
+        table.routes.map(({ method, path, contract, fallback }) => ({
+          method,
+          path,
+          contract,
+          fallback,
+        })),
+      ).toEqual([
+        row('POST', '/notes', 'read-your-writes', ['primary']),
+        row('GET', '/notes/:id', 'read-your-writes', ['primary']),
+        row('GET', '/feed/:id', CONTRACTS.feed, ['primary']),
+        row('GET', '/eventual/:id', 'eventual', ['primary']),
+        row('GET', '/strong/:id', 'strong', []),
+        row('GET', '/bounded', 'maxLag=500ms', ['stale']),
+        row('GET', '/guarded/:id', 'read-your-writes', ['error']),
+        row('GET', '/slow', 'eventual', ['primary']),
+        row('POST', '/slow-write', 'read-your-writes', ['primary']),
+        row('GET', '/forward', 'read-your-writes', ['primary']),
+      ]);
+      expect(table.markdown).toContain('| GET | `/bounded` | maxLag=500ms | stale | — |');
+      expect(table.markdown).toContain('| GET | `/strong/:id` | strong | — | — |');
+    },
+  ],
+];
+
+describe('conformance: one engine, the same scenarios over Express and Fastify', () => {
+  let cluster: Cluster;
+  let engine: Freshgate;
+  let strictEngine: Freshgate;
+
+  beforeAll(async () => {
+    cluster = await startCluster({ replicas: 2, redis: true });
+    await cluster.primary.query('CREATE TABLE notes (id text PRIMARY KEY, body text)');
+    await cluster.waitForReplicas();
+    // Replicas are paused for seconds at a time: health thresholds high enough that a paused
+    // replica stays in rotation, so that freshness (not health) decides every route.
+    const monitor = {
+      health: { exitLagMs: 60_000, exitForMs: 60_000, enterLagMs: 60_000, enterForMs: 0 },
+    };
+    engine = await freshgateFor(cluster, { pinStore: memoryPinStore(), cookie: true, monitor });
+    strictEngine = await freshgateFor(cluster, { strict: true, monitor });
+    await untilHealthy(engine);
+    await untilHealthy(strictEngine);
+  });
+
+  afterAll(async () => {
+    await engine?.close();
+    await strictEngine?.close();
+    await cluster?.stop();
+  });
+
+  for (const framework of FRAMEWORKS) {
+    describe(framework, () => {
+      const t = { framework } as Context;
+      const apps: ConformanceApp[] = [];
+      beforeAll(async () => {
+        t.cluster = cluster;
+        t.engine = engine;
+        t.app = await buildApp(framework, engine);
+        const strictApp = await buildApp(framework, strictEngine);
+        apps.push(t.app, strictApp);
+        t.http = supertest(t.app.target);
+        t.strict = supertest(strictApp.target);
+      });
+      afterAll(async () => {
+        await Promise.all(apps.map((a) => a.close()));
+      });
+
+      for (const [name, run] of SCENARIOS) it(name, () => run(t));
+    });
+  }
+});
