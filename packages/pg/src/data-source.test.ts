@@ -79,7 +79,10 @@ describe('FreshDataSource under overload', () => {
   });
 
   it('does not take a replica out of rotation because its pool is busy', async () => {
-    const { db, failures, topology } = await setup(fakePool({}), fakePool({ connect: queueTimeout }));
+    const { db, failures, topology } = await setup(
+      fakePool({}),
+      fakePool({ connect: queueTimeout }),
+    );
     const error = await (await db('eventual')).query('SELECT 1').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PoolExhaustedError);
     expect((error as PoolExhaustedError).node).toBe('r1');
