@@ -8,6 +8,9 @@ import { freshgateFor, untilHealthy } from '../support.js';
 /** A real pg.Pool that records every statement its clients send. */
 function countingPool(url: string, log: string[]): pg.Pool {
   const pool = new pg.Pool({ connectionString: url });
+  // As node-postgres asks of every pool: an idle client's error (the server shutting down at
+  // the end of the suite) must not become an uncaught exception.
+  pool.on('error', () => {});
   pool.on('connect', (client) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
