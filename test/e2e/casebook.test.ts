@@ -117,7 +117,11 @@ for (const framework of FRAMEWORKS) {
       const again = await call('GET', `/api/cases/${id}`, { token: token2 });
       expect(again.body).toMatchObject({ status: 'in_review', version: 2 });
 
-      const second = await call('POST', '/api/cases', { user, token: token2, body: { title: 'Second case' } });
+      const second = await call('POST', '/api/cases', {
+        user,
+        token: token2,
+        body: { title: 'Second case' },
+      });
       const token3 = second.headers.get('x-freshness-token');
       const list = await call('GET', `/api/cases?owner=${user}`, { token: token3 });
       const items = list.body.items as { id: number; owner: string }[];
