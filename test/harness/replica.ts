@@ -81,7 +81,14 @@ export class Replica extends PostgresNode {
     const [row] = await this.query<{ recovering: boolean }>(
       'SELECT pg_is_in_recovery() AS recovering',
     );
-    if (row?.recovering) await this.query('SELECT pg_promote(true, 60)');
+    if (row?.recovering) {
+      // Promotion first replays what was received; under load that replay can wait up to
+      // max_standby_streaming_delay for conflicting reads. Cancel them instead: a failover
+      // does not wait for reads.
+      await this.query("ALTER SYSTEM SET max_standby_streaming_delay = '0'");
+      await this.query('SELECT pg_reload_conf()');
+      await this.query('SELECT pg_promote(true, 60)');
+    }
     this.role = 'primary';
   }
 

@@ -105,3 +105,19 @@ describe('FreshDataSource under overload', () => {
     expect(topology.replica('r1')?.health).toBe('healthy');
   });
 });
+
+describe('FreshDataSource and dying servers', () => {
+  it('listens for errors of checked-out connections, so a server crash cannot crash the process', async () => {
+    const { EventEmitter } = await import('node:events');
+    const client = Object.assign(new EventEmitter(), {
+      query: async () => ({ rows: [], rowCount: 0 }),
+      release: () => {},
+    });
+    const pool = { ...fakePool({}), connect: async () => client as unknown as PoolClientLike };
+    const { db } = await setup(pool, fakePool({}));
+    await (await db('strong')).query('SELECT 1');
+    await (await db('strong')).query('SELECT 1');
+    expect(client.listenerCount('error')).toBe(1);
+    expect(() => client.emit('error', new Error('terminating connection'))).not.toThrow();
+  });
+});

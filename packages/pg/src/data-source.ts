@@ -67,17 +67,31 @@ const POOL_QUEUE_TIMEOUT = /timeout exceeded when trying to connect/i;
 
 /** `pool.connect()`, with a queue timeout turned into a 503 that names the node. */
 async function acquire(pool: PoolLike, node: string): Promise<PoolClientLike> {
+  let client: PoolClientLike;
   try {
-    return await pool.connect();
+    client = await pool.connect();
   } catch (error) {
     if (POOL_QUEUE_TIMEOUT.test((error as Error)?.message ?? ''))
       throw new PoolExhaustedError(node, { cause: error });
     throw error;
   }
+  // node-postgres' pool listens for errors of idle connections only. A server that dies
+  // while a connection is checked out makes the client emit 'error', which would crash the
+  // process without a listener; the statement itself still rejects, so nothing is lost.
+  if (!guarded.has(client) && typeof client.on === 'function') {
+    guarded.add(client);
+    client.on('error', ignoreError);
+  }
+  return client;
 }
+
+const guarded = new WeakSet<PoolClientLike>();
+const ignoreError = () => {};
 
 /** SQLSTATE 57014: the statement was cancelled (statement_timeout). */
 const QUERY_CANCELED = '57014';
+/** SQLSTATE 40001 on a standby: "canceling statement due to conflict with recovery". */
+const RECOVERY_CONFLICT = '40001';
 
 function normalize(
   input: QueryInput,
@@ -155,8 +169,9 @@ export class FreshDataSource implements Queryable {
    * server as one message; the returned promise resolves after the token is set.
    */
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    // Writes and transactions are not routing decisions (they always run on the primary):
+    // `wrote()` sets the route header and the token once the commit LSN is known.
     return this.#track(async () => {
-      this.freshness.route({ inTransaction: true });
       const client = await acquire(this.#backend.primary, 'primary');
       let broken: Error | undefined;
       try {
@@ -220,9 +235,6 @@ export class FreshDataSource implements Queryable {
   }
 
   async #write(q: { text: string; values: unknown[] | undefined }): Promise<QueryResultLike> {
-    const decision = this.freshness.route({ locking: true });
-    if (decision.kind === 'error')
-      throw new FreshnessUnavailableError(decision.reason, decision.retryAfterSeconds);
     const client = await acquire(this.#backend.primary, 'primary');
     let result: QueryResultLike;
     let lsn: string | undefined;
@@ -270,6 +282,15 @@ export class FreshDataSource implements Queryable {
           try {
             return await this.#runRead(pool, decision.node.name, decision, q, contract);
           } catch (error) {
+            if ((error as { code?: unknown })?.code === RECOVERY_CONFLICT) {
+              // Replay cancelled the read to apply WAL it conflicted with: the replica is
+              // fine and the statement did not run. Read on the primary instead, as a read
+              // that must run there (no budget: it is one retry), under the same contract so
+              // that a monotonic session's floor covers what it saw; the rest of the request
+              // follows it to the primary (no time travel).
+              const onPrimary = this.freshness.route({ contract, locking: true });
+              return this.#runRead(this.#backend.primary, null, onPrimary, q, contract);
+            }
             if (!isConnectionError(error)) throw error;
             // The replica is unreachable: take it out of rotation and decide again.
             this.#backend.reportFailure(decision.node.name);

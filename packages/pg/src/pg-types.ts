@@ -14,6 +14,8 @@ export interface PoolClientLike {
   query(text: string, values?: unknown[]): Promise<QueryResultLike>;
   query(config: { text: string; values?: unknown[] }): Promise<QueryResultLike>;
   release(destroy?: Error | boolean): void;
+  /** `pg.PoolClient` is an EventEmitter: a dead server makes it emit `error`. */
+  on?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /** A connection pool (`pg.Pool`). */
