@@ -118,7 +118,9 @@ describe('pool exhaustion, aborted clients, handler errors and statement timeout
           Array.from({ length: 10 }, (_, i) => call(`${url()}/${i % 2 ? 'boom' : 'bad-sql'}`)),
         );
         expect(results.map((r) => r.status)).toEqual(Array(10).fill(500));
-        expect(results.map((r) => r.body)).toEqual(Array(10).fill({ error: 'internal' }));
+        expect(results.map((r) => r.body)).toEqual(
+          Array(10).fill({ error: 'internal', detail: expect.any(String) }),
+        );
         expect(await untilPoolsIdle(freshgate)).toEqual(idle());
       });
 

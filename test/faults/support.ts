@@ -89,10 +89,19 @@ function expressApp(freshgate: Freshgate): express.Express {
   });
   app.use(freshgateErrors());
   // The application's own last-resort handler: a plain 500 without details.
-  app.use(((_err, _req, res, _next) => {
-    res.status(500).json({ error: 'internal' });
+  app.use(((err, _req, res, _next) => {
+    res.status(500).json({ error: 'internal', detail: describeError(err) });
   }) as express.ErrorRequestHandler);
   return app;
+}
+
+/** What an unexpected 500 was, so that a failing run names its cause. */
+function describeError(error: unknown): string {
+  const e = error as { name?: string; code?: string; message?: string };
+  return `${e?.name ?? 'Error'}${e?.code ? ` ${e.code}` : ''}: ${e?.message ?? String(error)}`.slice(
+    0,
+    200,
+  );
 }
 
 async function fastifyApp(freshgate: Freshgate) {
@@ -101,8 +110,8 @@ async function fastifyApp(freshgate: Freshgate) {
     engine: freshgate,
     sessionKey: (request) => sessionOf(request.headers),
   });
-  app.setErrorHandler((_error, _request, reply) => {
-    void reply.code(500).send({ error: 'internal' });
+  app.setErrorHandler((error, _request, reply) => {
+    void reply.code(500).send({ error: 'internal', detail: describeError(error) });
   });
   type KeyRequest = { Params: { key: string } };
   app.post<KeyRequest>('/items/:key', async (request, reply) =>

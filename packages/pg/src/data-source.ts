@@ -56,7 +56,10 @@ function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
   const message = (error as Error)?.message ?? '';
-  return /Connection terminated|connection timeout/i.test(message);
+  // node-postgres' own wording: a connection that dropped before or while the statement was
+  // sent ("Connection terminated unexpectedly"), could not be opened in time, or a checked-out
+  // client whose connection already failed ("… is not queryable").
+  return /Connection terminated|connection timeout|is not queryable/i.test(message);
 }
 
 // node-postgres' pool rejects with this message when a caller waited connectionTimeoutMillis
