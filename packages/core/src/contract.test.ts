@@ -146,3 +146,14 @@ describe('tighten and X-Read-After-Write', () => {
     expect(parseReadAfterWrite(['0', 'true'])).toBe(true);
   });
 });
+
+describe('a chain that ends with a wait', () => {
+  it('reads the primary after the wait unless told otherwise', () => {
+    expect(
+      defineContract({ contract: 'read-your-writes', fallback: { wait: 50 } }).fallbacks,
+    ).toEqual([{ kind: 'wait', timeoutMs: 50 }, { kind: 'primary' }]);
+    expect(
+      defineContract({ contract: 'read-your-writes', fallback: [{ wait: 50 }, 'error'] }).fallbacks,
+    ).toEqual([{ kind: 'wait', timeoutMs: 50 }, { kind: 'error' }]);
+  });
+});

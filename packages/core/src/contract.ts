@@ -186,6 +186,9 @@ export function defineContract(input: ContractInput | Contract, path = 'contract
     fail(`${path}.fallback`, "'strong' always reads the primary, so a fallback would never apply");
   }
   normalizeFallbacks(options.fallback ?? DEFAULT_FALLBACK, `${path}.fallback`, fallbacks);
+  // A chain that ends with a wait would fail closed when the wait times out; what users mean
+  // by `{ wait: 50 }` is "wait, then read the primary" (budgeted), so that is the default.
+  if (fallbacks.at(-1)?.kind === 'wait') fallbacks.push(PRIMARY);
   const tags = normalizeTags(options.tags, `${path}.tags`);
   const label = level === 'bounded' ? `maxLag=${maxLagMs}ms` : level;
   return Object.freeze({

@@ -252,6 +252,29 @@ describe('decide: rules that hold whatever the replicas say', () => {
     ).toBe('replica');
   });
 
+  it('a hint with no LSN, a failed store and a future LSN never take a stale or waiting fallback', () => {
+    const staleFirst = defineContract({ contract: 'eventual', fallback: ['stale', 'error'] });
+    const monotonic = defineContract({ contract: 'monotonic', fallback: [{ wait: 500 }, 'stale'] });
+    const cases: [Contract, Partial<RouteRequest>, string][] = [
+      [staleFirst, { readAfterWrite: true }, 'hint-no-lsn'],
+      [monotonic, { storeUnavailable: true }, 'store-unavailable'],
+      [monotonic, { requiredLsn: PRIMARY_LSN + 1n }, 'future-lsn'],
+    ];
+    for (const [contract, fields, reason] of cases) {
+      const { ctx } = setup('caught-up');
+      expect(decide(routeRequest(contract, fields), ctx)).toMatchObject({
+        kind: 'primary',
+        reason,
+      });
+      // The budget still protects the primary: empty, the read fails closed.
+      const empty = setup('caught-up', false).ctx;
+      expect(decide(routeRequest(contract, fields), empty)).toMatchObject({
+        kind: 'error',
+        reason,
+      });
+    }
+  });
+
   it('never waits on a future LSN', () => {
     const { ctx } = setup('caught-up');
     const c = defineContract({

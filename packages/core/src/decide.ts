@@ -330,6 +330,14 @@ function runFallbacks(
   return errorDecision(ctx, cause, exhausted);
 }
 
+function primaryOrError(
+  ctx: DecideContext,
+  cause: DecisionReason,
+): PrimaryDecision | ErrorDecision {
+  if (ctx.budget.tryTake()) return primary(ctx.topology.primary, cause, 'primary', false);
+  return errorDecision(ctx, cause, true);
+}
+
 function errorDecision(
   ctx: DecideContext,
   cause: DecisionReason,
@@ -406,13 +414,13 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
   if (level !== 'eventual') {
     if (request.requestOnPrimary) return primary(p, 'request-on-primary', null, false);
     if (request.pinnedPrimary) return primary(p, 'pinned-primary', null, false);
-    if (request.storeUnavailable)
-      return runFallbacks(request, ctx, level, 'store-unavailable', null, undefined);
-    if (request.readAfterWrite && required === null) {
-      return runFallbacks(request, ctx, level, 'hint-no-lsn', null, undefined);
-    }
+    // Cases where only the primary is known to be fresh enough: the route's own chain must
+    // not serve them from a replica (`stale`) or wait for one, so they get the primary within
+    // the budget, else fail closed.
+    if (request.storeUnavailable) return primaryOrError(ctx, 'store-unavailable');
+    if (request.readAfterWrite && required === null) return primaryOrError(ctx, 'hint-no-lsn');
     if (required !== null && p.currentLsn !== null && required > p.currentLsn) {
-      return runFallbacks(request, ctx, level, 'future-lsn', null, undefined);
+      return primaryOrError(ctx, 'future-lsn');
     }
   }
 

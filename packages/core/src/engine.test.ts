@@ -189,21 +189,37 @@ describe('engine: writes and read-your-writes', () => {
     });
   });
 
-  it("uses another session's token only under causal", async () => {
+  it('uses a valid token whatever session it was issued to: it can only make reads stricter', async () => {
     const { engine } = await setup();
     const { token } = await engine.codec.sign({
       lsn: 950n,
       cid: CID,
-      sid: hashSessionKey('alice'),
+      sid: hashSessionKey('anonymous-visitor'),
     });
-    const monotonic = await engine.begin({ contract: 'monotonic', token, sessionKey: 'bob' });
-    expect(monotonic.tokenRejection).toBe('foreign-session');
-    expect(monotonic.requiredLsn()).toBeNull();
-    const causal = await engine.begin({ contract: 'causal', token, sessionKey: 'bob' });
-    expect(causal.tokenRejection).toBeNull();
-    expect(causal.requiredLsn()).toBe(950n);
-    // A session-less caller (another service) propagating the token is trusted.
+    // The session key changed at login: the client's own token must still count.
+    for (const contract of ['read-your-writes', 'monotonic', 'causal'] as const) {
+      const freshness = await engine.begin({ contract, token, sessionKey: 'user-42' });
+      expect(freshness.tokenRejection).toBeNull();
+      expect(freshness.requiredLsn()).toBe(950n);
+    }
+    // A session-less caller (another service) propagating the token is trusted too.
     expect((await engine.begin({ contract: 'read-your-writes', token })).requiredLsn()).toBe(950n);
+  });
+
+  it('uses the newer of a header token and a cookie token', async () => {
+    const { engine } = await setup({ cookie: true });
+    const older = (await engine.codec.sign({ lsn: 500n, cid: CID })).token;
+    const newer = (await engine.codec.sign({ lsn: 900n, cid: CID })).token;
+    const cookieOf = (t: string) => `theme=dark; fg_fresh=${t}`;
+    expect((await engine.begin({ token: older, cookie: cookieOf(newer) })).requiredLsn()).toBe(
+      900n,
+    );
+    expect((await engine.begin({ token: newer, cookie: cookieOf(older) })).requiredLsn()).toBe(
+      900n,
+    );
+    const bad = await engine.begin({ token: 'garbage', cookie: cookieOf(older) });
+    expect(bad.requiredLsn()).toBe(500n);
+    expect(bad.tokenRejection).toBe('malformed');
   });
 });
 
@@ -316,6 +332,48 @@ describe('engine: pin store failures', () => {
     expect((await engine.begin({ sessionKey: 's' })).route().reason).toBe('pinned-primary');
     clock.advance(5000);
     expect((await engine.begin({ sessionKey: 's' })).route().kind).toBe('replica');
+  });
+
+  it("pinMode 'primary': reads neither pin a session nor keep a writer's pin alive", async () => {
+    const { engine, clock } = await setup({ pinMode: 'primary' });
+    for (let i = 0; i < 3; i++) {
+      const read = await engine.begin({ contract: 'monotonic', sessionKey: 'reader' });
+      await read.observedRead(read.route(), { lsn: 1000n });
+    }
+    expect(
+      (await engine.begin({ contract: 'monotonic', sessionKey: 'reader' })).route().reason,
+    ).not.toBe('pinned-primary');
+    const w = await engine.begin({ sessionKey: 'writer' });
+    await w.wrote(1000n);
+    for (let t = 0; t < 4; t++) {
+      clock.advance(1_000);
+      const read = await engine.begin({ contract: 'monotonic', sessionKey: 'writer' });
+      const d = read.route();
+      expect(d.reason).toBe('pinned-primary');
+      await read.observedRead(d, { lsn: 1000n });
+    }
+    clock.advance(1_001);
+    expect((await engine.begin({ sessionKey: 'writer' })).route().reason).not.toBe(
+      'pinned-primary',
+    );
+  });
+
+  it("pinMode 'lsn': a session-key session's sticky replica outlives pinTtl (it lives as long as a token)", async () => {
+    const { engine, clock, topology } = await setup({ pinTtl: '5s', tokenTtl: '10m' });
+    const first = await engine.begin({ contract: 'monotonic', sessionKey: 'paging' });
+    const d = first.route();
+    expect(d).toMatchObject({ kind: 'replica', node: { name: 'r1' } });
+    await first.observedRead(d);
+    // r2 becomes the least lagging replica, but r2 may be behind what r1 showed.
+    topology.updateReplica('r1', { lagMs: 80 });
+    topology.updateReplica('r2', { lagMs: 1 });
+    clock.advance(60_000);
+    const later = await engine.begin({ contract: 'monotonic', sessionKey: 'paging' });
+    expect(later.route()).toMatchObject({
+      kind: 'replica',
+      node: { name: 'r1' },
+      reason: 'sticky-replica',
+    });
   });
 });
 

@@ -264,6 +264,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     clock,
     pinStore,
     pinTtlMs,
+    readPinTtlMs: pinMode === 'primary' ? null : Math.max(pinTtlMs, codec.ttlMs),
     storeTimeoutMs,
     cookie,
   };
@@ -285,32 +286,31 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   async function begin(input: BeginInput = {}): Promise<RequestFreshness> {
     const span = input.span ?? trace.getActiveSpan();
     const routeContract = input.contract === undefined ? defaultContract : contract(input.contract);
-    const token =
-      input.token || (cookie !== null ? readCookie(input.cookie, cookie.name) : undefined);
+    const headerToken = input.token || undefined;
+    const cookieToken = cookie !== null ? readCookie(input.cookie, cookie.name) : undefined;
     const sessionHash =
       typeof input.sessionKey === 'string' && input.sessionKey !== ''
         ? hash(input.sessionKey)
         : null;
 
+    // Header and cookie can both be present and differ (another tab of the same browser
+    // wrote since this tab last saw a token): the newest valid one wins. A token only ever
+    // raises the required LSN, so one issued under another session key (the key changed at
+    // login) still counts: ignoring it could only show the client the past.
     let tokenLsn: bigint | null = null;
-    let tokenForeignSession = false;
     let tokenRejection: TokenIgnoredReason | null = null;
     let presentedToken: string | null = null;
-    if (token !== undefined && token !== '') {
+    for (const token of headerToken === cookieToken ? [headerToken] : [headerToken, cookieToken]) {
+      if (token === undefined || token === '') continue;
       const expect = { cid: topology.primary.clusterId };
       const result = codec.verifyCached(token, expect) ?? (await codec.verify(token, expect));
       if (result.ok) {
-        tokenLsn = result.lsn;
-        presentedToken = token;
-        if (result.sid !== undefined && sessionHash !== null && result.sid !== sessionHash) {
-          tokenForeignSession = true;
-          if (routeContract.level !== 'causal') {
-            tokenRejection = 'foreign-session';
-            telemetry.tokenIgnored('foreign-session');
-          }
+        if (tokenLsn === null || result.lsn > tokenLsn) {
+          tokenLsn = result.lsn;
+          presentedToken = token;
         }
       } else {
-        tokenRejection = result.reason;
+        tokenRejection ??= result.reason;
         telemetry.tokenIgnored(result.reason);
         if (strict) throw new TokenRejectedError(result.reason);
       }
@@ -331,7 +331,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       contract: routeContract,
       readAfterWrite: parseReadAfterWrite(input.readAfterWrite),
       tokenLsn,
-      tokenForeignSession,
       tokenRejection,
       presentedToken,
       sessionHash,

@@ -9,7 +9,9 @@ export type FreshgateErrorCode =
   | 'ERR_FRESHGATE_FRESHNESS_UNAVAILABLE'
   | 'ERR_FRESHGATE_STORE'
   | 'ERR_FRESHGATE_POOL_EXHAUSTED'
-  | 'ERR_FRESHGATE_STATEMENT_TIMEOUT';
+  | 'ERR_FRESHGATE_STATEMENT_TIMEOUT'
+  | 'ERR_FRESHGATE_UNSAFE_STATEMENT'
+  | 'ERR_FRESHGATE_TRANSACTION_ABORTED';
 
 /**
  * Base class of every error freshgate throws. `code` is a literal union so that a
@@ -229,5 +231,65 @@ export class StatementTimeoutError extends FreshgateError {
     );
     this.node = node;
     this.retryAfterSeconds = options?.retryAfterSeconds ?? 1;
+  }
+}
+
+/**
+ * A statement that controls the transaction or changes session state (`BEGIN`, `COMMIT`,
+ * `SET`, `LISTEN`, `PREPARE`, …) was sent where it would outlive the statement: outside
+ * `db.transaction(fn)` it runs on a pooled connection that the next request borrows, and
+ * inside it a session-wide change survives the commit. A programmer error, thrown before
+ * anything is sent; it carries no HTTP status (it is the application's bug, not the client's).
+ *
+ * @example
+ * ```ts
+ * await db.query('BEGIN'); // throws UnsafeStatementError: use db.transaction(fn)
+ * await db.transaction(async (tx) => {
+ *   await tx.query("SET LOCAL statement_timeout = '5s'"); // fine: ends with the transaction
+ * });
+ * ```
+ */
+export class UnsafeStatementError extends FreshgateError {
+  declare readonly code: 'ERR_FRESHGATE_UNSAFE_STATEMENT';
+  /** The rejected statement's leading keywords, e.g. `SET` or `BEGIN`. */
+  readonly statement: string;
+  /** Whether it was sent inside `db.transaction(fn)`. */
+  readonly inTransaction: boolean;
+
+  constructor(statement: string, inTransaction: boolean) {
+    const fix = inTransaction
+      ? statement.startsWith('SET') || statement.startsWith('RESET')
+        ? 'use SET LOCAL, which ends with the transaction'
+        : 'db.transaction(fn) begins and commits the transaction itself (use SAVEPOINT for a nested scope), and session state would outlive it'
+      : 'run it inside db.transaction(fn) (SET LOCAL for settings, SAVEPOINT for nested scopes), which holds one connection and ends what it started';
+    super(
+      'ERR_FRESHGATE_UNSAFE_STATEMENT',
+      `${statement} cannot be sent through db.query() ${inTransaction ? 'inside db.transaction(fn)' : 'outside db.transaction(fn)'}: ${fix}`,
+    );
+    this.statement = statement;
+    this.inTransaction = inTransaction;
+  }
+}
+
+/**
+ * PostgreSQL answered `COMMIT` with `ROLLBACK`: a statement inside `db.transaction(fn)`
+ * failed and `fn` caught its error, so the transaction was aborted and nothing it wrote was
+ * committed. No freshness token is issued.
+ *
+ * @example
+ * ```ts
+ * await db.transaction(async (tx) => {
+ *   await tx.query('INSERT INTO t VALUES (NULL)').catch(() => {}); // swallowed
+ * }); // rejects with TransactionAbortedError
+ * ```
+ */
+export class TransactionAbortedError extends FreshgateError {
+  declare readonly code: 'ERR_FRESHGATE_TRANSACTION_ABORTED';
+
+  constructor() {
+    super(
+      'ERR_FRESHGATE_TRANSACTION_ABORTED',
+      'The transaction did not commit: a statement inside db.transaction(fn) failed and its error was caught, so PostgreSQL rolled it back at COMMIT. Let the error propagate, or use SAVEPOINT / ROLLBACK TO SAVEPOINT to recover inside the transaction.',
+    );
   }
 }

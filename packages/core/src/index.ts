@@ -34,6 +34,8 @@ export {
   StatementTimeoutError,
   StoreError,
   TokenRejectedError,
+  TransactionAbortedError,
+  UnsafeStatementError,
 } from './errors.js';
 export {
   EXPOSED_HEADERS,

@@ -1,10 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { defineContract } from './contract.js';
 import { createEngine } from './engine.js';
-import { ConfigError } from './errors.js';
 import { ManualClock } from './manual-clock.js';
 import { memoryPinStore } from './pin-store.js';
-import { hashSessionKey } from './session-key.js';
 import { Topology } from './topology.js';
 
 const SECRET = 'request-freshness-test-secret-long-enough';
@@ -34,24 +31,17 @@ describe('RequestFreshness.useContract', () => {
     expect(freshness.route().kind).toBe('primary');
   });
 
-  it('refuses a new contract once a statement was routed', async () => {
+  it('applies a contract declared after a statement to the later statements, on the same replica', async () => {
     const { engine } = await setup();
     const freshness = await engine.begin({ contract: 'eventual' });
-    expect(freshness.route().kind).toBe('replica');
-    expect(() => freshness.useContract(defineContract('strong'))).toThrow(ConfigError);
-  });
-
-  it("accepts another session's token when the declared route turns out to be causal", async () => {
-    const { engine } = await setup();
-    const { token } = await engine.codec.sign({ lsn: 950n, cid: CID, sid: hashSessionKey('a') });
-    const freshness = await engine.begin({ token, sessionKey: 'b' });
-    expect(freshness.tokenRejection).toBe('foreign-session');
-    freshness.useContract(engine.contract('causal'));
-    expect(freshness.tokenRejection).toBeNull();
-    expect(freshness.requiredLsn()).toBe(950n);
-    freshness.useContract(engine.contract('monotonic'));
-    expect(freshness.tokenRejection).toBe('foreign-session');
-    expect(freshness.requiredLsn()).toBeNull();
+    const first = freshness.route();
+    expect(first.kind).toBe('replica');
+    freshness.useContract(engine.contract('read-your-writes'));
+    expect(freshness.contract.level).toBe('read-your-writes');
+    const second = freshness.route();
+    expect(second.kind === 'replica' && second.node).toBe(first.kind === 'replica' && first.node);
+    freshness.useContract(engine.contract('strong'));
+    expect(freshness.route().kind).toBe('primary');
   });
 });
 

@@ -9,7 +9,7 @@ import {
   type RouteRequest,
   routeRequest,
 } from './decide.js';
-import { ConfigError, StoreError } from './errors.js';
+import { StoreError } from './errors.js';
 import { maxLsn } from './lsn.js';
 import type { Pin, PinStore } from './pin-store.js';
 import type { Telemetry, TokenIgnoredReason } from './telemetry.js';
@@ -49,6 +49,13 @@ export interface RequestEnvironment {
   clock: Clock;
   pinStore: PinStore | null;
   pinTtlMs: number;
+  /**
+   * Lifetime of what reads record in the pin store (the sticky node, a read floor): as long
+   * as a token lives, so that a session known only by its key stays monotonic as long as a
+   * token-carrying one. `null` with `pinMode: 'primary'`, where reads must not keep a session
+   * pinned: only writes start and restart a pin there.
+   */
+  readPinTtlMs: number | null;
   storeTimeoutMs: number;
   cookie: CookieSettings | null;
 }
@@ -60,7 +67,6 @@ export interface RequestStart {
   /** Verified token LSN, usable by every contract. */
   tokenLsn: bigint | null;
   /** The token was issued to another session: only `causal` reads use it. */
-  tokenForeignSession: boolean;
   tokenRejection: TokenIgnoredReason | null;
   /** The presented token when it verified (forwarded to other services), else `null`. */
   presentedToken?: string | null;
@@ -100,7 +106,6 @@ export class RequestFreshness {
   readonly #startedAt: number;
   #contract: Contract;
   #tokenRejection: TokenIgnoredReason | null;
-  #routed = false;
   #tokenLsn: bigint | null;
   #floor: bigint | null = null;
   #issuedLsn: bigint | null = null;
@@ -144,10 +149,11 @@ export class RequestFreshness {
   }
 
   /**
-   * Declares the route's contract after the request started and before its first statement
-   * is routed. For adapters whose per-route declaration runs after the request began (Express
-   * route middleware): the token and pin are read once, whatever the route turns out to be.
-   * Throws once a statement was routed, since one request must not read under two contracts.
+   * Declares the route's contract after the request started. For adapters whose per-route
+   * declaration runs after the request began (Express route middleware): the token and pin are
+   * read once, whatever the route turns out to be. Statements already routed (say, by an
+   * authentication middleware that loaded the user) keep their decisions; later ones use the
+   * new contract, still on the request's one replica or the primary (no time travel).
    *
    * @example
    * ```ts
@@ -156,24 +162,7 @@ export class RequestFreshness {
    * ```
    */
   useContract(contract: Contract): void {
-    if (this.#routed) {
-      throw new ConfigError(
-        'contract',
-        'a route contract must be declared before the request runs its first statement',
-      );
-    }
-    if (contract === this.#contract) return;
     this.#contract = contract;
-    // Another session's token only counts for causal reads (see Engine.begin).
-    if (this.#start.tokenForeignSession) {
-      const ignored = contract.level !== 'causal';
-      if (ignored && this.#tokenRejection === null) {
-        this.#tokenRejection = 'foreign-session';
-        this.#env.telemetry.tokenIgnored('foreign-session');
-      } else if (!ignored && this.#tokenRejection === 'foreign-session') {
-        this.#tokenRejection = null;
-      }
-    }
   }
 
   /**
@@ -193,12 +182,8 @@ export class RequestFreshness {
 
   /** The LSN reads of `contract` must reach: max(token, pin, read floor), or `null`. */
   requiredLsn(contract: Contract = this.#contract): bigint | null {
-    const useToken = !this.#start.tokenForeignSession || contract.level === 'causal';
     const monotonic = contract.level === 'monotonic' || contract.level === 'causal';
-    return maxLsn(
-      maxLsn(useToken ? this.#tokenLsn : null, this.#pinLsn),
-      monotonic ? this.#floor : null,
-    );
+    return maxLsn(maxLsn(this.#tokenLsn, this.#pinLsn), monotonic ? this.#floor : null);
   }
 
   /** The latest token issued in this request, or `null`. */
@@ -222,7 +207,6 @@ export class RequestFreshness {
     const env = this.#env;
     const request = this.#request;
     const contract = options?.contract ?? this.#contract;
-    this.#routed = true;
     request.contract = contract;
     request.inTransaction = options?.inTransaction === true;
     request.locking = options?.locking === true;
@@ -338,17 +322,26 @@ export class RequestFreshness {
       if (clientHas === null || lsn > clientHas) jobs.push(this.#issue(lsn));
     }
     const hash = this.#start.sessionHash;
-    if (hash !== null && env.pinStore !== null && !this.#start.storeUnavailable) {
+    const readTtl = env.readPinTtlMs;
+    if (
+      hash !== null &&
+      env.pinStore !== null &&
+      readTtl !== null &&
+      !this.#start.storeUnavailable
+    ) {
       const route = decision.route;
       if (bound !== null && (this.#pinLsn === null || bound > this.#pinLsn)) {
         // A bounded read moves the floor itself, so stickiness is only a preference.
         jobs.push(
-          this.#extendPin({ lsn: bound, node: decision.kind === 'replica' ? route : null }),
+          this.#extendPin(
+            { lsn: bound, node: decision.kind === 'replica' ? route : null },
+            readTtl,
+          ),
         );
-      } else if (bound === null && (route !== this.#pinNode || this.#pinTtlMs < env.pinTtlMs / 2)) {
+      } else if (bound === null && (route !== this.#pinNode || this.#pinTtlMs < readTtl / 2)) {
         // Unbounded read: the session must stick to this node. Written only when the node
         // changes (or the pin is half-way to expiry), not on every read.
-        jobs.push(this.#extendPin({ lsn: null, node: route }));
+        jobs.push(this.#extendPin({ lsn: null, node: route }, readTtl));
       }
     }
     if (jobs.length > 0) await Promise.all(jobs);
@@ -370,7 +363,7 @@ export class RequestFreshness {
     const lsn = maxLsn(this.#issuedLsn, commitLsn) as bigint;
     const jobs: Promise<void>[] = [this.#issue(lsn)];
     if (this.#start.sessionHash !== null && env.pinStore !== null) {
-      jobs.push(this.#extendPin({ lsn: commitLsn, node: null }));
+      jobs.push(this.#extendPin({ lsn: commitLsn, node: null }, env.pinTtlMs));
     }
     await Promise.all(jobs);
   }
@@ -394,19 +387,18 @@ export class RequestFreshness {
     }
   }
 
-  async #extendPin(update: { lsn: bigint | null; node: string | null }): Promise<void> {
+  async #extendPin(
+    update: { lsn: bigint | null; node: string | null },
+    ttlMs: number,
+  ): Promise<void> {
     const env = this.#env;
     const store = env.pinStore as PinStore;
     const key = this.#start.sessionHash as string;
     try {
-      await withTimeout(
-        store.extend(key, { ...update, ttlMs: env.pinTtlMs }),
-        env.storeTimeoutMs,
-        'extend',
-      );
+      await withTimeout(store.extend(key, { ...update, ttlMs }), env.storeTimeoutMs, 'extend');
       this.#pinLsn = maxLsn(this.#pinLsn, update.lsn);
       this.#pinNode = update.node;
-      this.#pinTtlMs = env.pinTtlMs;
+      this.#pinTtlMs = ttlMs;
     } catch (error) {
       env.telemetry.storeFailed('extend', error, this.#span());
     }

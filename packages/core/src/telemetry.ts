@@ -69,8 +69,8 @@ export interface TelemetryOptions {
   onDecision?: (decision: Decision, span: Span | undefined, contract: ContractLevel) => void;
 }
 
-/** Why a presented token was not used: a verification failure, or another session's token. */
-export type TokenIgnoredReason = TokenRejectionReason | 'foreign-session';
+/** Why a presented token was not used. */
+export type TokenIgnoredReason = TokenRejectionReason;
 
 /** Records freshgate's spans attributes and metrics. Internal to the engine. */
 export class Telemetry {
