@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   type BeginInput,
   ConfigError,
@@ -50,31 +49,6 @@ export interface FreshRequest {
 /** JSON status for dashboards: the monitor's view plus counters. */
 export interface FreshgateStatus extends TopologySnapshot {
   pools: Record<string, { total: number; idle: number; waiting: number }>;
-}
-
-const storage = new AsyncLocalStorage<FreshDataSource>();
-
-/**
- * The data source of the request being handled, for repository code deep in the call stack.
- * Throws outside a request handled by a freshgate adapter.
- *
- * @example
- * ```ts
- * export async function findCase(id: string) {
- *   const { rows } = await currentDb().query('SELECT * FROM cases WHERE id = $1', [id]);
- *   return rows[0];
- * }
- * ```
- */
-export function currentDb(): FreshDataSource {
-  const db = storage.getStore();
-  if (!db) throw new Error('currentDb() was called outside a request handled by freshgate');
-  return db;
-}
-
-/** Runs `fn` with `db` as {@link currentDb}. Adapters call it around the handler. */
-export function runWithDb<T>(db: FreshDataSource, fn: () => T): T {
-  return storage.run(db, fn);
 }
 
 function isPool(input: unknown): input is PoolLike {

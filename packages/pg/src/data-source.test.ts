@@ -4,6 +4,7 @@ import {
   StatementTimeoutError,
   Topology,
   toProblem,
+  UnsafeStatementError,
 } from '@freshgate/core';
 import { describe, expect, it } from 'vitest';
 import { type DataSourceBackend, FreshDataSource } from './data-source.js';
@@ -119,5 +120,26 @@ describe('FreshDataSource and dying servers', () => {
     await (await db('strong')).query('SELECT 1');
     expect(client.listenerCount('error')).toBe(1);
     expect(() => client.emit('error', new Error('terminating connection'))).not.toThrow();
+  });
+});
+
+describe('FreshDataSource and connection state', () => {
+  it('rejects transaction control and session state outside transaction() without taking a connection', async () => {
+    const primary = fakePool({});
+    let connects = 0;
+    const counting = {
+      ...primary,
+      connect: () => {
+        connects++;
+        return primary.connect();
+      },
+    };
+    const { db } = await setup(counting, fakePool({}));
+    for (const sql of ['BEGIN', 'COMMIT', "SET search_path = 'x'", 'LISTEN jobs']) {
+      const error = await (await db('strong')).query(sql).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UnsafeStatementError);
+      expect((error as Error).message).toContain('db.transaction(fn)');
+    }
+    expect(connects).toBe(0);
   });
 });

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   type Contract,
   type Decision,
@@ -7,8 +8,12 @@ import {
   type RequestFreshness,
   StatementTimeoutError,
   type Topology,
+  TransactionAbortedError,
+  UnsafeStatementError,
 } from '@freshgate/core';
+import { runWithDb } from './current-db.js';
 import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
+import { unsafeStatement } from './session-statement.js';
 import { statementKind } from './statement-kind.js';
 
 /** How the commit LSN is read after a commit; chosen at start-up from `synchronous_commit`. */
@@ -105,6 +110,18 @@ function normalize(
     : { text: input.text, values: input.values };
 }
 
+/** The transaction `fn` runs in: its data source and connection, until it commits or rolls back. */
+interface TransactionScope {
+  readonly db: FreshDataSource;
+  readonly client: PoolClientLike;
+  open: boolean;
+}
+
+// Which transaction the current async context runs in. Scoped to `fn`'s async context rather
+// than stored on the data source, so that a statement the request sends concurrently from
+// outside `fn` keeps its own connection instead of being committed or rolled back with it.
+const transactionScope = new AsyncLocalStorage<TransactionScope>();
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -147,9 +164,7 @@ export class FreshDataSource implements Queryable {
     values?: unknown[],
   ): Promise<QueryResultLike<R>> {
     const q = normalize(input, values);
-    return this.#track(() =>
-      statementKind(q.text) === 'write' ? this.#write(q) : this.#read(q, undefined),
-    ) as Promise<QueryResultLike<R>>;
+    return this.#track(() => this.#run(q, undefined)) as Promise<QueryResultLike<R>>;
   }
 
   /** A view whose every statement goes to the primary (reads under `strong`). */
@@ -168,34 +183,50 @@ export class FreshDataSource implements Queryable {
   }
 
   /**
-   * Runs `fn` in a transaction on the primary. COMMIT and the commit-LSN read go to the
-   * server as one message; the returned promise resolves after the token is set.
+   * Runs `fn` in a transaction on the primary, on one connection. While `fn` runs, every
+   * statement of this data source sent from `fn`'s async context — `tx.query`, `db.query`,
+   * the `primary()`/`replica()`/`withContract()` views and {@link currentDb} — joins the
+   * transaction. COMMIT and the commit-LSN read go to the server as one message; the
+   * returned promise resolves after the token is set. If a statement failed and `fn` caught
+   * its error, PostgreSQL rolls back at COMMIT: then it rejects with
+   * `TransactionAbortedError` and no token is issued.
    */
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    // A nested transaction() would BEGIN again on the same connection (a warning, then the
+    // inner COMMIT would end the outer transaction): savepoints say what is meant.
+    if (this.#scope()) throw new UnsafeStatementError('BEGIN', true);
     // Writes and transactions are not routing decisions (they always run on the primary):
     // `wrote()` sets the route header and the token once the commit LSN is known.
     return this.#track(async () => {
       const client = await acquire(this.#backend.primary, 'primary');
+      const scope: TransactionScope = { db: this, client, open: true };
       let broken: Error | undefined;
       try {
         await client.query('BEGIN');
         const tx: Queryable = {
           query: ((input: QueryInput, values?: unknown[]) =>
-            client.query(normalize(input, values))) as Queryable['query'],
+            this.#track(() =>
+              this.#inTransaction(scope, normalize(input, values)),
+            )) as Queryable['query'],
         };
         let result: T;
         try {
-          result = await fn(tx);
+          result = await transactionScope.run(scope, () => runWithDb(this, () => fn(tx)));
         } catch (error) {
+          scope.open = false;
           await client.query('ROLLBACK').catch((rollbackError: Error) => {
             broken = rollbackError;
           });
           throw error;
         }
+        scope.open = false;
         // One simple-query message: COMMIT ends the transaction block, the SELECT runs after it.
         const results = (await client.query(
           `COMMIT; SELECT ${this.#backend.commitLsnFunction()}()::text AS lsn`,
         )) as unknown as QueryResultLike<{ lsn: string }>[];
+        // An aborted transaction (a failed statement whose error fn swallowed) answers COMMIT
+        // with ROLLBACK: nothing was written, so there is no commit LSN to hand out.
+        if (results[0]?.command === 'ROLLBACK') throw new TransactionAbortedError();
         const lsn = results[1]?.rows[0]?.lsn;
         if (lsn) await this.freshness.wrote(parseLsn(lsn));
         return result;
@@ -203,6 +234,7 @@ export class FreshDataSource implements Queryable {
         if (isConnectionError(error)) broken = error as Error;
         throw error;
       } finally {
+        scope.open = false;
         client.release(broken ?? false);
       }
     });
@@ -217,11 +249,47 @@ export class FreshDataSource implements Queryable {
     return {
       query: ((input: QueryInput, values?: unknown[]) => {
         const q = normalize(input, values);
-        return this.#track(() =>
-          statementKind(q.text) === 'write' ? this.#write(q) : this.#read(q, contract),
-        );
+        return this.#track(() => this.#run(q, contract));
       }) as Queryable['query'],
     };
+  }
+
+  /** The transaction this data source runs in from the current async context, if any. */
+  #scope(): TransactionScope | undefined {
+    const scope = transactionScope.getStore();
+    // A callback that fn left behind (a timer, an unawaited promise) may run after the
+    // commit: its connection is back in the pool by then, so it routes as usual.
+    return scope?.db === this && scope.open ? scope : undefined;
+  }
+
+  /** Sends one statement of this data source: into the running transaction, or routed. */
+  #run(
+    q: { text: string; values: unknown[] | undefined },
+    contract: Contract | undefined,
+  ): Promise<QueryResultLike> {
+    const scope = this.#scope();
+    if (scope) return this.#inTransaction(scope, q);
+    // The connection goes back to the pool after the statement: transaction control or
+    // session state would leak into whichever request borrows it next.
+    const unsafe = unsafeStatement(q.text, 'request');
+    if (unsafe) throw new UnsafeStatementError(unsafe, false);
+    return statementKind(q.text) === 'write' ? this.#write(q) : this.#read(q, contract);
+  }
+
+  /**
+   * Runs a statement on the transaction's connection. No routing (a transaction reads its
+   * own uncommitted rows) and no commit-LSN capture: the commit happens at COMMIT, which
+   * records the LSN for the whole transaction.
+   */
+  async #inTransaction(
+    scope: TransactionScope,
+    q: { text: string; values: unknown[] | undefined },
+  ): Promise<QueryResultLike> {
+    // tx kept past the end of fn: its connection may already serve another request.
+    if (!scope.open) throw new Error('freshgate: this transaction has already ended');
+    const unsafe = unsafeStatement(q.text, 'transaction');
+    if (unsafe) throw new UnsafeStatementError(unsafe, true);
+    return scope.client.query(q);
   }
 
   async #track<T>(run: () => Promise<T>): Promise<T> {

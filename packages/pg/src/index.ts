@@ -1,6 +1,5 @@
 export {
   createFreshgate,
-  currentDb,
   DEFAULT_CONNECTION_TIMEOUT_MS,
   DEFAULT_WAIT_POLL_MS,
   Freshgate,
@@ -9,8 +8,8 @@ export {
   type FreshRequest,
   type NodeInput,
   type ReplicaInput,
-  runWithDb,
 } from './cluster.js';
+export { currentDb, runWithDb } from './current-db.js';
 export {
   type CommitLsnFunction,
   FreshDataSource,
@@ -36,4 +35,5 @@ export {
   ReplicaMonitor,
 } from './monitor.js';
 export type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
+export { type StatementScope, unsafeStatement } from './session-statement.js';
 export { type StatementKind, statementKind } from './statement-kind.js';

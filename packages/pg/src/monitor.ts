@@ -265,7 +265,20 @@ export class ReplicaMonitor {
       timer = setTimeout(() => reject(new Error('monitor poll timed out')), this.#timeoutMs);
     });
     try {
-      node.connection ??= await Promise.race([node.connect(), timeout]);
+      if (!node.connection) {
+        const connecting = node.connect();
+        try {
+          node.connection = await Promise.race([connecting, timeout]);
+        } catch (error) {
+          // The connection attempt lost the race but goes on: a slow-to-accept server would
+          // otherwise keep one backend per timed-out poll. End it when (if) it arrives.
+          connecting.then(
+            (late) => late.end().catch(() => {}),
+            () => {},
+          );
+          throw error;
+        }
+      }
       const result = await Promise.race([node.connection.query(POLL_SQL), timeout]);
       return result.rows[0] as unknown as PollRow;
     } finally {

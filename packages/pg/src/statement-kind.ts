@@ -11,12 +11,13 @@ const WRITE_MARKERS =
   /\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|COPY|LOCK|CALL|DO|NEXTVAL|SETVAL|PG_ADVISORY_\w+|PG_TRY_ADVISORY_\w+|LO_\w+|ANALYZE|ANALYSE|INTO)\b|\bFOR\s+(NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b/;
 
 /**
+ * Internal (shared with `session-statement.ts`, not exported from the package).
  * Removes comments, string literals, quoted identifiers and dollar-quoted bodies, so that
  * keywords inside them do not count; returns the rest upper-cased. Unterminated constructs
  * swallow the rest of the text (the caller then sees no keyword and classifies as write
  * only if the start is not a read; a malformed statement fails on the server anyway).
  */
-function stripNoise(sql: string): string {
+export function stripNoise(sql: string): string {
   let out = '';
   let i = 0;
   const n = sql.length;
