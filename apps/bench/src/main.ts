@@ -1,1 +1,144 @@
-export {};
+/**
+ * `pnpm bench`: runs the three benchmark sections against a throwaway cluster and rewrites
+ * docs/BENCHMARKS.md and its chart. See apps/bench/README.md for the flags.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadAverage } from './machine.js';
+import {
+  type BenchReport,
+  CHART_FILE,
+  checkTargets,
+  renderMarkdown,
+  replicaShareChart,
+} from './report.js';
+import { runBench } from './run.js';
+import { FULL, QUICK, SECTIONS, type Section } from './settings.js';
+import { sleep } from './stats.js';
+
+const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
+const REPO_DIR = resolve(BENCH_DIR, '..', '..');
+const RESULTS_DIR = join(BENCH_DIR, 'results');
+// `pnpm bench` runs in apps/bench; paths on the command line are meant from where it was typed.
+const CALLER_DIR = process.env.INIT_CWD ?? process.cwd();
+
+const USAGE = `pnpm bench [--quick] [--only overhead,offload,scaling] [--out DIR] [--no-wait]
+pnpm bench --from apps/bench/results/results.json [--out DIR]
+
+  --quick      short cells, one round, 10 % writes only (about 3 minutes)
+  --only LIST  run only these sections (comma-separated)
+  --out DIR    where BENCHMARKS.md and the chart go
+               (default: docs/ for a full run, apps/bench/results/ otherwise)
+  --no-wait    start at once even if the machine is busy
+  --from FILE  measure nothing: render the report of an earlier run's results.json`;
+
+function log(message: string): void {
+  console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
+}
+
+async function waitForQuietMachine(): Promise<void> {
+  // Other work on the machine skews every number: wait up to a minute for the load to drop.
+  const cores = cpus().length;
+  for (let i = 0; i < 12 && loadAverage() > cores * 0.5; i++) {
+    log(`load average ${loadAverage()} on ${cores} cores: waiting for a quieter machine`);
+    await sleep(5_000);
+  }
+}
+
+/** Only a full run of every section replaces the published results in docs/. */
+function defaultOut(full: boolean): string {
+  return full ? join(REPO_DIR, 'docs') : RESULTS_DIR;
+}
+
+/**
+ * Formats the generated files with the repository's own formatter, so that a fresh report
+ * passes `pnpm lint` as it is (Biome aligns Markdown tables).
+ */
+function format(files: string[]): void {
+  const biome = join(REPO_DIR, 'node_modules', '.bin', 'biome');
+  if (!existsSync(biome)) return;
+  try {
+    execFileSync(biome, ['format', '--write', ...files], { cwd: REPO_DIR, stdio: 'ignore' });
+  } catch {
+    log('could not format the report with Biome: run `pnpm format`');
+  }
+}
+
+function write(report: BenchReport, out: string): void {
+  mkdirSync(out, { recursive: true });
+  const files = [join(out, 'BENCHMARKS.md')];
+  writeFileSync(files[0] as string, renderMarkdown(report, CHART_FILE));
+  if (report.offload) {
+    files.push(join(out, CHART_FILE));
+    writeFileSync(join(out, CHART_FILE), replicaShareChart(report.offload));
+  }
+  // Partial results stay outside version control and outside the formatter's reach.
+  if (out !== RESULTS_DIR && out.startsWith(REPO_DIR)) format(files);
+  for (const check of checkTargets(report)) {
+    log(`${check.met ? 'met    ' : 'MISSED '} ${check.target}: ${check.result}`);
+  }
+  log(
+    `wrote ${relative(CALLER_DIR, join(out, 'BENCHMARKS.md'))} (the run took ${Math.round(report.totalSeconds)} s)`,
+  );
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      out: { type: 'string' },
+      'no-wait': { type: 'boolean', default: false },
+      from: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (values.from !== undefined) {
+    const report = JSON.parse(
+      readFileSync(resolve(CALLER_DIR, values.from), 'utf8'),
+    ) as BenchReport;
+    const full =
+      report.mode === 'full' && !!report.overhead && !!report.offload && !!report.scaling;
+    write(report, values.out ? resolve(CALLER_DIR, values.out) : defaultOut(full));
+    return;
+  }
+  const sections = (values.only?.split(',').map((s) => s.trim()) ?? [...SECTIONS]) as Section[];
+  const unknown = sections.filter((s) => !SECTIONS.includes(s));
+  if (unknown.length > 0) {
+    throw new Error(`unknown section ${unknown.join(', ')}: use ${SECTIONS.join(', ')}\n${USAGE}`);
+  }
+  const full = !values.quick && values.only === undefined;
+  const out = values.out ? resolve(CALLER_DIR, values.out) : defaultOut(full);
+  if (!values['no-wait']) await waitForQuietMachine();
+
+  const args = process.argv.slice(2).join(' ');
+  // The raw numbers of every run, for `--from` and for anyone who wants other tables; saved
+  // after each section too.
+  const save = (report: BenchReport) => {
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    writeFileSync(join(RESULTS_DIR, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+  };
+  const report = await runBench({
+    settings: values.quick ? QUICK : FULL,
+    sections,
+    mode: values.quick ? 'quick' : 'full',
+    command: `pnpm bench${args ? ` ${args}` : ''}`,
+    log,
+    checkpoint: save,
+  });
+  save(report);
+  write(report, out);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -540,6 +540,30 @@ describe('decide: eligibility and selection', () => {
     expect(decide(routeRequest(defineContract('eventual')), ctx).reason).toBe('no-healthy-replica');
   });
 
+  it('least-lag spreads reads over replicas whose lags differ by less than the tie margin', () => {
+    const { ctx, topology } = setup('caught-up');
+    topology.updateReplica('r1', { lagMs: 0 });
+    topology.updateReplica('r2', { lagMs: 0 });
+    const eventual = defineContract('eventual');
+    const served = new Map<string, number>();
+    for (let i = 0; i < 10; i++) {
+      const d = decide(routeRequest(eventual), ctx);
+      if (d.kind === 'replica') served.set(d.node.name, (served.get(d.node.name) ?? 0) + 1);
+    }
+    expect(served).toEqual(
+      new Map([
+        ['r1', 5],
+        ['r2', 5],
+      ]),
+    );
+    // A clearly fresher replica still wins every time.
+    topology.updateReplica('r2', { lagMs: 500 });
+    for (let i = 0; i < 4; i++) {
+      const d = decide(routeRequest(eventual), ctx);
+      expect(d.kind === 'replica' && d.node.name).toBe('r1');
+    }
+  });
+
   it('least-in-flight, least-lag and round-robin', () => {
     const lag = setup('caught-up', true, 'least-lag');
     lag.topology.queryStarted('r1');

@@ -370,10 +370,22 @@ function check(node: ReplicaState, lsn: bigint): CheckDecision {
   };
 }
 
+/**
+ * Replicas whose lags differ by less than this are equally fresh: lag is measured once per
+ * poll interval, so smaller differences are noise, and treating them as ties spreads reads
+ * over equally fresh replicas instead of sending every read to the first one.
+ */
+const LAG_TIE_MS = 50;
+
 function better(a: ReplicaState, b: ReplicaState, selection: SelectionPolicy): boolean {
   const lagA = a.lagMs ?? Number.POSITIVE_INFINITY;
   const lagB = b.lagMs ?? Number.POSITIVE_INFINITY;
-  if (selection === 'least-in-flight' && a.inFlight !== b.inFlight) return a.inFlight < b.inFlight;
+  const sameLag = lagA === lagB || Math.abs(lagA - lagB) < LAG_TIE_MS;
+  if (selection === 'least-in-flight' || sameLag) {
+    if (a.inFlight !== b.inFlight) return a.inFlight < b.inFlight;
+    // Still tied: the first one met wins, and the scan starts at a rotating replica.
+    if (sameLag) return false;
+  }
   return lagA < lagB;
 }
 
@@ -470,12 +482,17 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
   }
 
   const replicas = ctx.topology.replicas;
+  const count = replicas.length;
+  // Ties go to the first replica met; starting the scan at a rotating replica spreads them.
+  const offset = count > 1 && ctx.selection !== 'round-robin' ? ctx.cursor.next++ % count : 0;
+  if (ctx.cursor.next >= Number.MAX_SAFE_INTEGER) ctx.cursor.next = 0;
   let best: ReplicaState | null = null;
   let eligible = 0;
   let anyServable = false;
   let anyWithinLag = false;
   let behind: ReplicaState | null = null;
-  for (const node of replicas) {
+  for (let i = 0; i < count; i++) {
+    const node = replicas[(offset + i) % count] as ReplicaState;
     if (!servable(node, p, contract, level)) continue;
     anyServable = true;
     if (maxLagMs !== null && (node.lagMs === null || node.lagMs > maxLagMs)) continue;

@@ -4,6 +4,7 @@ import { createEngine, type EngineOptions } from './engine.js';
 import { ConfigError, FreshnessUnavailableError, TokenRejectedError } from './errors.js';
 import { ManualClock } from './manual-clock.js';
 import { memoryPinStore, type PinStore } from './pin-store.js';
+import { RequestFreshness } from './request-freshness.js';
 import { hashSessionKey } from './session-key.js';
 import { Topology } from './topology.js';
 
@@ -180,7 +181,9 @@ describe('engine: writes and read-your-writes', () => {
     expect((await engine.begin({ token: foreign })).tokenRejection).toBe('foreign-cluster');
 
     const strict = await setup({ strict: true });
-    const err = await strict.engine.begin({ token: 'garbage' }).catch((e: unknown) => e);
+    const err = await (async () => strict.engine.begin({ token: 'garbage' }))().catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TokenRejectedError);
     expect(strict.engine.problem(err)).toMatchObject({
       status: 400,
@@ -220,6 +223,21 @@ describe('engine: writes and read-your-writes', () => {
     const bad = await engine.begin({ token: 'garbage', cookie: cookieOf(older) });
     expect(bad.requiredLsn()).toBe(500n);
     expect(bad.tokenRejection).toBe('malformed');
+  });
+});
+
+describe('engine: begin on the hot path', () => {
+  it('starts without a promise when there is nothing to wait for, with one when there is', async () => {
+    const { engine } = await setup();
+    expect(engine.begin({ contract: 'eventual' })).toBeInstanceOf(RequestFreshness);
+    const { token } = await engine.codec.sign({ lsn: 950n, cid: CID });
+    // Signed here, so already in the verified-token cache.
+    const cached = engine.begin({ contract: 'read-your-writes', token });
+    expect(cached).toBeInstanceOf(RequestFreshness);
+    expect((cached as RequestFreshness).requiredLsn()).toBe(950n);
+    const pinned = engine.begin({ contract: 'read-your-writes', sessionKey: 's' });
+    expect(pinned).toBeInstanceOf(Promise);
+    expect((await pinned).requiredLsn()).toBeNull();
   });
 });
 
@@ -438,7 +456,12 @@ describe('engine: monotonic floors', () => {
     };
     const topology = new Topology({ replicas: [{ name: 'r1' }, { name: 'r2' }], clock });
     topology.updatePrimary({ currentLsn: 1000n, clusterId: CID });
-    topology.updateReplica('r1', { replayLsn: 900n, lagMs: 50, clusterId: CID, health: 'healthy' });
+    topology.updateReplica('r1', {
+      replayLsn: 900n,
+      lagMs: 200,
+      clusterId: CID,
+      health: 'healthy',
+    });
     topology.updateReplica('r2', { replayLsn: 950n, lagMs: 10, clusterId: CID, health: 'healthy' });
     clock.advance(100);
     const engine = await createEngine({

@@ -28,6 +28,7 @@ import {
   type TokenAlgorithm,
   type TokenCodec,
   type TokenKey,
+  type VerifyResult,
 } from './token-codec.js';
 import type { Topology } from './topology.js';
 
@@ -90,6 +91,13 @@ export interface EngineOptions {
   clock?: Clock;
 }
 
+/** The newest valid token presented, and why another was not used. */
+interface FoundToken {
+  lsn: bigint | null;
+  rejection: TokenIgnoredReason | null;
+  token: string | null;
+}
+
 /** What an adapter knows about a request when it starts. */
 export interface BeginInput {
   /** The route's contract; default: the engine's `defaultContract`. */
@@ -117,8 +125,13 @@ export interface Engine {
   readonly budget: PrimaryBudget | null;
   /** The contract of requests that name none (option `defaultContract`), validated. */
   readonly defaultContract: Contract;
-  /** Starts a request: verifies the token, reads the pin once, returns its freshness state. */
-  begin(input?: BeginInput): Promise<RequestFreshness>;
+  /**
+   * Starts a request: verifies the token, reads the pin once, returns its freshness state —
+   * synchronously when there is nothing to wait for (no token or an already verified one, no
+   * pin to read), else as a promise. `await` works either way. Throws (or rejects with) a
+   * `TokenRejectedError` for an invalid token in strict mode.
+   */
+  begin(input?: BeginInput): RequestFreshness | Promise<RequestFreshness>;
   /** Validates a contract (memoised for names). */
   contract(input: Contract | ContractInput): Contract;
   /** Declares a route's contract (validated now) and lists it in {@link Engine.routes}. */
@@ -283,7 +296,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     return defineContract(input);
   }
 
-  async function begin(input: BeginInput = {}): Promise<RequestFreshness> {
+  function begin(input: BeginInput = {}): RequestFreshness | Promise<RequestFreshness> {
     const span = input.span ?? trace.getActiveSpan();
     const routeContract = input.contract === undefined ? defaultContract : contract(input.contract);
     const headerToken = input.token || undefined;
@@ -297,50 +310,59 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     // wrote since this tab last saw a token): the newest valid one wins. A token only ever
     // raises the required LSN, so one issued under another session key (the key changed at
     // login) still counts: ignoring it could only show the client the past.
-    let tokenLsn: bigint | null = null;
-    let tokenRejection: TokenIgnoredReason | null = null;
-    let presentedToken: string | null = null;
+    const found: FoundToken = { lsn: null, rejection: null, token: null };
+    const expect = { cid: topology.primary.clusterId };
+    const uncached: string[] = [];
     for (const token of headerToken === cookieToken ? [headerToken] : [headerToken, cookieToken]) {
       if (token === undefined || token === '') continue;
-      const expect = { cid: topology.primary.clusterId };
-      const result = codec.verifyCached(token, expect) ?? (await codec.verify(token, expect));
-      if (result.ok) {
-        if (tokenLsn === null || result.lsn > tokenLsn) {
-          tokenLsn = result.lsn;
-          presentedToken = token;
-        }
-      } else {
-        tokenRejection ??= result.reason;
-        telemetry.tokenIgnored(result.reason);
-        if (strict) throw new TokenRejectedError(result.reason);
-      }
+      const result = codec.verifyCached(token, expect);
+      if (result === undefined) uncached.push(token);
+      else useToken(found, token, result);
     }
-
-    let pin: Pin | undefined;
-    let storeUnavailable = false;
-    if (sessionHash !== null && pinStore !== null) {
+    const needsPin = sessionHash !== null && pinStore !== null;
+    const start = (pin: Pin | undefined, storeUnavailable: boolean) =>
+      new RequestFreshness(env, {
+        contract: routeContract,
+        readAfterWrite: parseReadAfterWrite(input.readAfterWrite),
+        tokenLsn: found.lsn,
+        tokenRejection: found.rejection,
+        presentedToken: found.token,
+        sessionHash,
+        pin,
+        pinnedPrimary: pinMode === 'primary' && pin?.lsn != null,
+        storeUnavailable,
+        secure: input.secure === true,
+        sink: input.sink,
+        span,
+      });
+    // The common request (no token, or one verified before; no session pin to read) starts
+    // without a promise: on the hot path every promise costs, the more so with async context
+    // tracking on.
+    if (uncached.length === 0 && !needsPin) return start(undefined, false);
+    return (async () => {
+      for (const token of uncached) useToken(found, token, await codec.verify(token, expect));
+      if (!needsPin) return start(undefined, false);
       try {
-        pin = await withTimeout(pinStore.get(sessionHash), storeTimeoutMs, 'get');
+        const pin = await withTimeout(pinStore.get(sessionHash), storeTimeoutMs, 'get');
+        return start(pin, false);
       } catch (error) {
         telemetry.storeFailed('get', error, span);
-        storeUnavailable = onStoreError === 'primary';
+        return start(undefined, onStoreError === 'primary');
       }
-    }
+    })();
+  }
 
-    return new RequestFreshness(env, {
-      contract: routeContract,
-      readAfterWrite: parseReadAfterWrite(input.readAfterWrite),
-      tokenLsn,
-      tokenRejection,
-      presentedToken,
-      sessionHash,
-      pin,
-      pinnedPrimary: pinMode === 'primary' && pin?.lsn != null,
-      storeUnavailable,
-      secure: input.secure === true,
-      sink: input.sink,
-      span,
-    });
+  function useToken(found: FoundToken, token: string, result: VerifyResult): void {
+    if (result.ok) {
+      if (found.lsn === null || result.lsn > found.lsn) {
+        found.lsn = result.lsn;
+        found.token = token;
+      }
+      return;
+    }
+    found.rejection ??= result.reason;
+    telemetry.tokenIgnored(result.reason);
+    if (strict) throw new TokenRejectedError(result.reason);
   }
 
   return {

@@ -7,11 +7,11 @@ import {
   requestInput,
   responseSink,
 } from '@freshgate/core';
-import { type Freshgate, type FreshRequest, runWithDb } from '@freshgate/pg';
+import { type Freshgate, type FreshRequest, isPromise, runWithDb } from '@freshgate/pg';
 import type { RequestHandler } from 'express';
 import { sendProblem } from './problem.js';
 import { tag } from './tag.js';
-import type { FreshgateOptions } from './types.js';
+import type { FreshgateOptions, SessionKey } from './types.js';
 
 const OPTION_KEYS = ['contract', 'sessionKey'];
 
@@ -49,11 +49,9 @@ export function freshgate(engine: Freshgate, options: FreshgateOptions = {}): Re
       ? engine.engine.defaultContract
       : defineContract(options.contract, 'contract');
 
-  const middleware: RequestHandler = async function freshgateMiddleware(req, res, next) {
-    let started: FreshRequest;
-    try {
-      const key = sessionKey === undefined ? undefined : await sessionKey(req);
-      started = await engine.begin({
+  const middleware: RequestHandler = function freshgateMiddleware(req, res, next) {
+    const begin = (key: SessionKey) =>
+      engine.begin({
         ...requestInput(req.headers),
         contract,
         sessionKey: key == null ? undefined : String(key),
@@ -64,14 +62,27 @@ export function freshgate(engine: Freshgate, options: FreshgateOptions = {}): Re
           append: (name, value) => res.append(name, value),
         }),
       });
-    } catch (error) {
+    const fail = (error: unknown) => {
       if (!sendProblem(res, error)) next(error);
+    };
+    const enter = (started: FreshRequest) => {
+      req.db = started.db;
+      req.freshness = started.freshness;
+      // The rest of the chain runs inside the data source's context, so currentDb() works.
+      runWithDb(started.db, () => next());
+    };
+    let started: FreshRequest | PromiseLike<FreshRequest>;
+    try {
+      // Most requests start synchronously: no promise on the hot path unless a session key
+      // resolver, a token to verify or a pin to read needs one.
+      const key = sessionKey === undefined ? undefined : sessionKey(req);
+      started = isPromise(key) ? key.then(begin) : begin(key);
+    } catch (error) {
+      fail(error);
       return;
     }
-    req.db = started.db;
-    req.freshness = started.freshness;
-    // The rest of the chain runs inside the data source's context, so currentDb() works.
-    runWithDb(started.db, () => next());
+    if (isPromise(started)) started.then(enter, fail);
+    else enter(started);
   };
   return tag(middleware, { kind: 'root', contract });
 }

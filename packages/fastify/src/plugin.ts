@@ -9,7 +9,7 @@ import {
   routeTable,
   toProblem,
 } from '@freshgate/core';
-import { type FreshRequest, runWithDb } from '@freshgate/pg';
+import { type FreshRequest, isPromise, runWithDb } from '@freshgate/pg';
 import type {
   FastifyInstance,
   FastifyPluginCallback,
@@ -19,7 +19,7 @@ import type {
   RouteOptions,
 } from 'fastify';
 import fp from 'fastify-plugin';
-import type { FreshgateDecoration, FreshgatePluginOptions } from './types.js';
+import type { FreshgateDecoration, FreshgatePluginOptions, SessionKey } from './types.js';
 
 // `prefix`, `logLevel` and `logSerializers` are register() options fastify may pass along.
 const OPTION_KEYS = ['engine', 'contract', 'sessionKey', 'prefix', 'logLevel', 'logSerializers'];
@@ -55,30 +55,47 @@ const plugin: FastifyPluginCallback<FreshgatePluginOptions> = (fastify, options,
   const { engine, sessionKey, defaultContract } = normalized;
   const routes: RouteDeclaration[] = [];
 
-  async function begin(request: FastifyRequest, reply: FastifyReply, contract: Contract) {
-    const key = sessionKey === undefined ? undefined : await sessionKey(request);
-    return engine.begin({
-      ...requestInput(request.headers),
-      contract,
-      sessionKey: key == null ? undefined : String(key),
-      secure: request.protocol === 'https',
-      sink: responseSink({
-        get: (name) => reply.getHeader(name),
-        set: (name, value) => reply.header(name, value),
-        // reply.header() appends to an existing set-cookie rather than replacing it.
-        append: (name, value) => reply.header(name, value),
-      }),
-    });
+  function begin(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    contract: Contract,
+  ): FreshRequest | PromiseLike<FreshRequest> {
+    const start = (key: SessionKey) =>
+      engine.begin({
+        ...requestInput(request.headers),
+        contract,
+        sessionKey: key == null ? undefined : String(key),
+        secure: request.protocol === 'https',
+        sink: responseSink({
+          get: (name) => reply.getHeader(name),
+          set: (name, value) => reply.header(name, value),
+          // reply.header() appends to an existing set-cookie rather than replacing it.
+          append: (name, value) => reply.header(name, value),
+        }),
+      });
+    const key = sessionKey === undefined ? undefined : sessionKey(request);
+    return isPromise(key) ? key.then(start) : start(key);
   }
 
   function preHandler(contract: Contract): preHandlerHookHandler {
     return function freshgatePreHandler(request, reply, next) {
-      begin(request, reply, contract).then((started: FreshRequest) => {
+      const enter = (started: FreshRequest) => {
         request.db = started.db;
         request.freshness = started.freshness;
         // The route's later hooks and its handler run inside the data source's context.
         runWithDb(started.db, () => next());
-      }, next);
+      };
+      let started: FreshRequest | PromiseLike<FreshRequest>;
+      try {
+        // Most requests start synchronously: no promise on the hot path unless a session key
+        // resolver, a token to verify or a pin to read needs one.
+        started = begin(request, reply, contract);
+      } catch (error) {
+        next(error as Error);
+        return;
+      }
+      if (isPromise(started)) started.then(enter, next);
+      else enter(started);
     };
   }
 

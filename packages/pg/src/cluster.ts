@@ -175,8 +175,18 @@ export class Freshgate {
   }
 
   /** Starts one request: verifies the token, reads the pin, creates the lazy data source. */
-  async begin(input?: BeginInput): Promise<FreshRequest> {
-    const freshness = await this.engine.begin(input);
+  /**
+   * Starts one request. Like the engine's `begin`, synchronous when there is nothing to wait
+   * for (no token or an already verified one, no pin to read); `await` works either way.
+   */
+  begin(input?: BeginInput): FreshRequest | Promise<FreshRequest> {
+    const freshness = this.engine.begin(input);
+    return freshness instanceof Promise
+      ? freshness.then((f) => this.#request(f))
+      : this.#request(freshness);
+  }
+
+  #request(freshness: RequestFreshness): FreshRequest {
     return { freshness, db: new FreshDataSource(this.#backend, freshness, this.#contracts) };
   }
 

@@ -33,3 +33,8 @@ export function currentDb(): FreshDataSource {
 export function runWithDb<T>(db: FreshDataSource, fn: () => T): T {
   return storage.run(db, fn);
 }
+
+/** Whether `value` is a promise (or any thenable): adapters keep the synchronous path free of them. */
+export function isPromise<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
+}

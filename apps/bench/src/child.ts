@@ -1,0 +1,48 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
+
+/** Starts `file` (a .ts file of this app) with tsx, optionally under `taskset`. */
+export function spawnTs(file: string, env: Record<string, string>, pin: string[]): ChildProcess {
+  const script = fileURLToPath(new URL(file, import.meta.url));
+  const argv = [...pin, process.execPath, '--import', 'tsx', script];
+  return spawn(argv[0] as string, argv.slice(1), {
+    cwd: BENCH_DIR,
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+/** Calls `onLine` for each line the stream emits. */
+export function lines(
+  stream: NodeJS.ReadableStream | null | undefined,
+  onLine: (line: string) => void,
+): void {
+  let buffer = '';
+  stream?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    let index = buffer.indexOf('\n');
+    while (index >= 0) {
+      onLine(buffer.slice(0, index));
+      buffer = buffer.slice(index + 1);
+      index = buffer.indexOf('\n');
+    }
+  });
+}
+
+/** CPU seconds (user + system) a process has used, from /proc; `undefined` elsewhere. */
+export function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the file, 12 and 13 here; in clock ticks (100 Hz).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Section 1's load generator, run as its own process (pinned to another core than the
+ * server when the machine allows). Runs a list of autocannon runs one after the other and
+ * prints their results as one JSON array on stdout.
+ *
+ * Configuration: the `BENCH_LOAD` environment variable, JSON of {@link LoadPlan}.
+ */
+import { createHmac } from 'node:crypto';
+import autocannon from 'autocannon';
+
+/** How each request of a run identifies its client. */
+export type ClientMode = 'none' | 'token' | 'session' | 'cold-token';
+
+/** One autocannon run. */
+export interface LoadRun {
+  key: string;
+  url: string;
+  /** `/nodb`, or `/item` (a primary-key SELECT of a random id in `1..items`). */
+  route: 'nodb' | 'item';
+  mode: ClientMode;
+  connections: number;
+  pipelining: number;
+  durationSeconds: number;
+  /** Stop after this many requests instead of after the duration (smoke runs). */
+  amount?: number | undefined;
+}
+
+/** Everything the worker needs. */
+export interface LoadPlan {
+  runs: LoadRun[];
+  items: number;
+  /** A valid token (mode `token`); its header and claims are reused for `cold-token`. */
+  token: string;
+  /** HS256 secret, to sign a never-seen token per request (mode `cold-token`). */
+  secret: string;
+  /** Session keys with a live pin in Redis (mode `session`). */
+  sessions: string[];
+  /** Pause after announcing a run, so that the parent samples counters before it starts. */
+  markDelayMs: number;
+}
+
+/** The numbers kept from one autocannon run. */
+export interface LoadResult {
+  key: string;
+  requestsPerSecond: number;
+  totalRequests: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  non2xx: number;
+  durationSeconds: number;
+}
+
+function coldTokens(token: string, secret: string): () => string {
+  const [header, payload] = token.split('.') as [string, string];
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  let counter = 0;
+  return () => {
+    // A distinct LSN per request makes every token new to the verified-token cache; the LSNs
+    // are far below the primary's position, so nothing else about the request changes.
+    counter++;
+    const body = Buffer.from(
+      JSON.stringify({ ...claims, lsn: `0/${counter.toString(16).toUpperCase()}` }),
+    ).toString('base64url');
+    const signature = createHmac('sha256', secret).update(`${header}.${body}`).digest('base64url');
+    return `${header}.${body}.${signature}`;
+  };
+}
+
+async function run(plan: LoadPlan, spec: LoadRun): Promise<LoadResult> {
+  const nextCold = spec.mode === 'cold-token' ? coldTokens(plan.token, plan.secret) : undefined;
+  let n = 0;
+  // Every run builds its requests in setupRequest, bare or not, so that the load
+  // generator does the same work per request in every variant.
+  const setupRequest = (request: Record<string, unknown>) => {
+    n++;
+    const headers: Record<string, string> = {};
+    if (spec.mode === 'token') headers['x-freshness-token'] = plan.token;
+    else if (spec.mode === 'session')
+      headers['x-session'] = plan.sessions[n % plan.sessions.length] as string;
+    else if (nextCold) headers['x-freshness-token'] = nextCold();
+    const path = spec.route === 'nodb' ? '/nodb' : `/item/${1 + (n % plan.items)}`;
+    return { ...request, path, headers };
+  };
+  const result = await autocannon({
+    url: spec.url,
+    connections: spec.connections,
+    pipelining: spec.pipelining,
+    duration: spec.durationSeconds,
+    ...(spec.amount ? { amount: spec.amount } : {}),
+    requests: [{ setupRequest: setupRequest as never }],
+  });
+  return {
+    key: spec.key,
+    requestsPerSecond: result.requests.total / result.duration,
+    totalRequests: result.requests.total,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    durationSeconds: result.duration,
+  };
+}
+
+async function main(): Promise<void> {
+  const plan = JSON.parse(process.env.BENCH_LOAD ?? '') as LoadPlan;
+  const results: LoadResult[] = [];
+  for (const spec of plan.runs) {
+    // The parent samples the server's CPU time and Redis counters at these marks.
+    process.stderr.write(`start ${spec.key}\n`);
+    await new Promise((resolve) => setTimeout(resolve, plan.markDelayMs));
+    const result = await run(plan, spec);
+    process.stderr.write(`end ${spec.key}\n`);
+    results.push(result);
+  }
+  process.stdout.write(`${JSON.stringify(results)}\n`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`${(error as Error).stack ?? error}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,165 @@
+/**
+ * Section 1's HTTP server, run as its own process (pinned to one core when the machine
+ * allows) so that the load generator does not share its CPU. It serves two routes with one
+ * framework, either bare or with freshgate mounted. The bare server never loads freshgate:
+ * freshgate's data source uses AsyncLocalStorage, whose hooks, once active, slow every
+ * promise of the process, so a bare app sharing a process with it would not be bare.
+ *
+ * It prints one JSON line `{ http, stats }` (ports; `stats` serves pin-read counters) once
+ * listening, and exits when stdin closes. Configuration: the `BENCH_SERVER` environment
+ * variable, JSON of {@link ServerConfig}.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { PinStore } from '@freshgate/core';
+import type { Freshgate } from '@freshgate/pg';
+import express from 'express';
+import Fastify from 'fastify';
+import pg from 'pg';
+import { BENCH_SECRET, pinStoreRedis } from './redis-client.js';
+
+/** What the parent passes to the server process. */
+export interface ServerConfig {
+  framework: 'express' | 'fastify';
+  app: 'bare' | 'fresh';
+  primaryUrl: string;
+  replicaUrl: string;
+  redisUrl: string;
+}
+
+export const ITEM_SQL = 'SELECT id, owner, version, body FROM bench_items WHERE id = $1';
+const SESSION_HEADER = 'x-session';
+
+interface Running {
+  port: number;
+  close(): Promise<unknown>;
+}
+
+async function listenExpress(app: express.Express): Promise<Running> {
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+async function expressApp(replica: pg.Pool, fg: Freshgate | undefined): Promise<Running> {
+  const app = express();
+  if (fg) {
+    const { freshgate } = await import('@freshgate/express');
+    app.use(freshgate(fg, { sessionKey: (req) => req.headers[SESSION_HEADER] as string }));
+  }
+  app.get('/nodb', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get('/item/:id', async (req, res, next) => {
+    try {
+      const values = [Number(req.params.id)];
+      const { rows } = fg
+        ? await req.db.query(ITEM_SQL, values)
+        : await replica.query(ITEM_SQL, values);
+      res.json(rows[0] ?? null);
+    } catch (error) {
+      next(error);
+    }
+  });
+  return listenExpress(app);
+}
+
+async function fastifyApp(replica: pg.Pool, fg: Freshgate | undefined): Promise<Running> {
+  const app = Fastify();
+  if (fg) {
+    const { freshgate } = await import('@freshgate/fastify');
+    await app.register(freshgate, {
+      engine: fg,
+      sessionKey: (request) => request.headers[SESSION_HEADER] as string,
+    });
+  }
+  app.get('/nodb', async () => ({ ok: true }));
+  app.get<{ Params: { id: string } }>('/item/:id', async (request) => {
+    const values = [Number(request.params.id)];
+    const { rows } = fg
+      ? await request.db.query(ITEM_SQL, values)
+      : await replica.query(ITEM_SQL, values);
+    return rows[0] ?? null;
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.env.BENCH_SERVER ?? '') as ServerConfig;
+  // The same pool settings in both apps: the difference is routing alone.
+  const primary = new pg.Pool({ connectionString: config.primaryUrl });
+  const replica = new pg.Pool({ connectionString: config.replicaUrl });
+  primary.on('error', () => {});
+  replica.on('error', () => {});
+  const stats = { pinReads: 0, pinReadFailures: 0 };
+  const closers: (() => Promise<unknown>)[] = [];
+
+  let fg: Freshgate | undefined;
+  if (config.app === 'fresh') {
+    const { createFreshgate } = await import('@freshgate/pg');
+    const { redisPinStore } = await import('@freshgate/redis');
+    const redis = pinStoreRedis(config.redisUrl);
+    await redis.connect();
+    // Counts pin reads that failed (timeout, open circuit): under saturation the event loop
+    // can hold a Redis reply past the store's timeout, and the report must say so.
+    const store = redisPinStore(redis);
+    const pinStore: PinStore = {
+      get: (key) => {
+        stats.pinReads++;
+        return store.get(key).catch((error: unknown) => {
+          stats.pinReadFailures++;
+          throw error;
+        });
+      },
+      extend: (key, update) => store.extend(key, update),
+    };
+    // One replica, the pool the bare app uses: both apps get the same database capacity.
+    const engine = await createFreshgate({
+      primary,
+      replicas: { r1: replica },
+      secret: BENCH_SECRET,
+      pinStore,
+    });
+    await engine.start();
+    fg = engine;
+    closers.push(
+      () => engine.close(),
+      async () => redis.disconnect(),
+    );
+  }
+
+  const statsServer = createServer((_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(stats));
+  });
+  await new Promise<void>((resolve) => statsServer.listen(0, '127.0.0.1', resolve));
+  const app =
+    config.framework === 'express' ? await expressApp(replica, fg) : await fastifyApp(replica, fg);
+  closers.unshift(
+    () => app.close(),
+    () => new Promise((resolve) => statsServer.close(resolve)),
+  );
+  const ports = { http: app.port, stats: (statsServer.address() as AddressInfo).port };
+  process.stdout.write(`${JSON.stringify(ports)}\n`);
+
+  // The parent closes stdin to stop the server (it also dies with the parent that way).
+  process.stdin.resume();
+  process.stdin.on('end', async () => {
+    for (const close of closers) await close().catch(() => {});
+    await Promise.all([primary.end(), replica.end()]).catch(() => {});
+    process.exit(0);
+  });
+}
+
+main().catch((error) => {
+  process.stderr.write(`${(error as Error).stack ?? error}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,453 @@
+import type { ChildProcess } from 'node:child_process';
+import type { Cluster } from '@freshgate/harness';
+import { createFreshgate } from '@freshgate/pg';
+import { redisPinStore } from '@freshgate/redis';
+import type { Redis } from 'ioredis';
+import { cpuSeconds, lines, spawnTs } from './child.js';
+import type { LoadPlan, LoadResult, LoadRun } from './load-worker.js';
+import { cpuPinning, loadAverage } from './machine.js';
+import type { ServerConfig } from './overhead-server.js';
+import { BENCH_SECRET, pinStoreRedis } from './redis-client.js';
+import { summarize } from './stats.js';
+
+/** Settings of section 1. */
+export interface OverheadSettings {
+  frameworks: ('express' | 'fastify')[];
+  connections: number;
+  pipelining: number;
+  durationSeconds: number;
+  rounds: number;
+  warmupSeconds: number;
+  /** Duration of each single-connection latency probe (0: none). */
+  probeSeconds: number;
+  /** Pause between runs while counters are sampled, ms. */
+  markDelayMs: number;
+  /** Requests per run instead of a duration (smoke runs only; 0: use the duration). */
+  amount: number;
+  /** Keys of the variants to run (with their baselines); empty: all. */
+  variants: string[];
+  /** Rows in `bench_items` (the SELECT route reads a random one). */
+  items: number;
+  /** Sessions with a live pin, rotated by the session variant. */
+  sessions: number;
+}
+
+/** One variant of section 1: a route, bare or freshgate, and how the client identifies itself. */
+export interface Variant {
+  key: string;
+  label: string;
+  route: 'nodb' | 'item';
+  app: 'bare' | 'fresh';
+  mode: LoadRun['mode'];
+  /** The variant this one is compared to. */
+  baseline: string;
+}
+
+export const VARIANTS: readonly Variant[] = [
+  {
+    key: 'nodb-bare',
+    label: 'bare framework',
+    route: 'nodb',
+    app: 'bare',
+    mode: 'none',
+    baseline: 'nodb-bare',
+  },
+  {
+    key: 'nodb-none',
+    label: 'freshgate, no token, no session',
+    route: 'nodb',
+    app: 'fresh',
+    mode: 'none',
+    baseline: 'nodb-bare',
+  },
+  {
+    key: 'nodb-token',
+    label: 'freshgate, valid token (cache warm)',
+    route: 'nodb',
+    app: 'fresh',
+    mode: 'token',
+    baseline: 'nodb-bare',
+  },
+  {
+    key: 'nodb-session',
+    label: 'freshgate, session pin read from Redis',
+    route: 'nodb',
+    app: 'fresh',
+    mode: 'session',
+    baseline: 'nodb-bare',
+  },
+  {
+    key: 'nodb-cold',
+    label: 'freshgate, first-seen token (cold verify)',
+    route: 'nodb',
+    app: 'fresh',
+    mode: 'cold-token',
+    baseline: 'nodb-bare',
+  },
+  {
+    key: 'item-bare',
+    label: 'bare framework + pg.Pool on the replica',
+    route: 'item',
+    app: 'bare',
+    mode: 'none',
+    baseline: 'item-bare',
+  },
+  {
+    key: 'item-none',
+    label: 'freshgate routing, no token',
+    route: 'item',
+    app: 'fresh',
+    mode: 'none',
+    baseline: 'item-bare',
+  },
+  {
+    key: 'item-token',
+    label: 'freshgate routing, valid token',
+    route: 'item',
+    app: 'fresh',
+    mode: 'token',
+    baseline: 'item-bare',
+  },
+];
+
+/** One measured variant (best of the rounds) and its comparison to its baseline. */
+export interface VariantResult {
+  framework: string;
+  key: string;
+  label: string;
+  route: 'nodb' | 'item';
+  requestsPerSecond: number;
+  /** Every round's req/s, in run order. */
+  rounds: number[];
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  non2xx: number;
+  /** Server process CPU use during the best round, in % of one core. */
+  serverCpuPercent: number | undefined;
+  /** Redis GET commands per request during the best round. */
+  redisGetsPerRequest: number;
+  /** Share of pin reads that failed (timeout or open circuit) during the best round. */
+  pinReadFailureShare: number;
+  /** Mean latency with one connection and no pipelining (µs). */
+  probeLatencyMicros: number | undefined;
+  /** What the variant adds to that latency over its baseline (µs). */
+  probeAddedMicros: number | undefined;
+  /** Redis GETs per request with one connection. */
+  probeRedisGetsPerRequest: number | undefined;
+  ratio: number;
+  addedMicros: number;
+  deltaP99Ms: number;
+}
+
+/** Everything section 1 produced. */
+export interface OverheadResult {
+  settings: OverheadSettings;
+  pinning: string;
+  redisRoundTrip: { p50Micros: number; p99Micros: number };
+  variants: VariantResult[];
+  loadBefore: number;
+  loadAfter: number;
+  seconds: number;
+}
+
+interface Counters {
+  redisGets: number;
+  pinReads: number;
+  pinReadFailures: number;
+}
+
+interface Sample {
+  result: LoadResult;
+  cpuPercent: number | undefined;
+  counters: Counters;
+}
+
+async function counters(redis: Redis, statsUrl: string): Promise<Counters> {
+  const [info, stats] = await Promise.all([
+    redis.info('commandstats'),
+    fetch(statsUrl).then((res) => res.json() as Promise<Omit<Counters, 'redisGets'>>),
+  ]);
+  const match = /cmdstat_get:calls=(\d+)/.exec(info);
+  return { redisGets: match ? Number(match[1]) : 0, ...stats };
+}
+
+async function startServer(config: ServerConfig, pin: string[]) {
+  const child = spawnTs('./overhead-server.ts', { BENCH_SERVER: JSON.stringify(config) }, pin);
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const ports = await new Promise<{ http: number; stats: number }>((resolve, reject) => {
+    lines(child.stdout, (line) => resolve(JSON.parse(line)));
+    child.once('exit', (code) => reject(new Error(`overhead server exited (${code}): ${stderr}`)));
+  });
+  return {
+    child,
+    ports,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.stdin?.end();
+        setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+      }),
+  };
+}
+
+async function runLoad(
+  plan: LoadPlan,
+  pin: string[],
+  serverOf: (key: string) => ChildProcess,
+  sample: () => Promise<Counters>,
+): Promise<Map<string, Sample>> {
+  const child = spawnTs('./load-worker.ts', { BENCH_LOAD: JSON.stringify(plan) }, pin);
+  const marks = new Map<
+    string,
+    { cpu: number | undefined; at: number; counters: Promise<Counters> }
+  >();
+  const spans = new Map<string, { cpuPercent: number | undefined; counters: Promise<Counters> }>();
+  let stderr = '';
+  lines(child.stderr, (line) => {
+    const [event, key] = line.split(' ');
+    if ((event === 'start' || event === 'end') && key) {
+      const mark = {
+        cpu: cpuSeconds(serverOf(key).pid),
+        at: performance.now(),
+        counters: sample(),
+      };
+      if (event === 'start') marks.set(key, mark);
+      else {
+        const start = marks.get(key);
+        if (!start) return;
+        const cpuPercent =
+          start.cpu === undefined || mark.cpu === undefined
+            ? undefined
+            : (100 * (mark.cpu - start.cpu)) / ((mark.at - start.at) / 1000);
+        spans.set(key, {
+          cpuPercent,
+          counters: Promise.all([start.counters, mark.counters]).then(([a, b]) => ({
+            redisGets: b.redisGets - a.redisGets,
+            pinReads: b.pinReads - a.pinReads,
+            pinReadFailures: b.pinReadFailures - a.pinReadFailures,
+          })),
+        });
+      }
+    } else stderr += `${line}\n`;
+  });
+  let stdout = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`load generator exited (${code}): ${stderr}`);
+  const results = JSON.parse(stdout) as LoadResult[];
+  const samples = new Map<string, Sample>();
+  for (const result of results) {
+    const span = spans.get(result.key);
+    samples.set(result.key, {
+      result,
+      cpuPercent: span?.cpuPercent,
+      counters: span
+        ? await span.counters
+        : { redisGets: Number.NaN, pinReads: Number.NaN, pinReadFailures: Number.NaN },
+    });
+  }
+  return samples;
+}
+
+async function redisRoundTrip(redis: Redis): Promise<{ p50Micros: number; p99Micros: number }> {
+  const times: number[] = [];
+  for (let i = 0; i < 2_000; i++) {
+    const start = performance.now();
+    await redis.get('freshgate:bench:rtt');
+    times.push((performance.now() - start) * 1000);
+  }
+  const s = summarize(times.slice(200));
+  return { p50Micros: s.p50, p99Micros: s.p99 };
+}
+
+/**
+ * Section 1: HTTP throughput and latency of each framework bare and with freshgate, per
+ * variant, from a load generator in another process. Variants of one round run back to back
+ * in one load-generator process; the best round of each variant is kept.
+ */
+export async function runOverhead(
+  cluster: Cluster,
+  settings: OverheadSettings,
+  log: (message: string) => void = () => {},
+): Promise<OverheadResult> {
+  const started = performance.now();
+  const loadBefore = loadAverage();
+  const pinning = cpuPinning();
+  // Pins and a token made by another process, as in production: the server under test
+  // learns them from Redis and the request, never from its own memory.
+  const redis = pinStoreRedis(cluster.redisUrl);
+  await redis.connect();
+  const driver = await createFreshgate({
+    primary: cluster.primary.url,
+    replicas: {},
+    secret: BENCH_SECRET,
+    pinStore: redisPinStore(redis),
+    pinTtl: '1h',
+  });
+  await driver.start();
+  const sessions = Array.from({ length: settings.sessions }, (_, i) => `bench-session-${i}`);
+  for (const sessionKey of sessions) {
+    const { db } = await driver.begin({ sessionKey });
+    await db.query('UPDATE bench_items SET version = version + 1 WHERE id = $1', [1]);
+  }
+  const { db, freshness } = await driver.begin({});
+  await db.query('UPDATE bench_items SET version = version + 1 WHERE id = $1', [2]);
+  const token = freshness.token;
+  if (!token) throw new Error('the driver write returned no freshness token');
+  await driver.close();
+  await cluster.waitForReplicas();
+  const rtt = await redisRoundTrip(redis);
+
+  const config = (framework: ServerConfig['framework']) => ({
+    framework,
+    primaryUrl: cluster.primary.url,
+    replicaUrl: cluster.replica('r1').url,
+    redisUrl: cluster.redisUrl,
+  });
+  const chosen = VARIANTS.filter(
+    (v) =>
+      settings.variants.length === 0 ||
+      settings.variants.includes(v.key) ||
+      VARIANTS.some((w) => w.baseline === v.key && settings.variants.includes(w.key)),
+  );
+  const samples = new Map<string, Sample[]>();
+  const probes = new Map<string, Sample>();
+  for (const framework of settings.frameworks) {
+    log(`overhead: ${framework}`);
+    // Two processes per framework, bare and with freshgate; only the one under load is busy.
+    const servers = {
+      bare: await startServer({ ...config(framework), app: 'bare' }, pinning.server),
+      fresh: await startServer({ ...config(framework), app: 'fresh' }, pinning.server),
+    };
+    const sample = () => counters(redis, `http://127.0.0.1:${servers.fresh.ports.stats}/`);
+    const serverOf = (key: string) => servers[key.includes('bare') ? 'bare' : 'fresh'].child;
+    try {
+      const url = (app: 'bare' | 'fresh') => `http://127.0.0.1:${servers[app].ports.http}`;
+      const base = {
+        connections: settings.connections,
+        pipelining: settings.pipelining,
+        amount: settings.amount || undefined,
+      };
+      const warmup: LoadRun[] = (['bare', 'fresh'] as const).flatMap((app) =>
+        (['nodb', 'item'] as const).map((route) => ({
+          ...base,
+          key: `warmup-${app}-${route}`,
+          url: url(app),
+          route,
+          mode: 'token' as const,
+          durationSeconds: settings.warmupSeconds,
+        })),
+      );
+      // One connection without pipelining: a closed loop whose mean latency is 1/throughput,
+      // which measures what each variant adds to a single request's latency.
+      const probeRuns: LoadRun[] = chosen.map((v) => ({
+        key: `probe-${v.key}`,
+        url: url(v.app),
+        route: v.route,
+        mode: v.mode,
+        connections: 1,
+        pipelining: 1,
+        durationSeconds: settings.probeSeconds,
+      }));
+      for (let round = 0; round < settings.rounds; round++) {
+        const runs: LoadRun[] = chosen.map((v) => ({
+          ...base,
+          key: v.key,
+          url: url(v.app),
+          route: v.route,
+          mode: v.mode,
+          durationSeconds: settings.durationSeconds,
+        }));
+        const last = round === settings.rounds - 1;
+        const plan: LoadPlan = {
+          runs: [
+            ...(round === 0 && settings.warmupSeconds > 0 ? warmup : []),
+            ...runs,
+            ...(last && settings.probeSeconds > 0 ? probeRuns : []),
+          ],
+          items: settings.items,
+          token,
+          secret: BENCH_SECRET,
+          sessions,
+          markDelayMs: settings.markDelayMs,
+        };
+        const measured = await runLoad(plan, pinning.load, serverOf, sample);
+        for (const v of chosen) {
+          const found = measured.get(v.key);
+          if (!found) throw new Error(`no result for ${v.key}`);
+          const id = `${framework}:${v.key}`;
+          (samples.get(id) ?? samples.set(id, []).get(id)!).push(found);
+          const probe = measured.get(`probe-${v.key}`);
+          if (probe) probes.set(id, probe);
+        }
+        log(`overhead: ${framework} round ${round + 1}/${settings.rounds} done`);
+      }
+    } finally {
+      await Promise.all([servers.bare.stop(), servers.fresh.stop()]);
+    }
+  }
+  redis.disconnect();
+
+  const variants: VariantResult[] = [];
+  for (const framework of settings.frameworks) {
+    const best = new Map<string, Sample>();
+    for (const v of chosen) {
+      const list = samples.get(`${framework}:${v.key}`) ?? [];
+      best.set(
+        v.key,
+        list.reduce((a, b) => (b.result.requestsPerSecond > a.result.requestsPerSecond ? b : a)),
+      );
+    }
+    for (const v of chosen) {
+      const own = best.get(v.key)!;
+      const base = best.get(v.baseline)!;
+      const r = own.result.requestsPerSecond;
+      const r0 = base.result.requestsPerSecond;
+      const probe = probes.get(`${framework}:${v.key}`);
+      const probeBase = probes.get(`${framework}:${v.baseline}`);
+      const c = own.counters;
+      variants.push({
+        framework,
+        key: v.key,
+        label: v.label,
+        route: v.route,
+        requestsPerSecond: r,
+        rounds: (samples.get(`${framework}:${v.key}`) ?? []).map((x) => x.result.requestsPerSecond),
+        p50Ms: own.result.p50Ms,
+        p99Ms: own.result.p99Ms,
+        errors: own.result.errors,
+        non2xx: own.result.non2xx,
+        serverCpuPercent: own.cpuPercent,
+        redisGetsPerRequest: c.redisGets / own.result.totalRequests,
+        pinReadFailureShare: c.pinReads > 0 ? c.pinReadFailures / c.pinReads : 0,
+        ratio: r / r0,
+        addedMicros: (1 / r - 1 / r0) * 1e6,
+        deltaP99Ms: own.result.p99Ms - base.result.p99Ms,
+        probeLatencyMicros: probe ? 1e6 / probe.result.requestsPerSecond : undefined,
+        probeAddedMicros:
+          probe && probeBase
+            ? 1e6 / probe.result.requestsPerSecond - 1e6 / probeBase.result.requestsPerSecond
+            : undefined,
+        probeRedisGetsPerRequest: probe
+          ? probe.counters.redisGets / probe.result.totalRequests
+          : undefined,
+      });
+    }
+  }
+  return {
+    settings,
+    pinning: pinning.note,
+    redisRoundTrip: rtt,
+    variants,
+    loadBefore,
+    loadAfter: loadAverage(),
+    seconds: (performance.now() - started) / 1000,
+  };
+}

@@ -1,0 +1,463 @@
+import { lineChartSvg } from './chart.js';
+import type { MachineInfo } from './machine.js';
+import type { OffloadCell, OffloadResult } from './offload.js';
+import type { OverheadResult, VariantResult } from './overhead.js';
+import type { ScalingResult } from './scaling.js';
+import { STRATEGY_LABELS, STRATEGY_NAMES, type StrategyName } from './strategies.js';
+
+/** Everything one run of the harness produced. */
+export interface BenchReport {
+  machine: MachineInfo;
+  postgres: string;
+  redis: string;
+  mode: 'full' | 'quick';
+  command: string;
+  totalSeconds: number;
+  overhead?: OverheadResult;
+  offload?: OffloadResult;
+  scaling?: ScalingResult;
+}
+
+/** One target of the benchmark issue, checked against the numbers. */
+export interface TargetCheck {
+  section: string;
+  target: string;
+  result: string;
+  met: boolean;
+}
+
+export const CHART_FILE = 'benchmarks-replica-share.svg';
+const FRESHGATE: readonly StrategyName[] = ['freshgate-token', 'freshgate-pin', 'freshgate-wait'];
+
+const pct = (x: number, digits = 1) => `${(100 * x).toFixed(digits)} %`;
+const num = (x: number | undefined, digits = 0) =>
+  x === undefined || Number.isNaN(x) ? '–' : x.toFixed(digits);
+const signed = (x: number | undefined, digits = 0) =>
+  x === undefined || Number.isNaN(x) ? '–' : `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+
+function violations(c: OffloadCell): number {
+  return c.readYourWritesViolations + c.monotonicViolations;
+}
+
+function variant(o: OverheadResult, framework: string, key: string): VariantResult | undefined {
+  return o.variants.find((v) => v.framework === framework && v.key === key);
+}
+
+/** The issue's targets, each with the measured value and whether it was met. */
+export function checkTargets(report: BenchReport): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const o = report.overhead;
+  if (o) {
+    for (const framework of o.settings.frameworks) {
+      for (const [key, name, min] of [
+        ['nodb-none', 'no-token path', 0.95],
+        ['nodb-token', 'token path (cache warm)', 0.95],
+        ['item-none', 'SELECT route', 0.97],
+      ] as const) {
+        const v = variant(o, framework, key);
+        if (!v) continue;
+        checks.push({
+          section: '1',
+          target: `${framework}: ${name} within ${Math.round((1 - min) * 100)} % of bare req/s`,
+          result: `${pct(v.ratio)} of bare (${signed(v.addedMicros, 1)} µs/request)`,
+          met: v.ratio >= min,
+        });
+      }
+      const session = variant(o, framework, 'nodb-session');
+      const none = variant(o, framework, 'nodb-none');
+      if (session && none) {
+        const extra =
+          session.probeLatencyMicros !== undefined && none.probeLatencyMicros !== undefined
+            ? session.probeLatencyMicros - none.probeLatencyMicros
+            : undefined;
+        const gets = session.probeRedisGetsPerRequest ?? session.redisGetsPerRequest;
+        const rtt = o.redisRoundTrip.p50Micros;
+        checks.push({
+          section: '1',
+          target: `${framework}: pin path makes no more than one Redis round trip`,
+          result: `${num(gets, 2)} Redis GET per request`,
+          met: gets <= 1.01,
+        });
+        checks.push({
+          section: '1',
+          target: `${framework}: pin path adds no more latency than one Redis round trip`,
+          result: `${signed(extra)} µs over the no-token path with one connection; one GET round trip in a tight loop here: p50 ${num(rtt)} µs, p99 ${num(o.redisRoundTrip.p99Micros)} µs`,
+          met: extra !== undefined && extra <= rtt,
+        });
+      }
+    }
+  }
+  const off = report.offload;
+  if (off) {
+    const fgCells = off.cells.filter((c) => FRESHGATE.includes(c.strategy));
+    const fgViolations = fgCells.reduce((sum, c) => sum + violations(c), 0);
+    checks.push({
+      section: '2',
+      target: 'freshgate: exactly 0 violations at every lag level',
+      result: `${fgViolations} violations in ${fgCells.length} cells (${fgCells.reduce((s, c) => s + c.reads, 0)} checked reads)`,
+      met: fgViolations === 0 && fgCells.length > 0,
+    });
+    for (const name of FRESHGATE) {
+      const cell = off.cells.find(
+        (c) => c.strategy === name && c.scenario === '50 ms' && c.writeFraction === 0.1,
+      );
+      if (!cell) continue;
+      checks.push({
+        section: '2',
+        target: `${name}: ≥ 85 % of reads on replicas at 50 ms lag, 10 % writes`,
+        result: pct(cell.replicaShare),
+        met: cell.replicaShare >= 0.85,
+      });
+    }
+    const lowLag = off.settings.scenarios.filter((s) => !s.bursts && s.delayMs <= 500);
+    for (const name of FRESHGATE) {
+      const losses: string[] = [];
+      let compared = 0;
+      for (const scenario of lowLag) {
+        for (const wf of off.settings.writeFractions) {
+          const fg = off.cells.find(
+            (c) => c.strategy === name && c.scenario === scenario.label && c.writeFraction === wf,
+          );
+          const pin = off.cells.find(
+            (c) =>
+              c.strategy === 'time-pin-2s' &&
+              c.scenario === scenario.label &&
+              c.writeFraction === wf,
+          );
+          if (!fg || !pin) continue;
+          compared++;
+          if (fg.replicaShare <= pin.replicaShare) {
+            losses.push(
+              `${scenario.label}/${pct(wf, 0)} writes: ${pct(fg.replicaShare)} vs ${pct(pin.replicaShare)}`,
+            );
+          }
+        }
+      }
+      if (compared === 0) continue;
+      checks.push({
+        section: '2',
+        target: `${name}: more replica reads than the 2 s time pin at every lag ≤ 500 ms`,
+        result:
+          losses.length === 0
+            ? `ahead in ${compared}/${compared} cells`
+            : `behind in ${losses.join('; ')}`,
+        met: losses.length === 0,
+      });
+    }
+    const pinHigh = off.cells.filter(
+      (c) =>
+        c.strategy === 'time-pin-2s' &&
+        (off.settings.scenarios.find((s) => s.label === c.scenario)?.delayMs ?? 0) >= 2_000,
+    );
+    if (pinHigh.length > 0) {
+      const total = pinHigh.reduce((s, c) => s + violations(c), 0);
+      checks.push({
+        section: '2',
+        target: 'time pin 2 s shows violations at 2 s+ lag',
+        result: pinHigh
+          .map((c) => `${c.scenario}/${pct(c.writeFraction, 0)}: ${violations(c)}`)
+          .join(', '),
+        met: total > 0,
+      });
+    }
+    const naive = off.cells.filter((c) => {
+      const s = off.settings.scenarios.find((x) => x.label === c.scenario);
+      return c.strategy === 'naive-split' && s !== undefined && (s.delayMs > 0 || s.bursts);
+    });
+    if (naive.length > 0) {
+      const clean = naive.filter((c) => violations(c) === 0);
+      checks.push({
+        section: '2',
+        target: 'naive split shows violations at any injected lag',
+        result:
+          clean.length === 0
+            ? `violations in ${naive.length}/${naive.length} cells (${naive.reduce((s, c) => s + violations(c), 0)} in total)`
+            : `no violation in ${clean.map((c) => `${c.scenario}/${pct(c.writeFraction, 0)}`).join(', ')}`,
+        met: clean.length === 0,
+      });
+    }
+  }
+  return checks;
+}
+
+function machineSection(r: BenchReport): string {
+  const m = r.machine;
+  const loads: string[] = [];
+  if (r.overhead) loads.push(`section 1: ${r.overhead.loadBefore} → ${r.overhead.loadAfter}`);
+  if (r.offload) loads.push(`section 2: ${r.offload.loadBefore} → ${r.offload.loadAfter}`);
+  if (r.scaling) loads.push(`section 3: ${r.scaling.loadBefore} → ${r.scaling.loadAfter}`);
+  const packages = Object.entries(m.packages)
+    .map(([name, version]) => `${name} ${version}`)
+    .join(', ');
+  return [
+    '| | |',
+    '| --- | --- |',
+    `| Date | ${m.date} |`,
+    `| CPU | ${m.cpuModel}, ${m.cores} cores |`,
+    `| Memory | ${m.memoryGiB} GiB |`,
+    `| OS | ${m.os} |`,
+    `| Node.js | ${m.node} |`,
+    `| PostgreSQL | ${r.postgres} (throwaway harness servers: \`fsync=off\`, loopback) |`,
+    `| Redis | ${r.redis} |`,
+    `| Packages | ${packages} |`,
+    `| CPU pinning (section 1) | ${m.pinning} |`,
+    `| Load average (1 min, at start → at end of each section; the end value includes the benchmark's own processes) | ${loads.join('; ')} |`,
+    `| Command, duration | \`${r.command}\` (${r.mode}), ${Math.round(r.totalSeconds)} s |`,
+  ].join('\n');
+}
+
+function overheadSection(o: OverheadResult): string {
+  const s = o.settings;
+  const out: string[] = [
+    '## 1. Per-request overhead',
+    '',
+    `Each framework serves the same two routes from two server processes, one bare and one with freshgate mounted (the bare one never loads freshgate, whose AsyncLocalStorage would slow every promise of its process); ${o.pinning}. autocannon runs in another process with \`-c ${s.connections} -p ${s.pipelining} -d ${s.durationSeconds}\`, ${s.rounds} round${s.rounds === 1 ? '' : 's'} (variants interleaved; the best round counts, all rounds are listed), after ${s.warmupSeconds} s of warm-up per app and route. \`/nodb\` touches no database; \`/item/:id\` runs one primary-key SELECT on a random row of ${s.items}, the bare app on a \`pg.Pool\` of the replica, freshgate on the same pool through \`req.db\` (read-your-writes, one replica, so both have the same database capacity). The session variant rotates ${s.sessions} session keys whose pins were written to Redis by another process; the cold variant signs a never-seen token per request. Then each variant runs ${s.probeSeconds} s with one connection and no pipelining, where the mean latency is 1/throughput.`,
+    '',
+    "*vs bare*: req/s ratio to the bare app on the same route. *added µs*: 1/R − 1/R₀ under saturation (server time per request). *server CPU*: of the one core the server is pinned to, which it shares with the unpinned PostgreSQL, Redis and anything else running. *1-conn latency*: mean latency with one connection, from a single run: small differences there are within the noise of a shared 2-core machine. *Redis GET/req*: from Redis' command counters, in the one-connection run.",
+    '',
+  ];
+  for (const framework of s.frameworks) {
+    out.push(
+      `### ${framework}`,
+      '',
+      '| route | variant | req/s | rounds | vs bare | added µs | p50 ms | p99 ms | Δp99 ms | server CPU | 1-conn latency µs | Δ 1-conn µs | Redis GET/req (1 conn) |',
+      '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
+    for (const v of o.variants.filter((x) => x.framework === framework)) {
+      const base = v.key === 'nodb-bare' || v.key === 'item-bare';
+      out.push(
+        `| \`/${v.route === 'nodb' ? 'nodb' : 'item/:id'}\` | ${v.label} | ${num(v.requestsPerSecond)} | ${v.rounds.map((x) => num(x)).join(' / ')} | ${base ? '1' : pct(v.ratio)} | ${base ? '–' : signed(v.addedMicros, 1)} | ${num(v.p50Ms)} | ${num(v.p99Ms)} | ${base ? '–' : signed(v.deltaP99Ms)} | ${v.serverCpuPercent === undefined ? '–' : `${num(v.serverCpuPercent)} %`} | ${num(v.probeLatencyMicros)} | ${base ? '–' : signed(v.probeAddedMicros)} | ${num(v.probeRedisGetsPerRequest ?? v.redisGetsPerRequest, 2)} |`,
+      );
+    }
+    out.push('');
+    const errors = o.variants
+      .filter((x) => x.framework === framework)
+      .reduce((sum, x) => sum + x.errors + x.non2xx, 0);
+    const session = variant(o, framework, 'nodb-session');
+    if (errors > 0) out.push(`${errors} errors or non-2xx responses in the kept rounds.`, '');
+    if (session && session.pinReadFailureShare > 0) {
+      out.push(
+        `Under saturation ${pct(session.pinReadFailureShare)} of the pin reads of the session variant failed (store timeout or open circuit; Redis GET/req under load: ${num(session.redisGetsPerRequest, 2)}): with ${s.connections * s.pipelining} requests in flight on one core, a Redis reply can wait longer than the store's 50 ms timeout in the event loop, the breaker opens, and those requests are routed as if the pin were unknown (\`onStoreError: 'primary'\`). The one-connection run measures the pin path itself.`,
+        '',
+      );
+    }
+  }
+  out.push(
+    `Redis GET round trip from this process (ioredis with the recommended settings, 1 800 sequential GETs): p50 ${num(o.redisRoundTrip.p50Micros)} µs, p99 ${num(o.redisRoundTrip.p99Micros)} µs. Section time: ${Math.round(o.seconds)} s.`,
+    '',
+  );
+  return out.join('\n');
+}
+
+function offloadSection(off: OffloadResult, chartPath: string): string {
+  const s = off.settings;
+  const out: string[] = [
+    '## 2. Primary offload and correctness under lag',
+    '',
+    `${s.sessions} concurrent sessions in one process, each looping create → read own record → update → read → list, plus reads of other sessions' records (a feed), with a write fraction of ${s.writeFractions.map((w) => pct(w, 0)).join(', ')}. After a write the next request follows within 0–${s.afterWriteMs} ms (the redirect that shows the result), otherwise after 0–${s.thinkMs} ms of think time. Each cell runs ${s.cellMs / 1000} s per strategy on the same pools (${s.poolSize} connections per node); strategies run one after the other in each scenario. Lag is injected with \`recovery_min_apply_delay\` on both replicas, or as pause/resume bursts (one replica paused at a time); a background writer commits ${s.backgroundWritesPerSecond} small transactions per second on the primary throughout, so that replicas sit at their steady lag when a cell starts. Strategies:`,
+    '',
+    ...STRATEGY_NAMES.filter((n) => s.strategies.includes(n)).map(
+      (n) => `- \`${n}\`: ${STRATEGY_LABELS[n]}`,
+    ),
+    '',
+    "The freshgate strategies drive the engine as the adapters do (one `begin()` per request, no HTTP): own records are read under `read-your-writes`, other sessions' records under `monotonic`; `budget: false` (no primary fallback limit, as the other strategies have none). `freshgate-token` clients send back the newest token they received; `freshgate-pin` clients never send a token and rely on the Redis pin of their session key.",
+    '',
+    "Every read is checked by the black-box `HistoryChecker` (`test/harness/history-checker.ts`): a read-your-writes violation is a read that starts after the session's acknowledged write of a record and returns an older version; a monotonic violation is a read returning a version lower than one the session already saw. *Primary stmt/s* counts every statement sent to the primary (freshgate's commit-LSN reads and read bounds included, monitor polls excluded), relative to `all-primary` in the same scenario and write fraction. Latencies are of reads (ms). *health*: replica health as freshgate's monitor saw it when the cell started.",
+    '',
+    `![Replica share of reads per strategy and injected lag](${chartPath})`,
+    '',
+  ];
+  for (const wf of s.writeFractions) {
+    out.push(`### ${pct(wf, 0)} writes`, '');
+    for (const scenario of s.scenarios) {
+      const cells = off.cells.filter(
+        (c) => c.scenario === scenario.label && c.writeFraction === wf,
+      );
+      if (cells.length === 0) continue;
+      const what = scenario.bursts
+        ? `pause/resume bursts (${scenario.bursts.pauseMs} ms paused, ${scenario.bursts.runMs} ms running, replicas in turn)`
+        : `apply delay ${scenario.delayMs} ms`;
+      out.push(
+        `**Lag: ${scenario.label}** — ${what}; health: ${cells[0]?.replicaHealth ?? '–'}`,
+        '',
+        '| strategy | replica reads | RYW violations | monotonic violations | primary stmt/s (vs all-primary) | read p50 ms | read p99 ms | ops/s | reads checked | errors |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      );
+      for (const c of cells) {
+        out.push(
+          `| \`${c.strategy}\` | ${pct(c.replicaShare)} | ${c.readYourWritesViolations} | ${c.monotonicViolations} | ${num(c.primaryStatementsPerSecond)} (${c.primaryRelative === undefined ? '–' : `${num(c.primaryRelative, 2)}×`}) | ${num(c.readP50Ms, 1)} | ${num(c.readP99Ms, 1)} | ${num(c.operationsPerSecond)} | ${c.reads} | ${c.errors} |`,
+        );
+      }
+      out.push('');
+    }
+  }
+  out.push(`Section time: ${Math.round(off.seconds)} s.`, '');
+  return out.join('\n');
+}
+
+function scalingSection(sc: ScalingResult): string {
+  const s = sc.settings;
+  const nodes = [...new Set(sc.rows.flatMap((r) => Object.keys(r.share)))];
+  const out: string[] = [
+    '## 3. Read scaling',
+    '',
+    `${s.clients} clients run a CPU-bound read (\`SELECT count(*) FROM generate_series(1, ${s.seriesRows})\`, ${num(sc.queryMs, 1)} ms alone on an idle primary) through freshgate under \`read-your-writes\` for ${s.durationMs / 1000} s, closed loop. Every node gets ${s.connectionsPerNode} connection${s.connectionsPerNode === 1 ? '' : 's'}, so a node can use at most ${s.connectionsPerNode === 1 ? 'one core' : `${s.connectionsPerNode} cores`}: with no replica the primary is saturated. On a ${sc.rows.length > 0 ? '' : ''}machine with few cores this is how nodes are made separate capacity; every node, the load driver and the monitor still share the same cores, so the ceiling is the machine, not the number of replicas.`,
+    '',
+    `| replicas | selection | reads/s | vs no replica | p50 ms | p99 ms | ${nodes.map((n) => `${n} share`).join(' | ')} | errors |`,
+    `| ---: | --- | ---: | ---: | ---: | ---: | ${nodes.map(() => '---:').join(' | ')} | ---: |`,
+  ];
+  for (const r of sc.rows) {
+    out.push(
+      `| ${r.replicas} | \`${r.selection}\` | ${num(r.readsPerSecond)} | ${num(r.speedup, 2)}× | ${num(r.p50Ms, 1)} | ${num(r.p99Ms, 1)} | ${nodes.map((n) => (r.share[n] === undefined ? '–' : pct(r.share[n] as number, 0))).join(' | ')} | ${r.errors} |`,
+    );
+  }
+  out.push('', `Section time: ${Math.round(sc.seconds)} s.`, '');
+  return out.join('\n');
+}
+
+function reading(r: BenchReport, checks: TargetCheck[]): string {
+  const out: string[] = ['## Reading', ''];
+  const o = r.overhead;
+  if (o) {
+    for (const framework of o.settings.frameworks) {
+      const get = (k: string) => variant(o, framework, k);
+      const none = get('nodb-none');
+      const token = get('nodb-token');
+      const cold = get('nodb-cold');
+      const session = get('nodb-session');
+      const item = get('item-none');
+      if (!none || !token || !cold || !session || !item) continue;
+      out.push(
+        `- **${framework}**: on a route that does nothing, freshgate costs ${num(none.addedMicros, 1)} µs of server time per request without token or session, ${num(token.addedMicros, 1)} µs with a cached token, ${num(cold.addedMicros, 1)} µs when the token must be verified (HS256), and ${num(session.addedMicros, 1)} µs with a Redis pin read; that is ${pct(none.ratio, 0)} / ${pct(token.ratio, 0)} / ${pct(cold.ratio, 0)} / ${pct(session.ratio, 0)} of bare throughput. A route that runs one SELECT keeps ${pct(item.ratio, 0)} of bare throughput (${signed(item.addedMicros, 1)} µs per request). The smaller the handler, the larger the share: these are upper bounds for real routes.`,
+      );
+    }
+  }
+  const off = r.offload;
+  if (off) {
+    const at = (strategy: StrategyName, scenario: string, wf = 0.1) =>
+      off.cells.find(
+        (c) => c.strategy === strategy && c.scenario === scenario && c.writeFraction === wf,
+      );
+    const token50 = at('freshgate-token', '50 ms');
+    const pin50 = at('time-pin-2s', '50 ms');
+    const naive50 = at('naive-split', '50 ms');
+    if (token50 && pin50 && naive50) {
+      out.push(
+        `- At 50 ms of lag and 10 % writes, freshgate with tokens served ${pct(token50.replicaShare, 0)} of reads from replicas with ${violations(token50)} violations; the 2 s time pin ${pct(pin50.replicaShare, 0)} with ${violations(pin50)}; the naive split ${pct(naive50.replicaShare, 0)} with ${violations(naive50)} (${naive50.readYourWritesViolations} reads missed the session's own write).`,
+      );
+    }
+    const others = (scenario: string) => {
+      const pin = at('time-pin-2s', scenario);
+      const naive = at('naive-split', scenario);
+      return pin && naive
+        ? `In the same cell the time pin read ${pct(pin.replicaShare, 0)} from replicas with ${violations(pin)} violations, the naive split ${pct(naive.replicaShare, 0)} with ${violations(naive)}.`
+        : '';
+    };
+    const high = off.settings.scenarios.filter((s) => !s.bursts && s.delayMs >= 2_000);
+    for (const scenario of high) {
+      const fg = at('freshgate-token', scenario.label);
+      if (!fg) continue;
+      out.push(
+        `- At ${scenario.label} of lag (10 % writes) freshgate read ${pct(1 - fg.replicaShare, 0)} from the primary rather than serve the past: the monitor takes a replica out of rotation after 1 s above 2 s of lag (default hysteresis). ${others(scenario.label)}`,
+      );
+    }
+    const token500 = at('freshgate-token', '500 ms');
+    const wait500 = at('freshgate-wait', '500 ms');
+    if (token500 && wait500) {
+      out.push(
+        `- At 500 ms of lag, reads that need a session's newest write cannot be served by a replica for half a second: freshgate sends them to the primary (${pct(token500.replicaShare, 0)} replica reads with tokens) or, with \`{ wait: 50 }\`, first waits up to 50 ms for a replica (${pct(wait500.replicaShare, 0)} replica reads, read p50 ${num(wait500.readP50Ms, 1)} ms). Under \`monotonic\` a read that fell back to the primary raises the session's floor to the primary's position, so the session's next reads need a replica that caught up with it too.`,
+      );
+    }
+    const relative = off.cells.filter(
+      (c) =>
+        FRESHGATE.includes(c.strategy) && c.primaryRelative !== undefined && c.primaryRelative > 1,
+    );
+    if (relative.length > 0) {
+      out.push(
+        `- In ${relative.length} freshgate cell(s) the primary received more statements than with all reads on the primary: every freshgate write costs two statements (the write, then its commit LSN), and a \`monotonic\` read on the primary by a token-only client is followed by a position read. These extra statements read a WAL position, one round trip each.`,
+      );
+    }
+  }
+  const sc = r.scaling;
+  if (sc) {
+    const base = sc.rows.find((x) => x.replicas === 0);
+    const best = [...sc.rows].sort((a, b) => b.readsPerSecond - a.readsPerSecond)[0];
+    const lag2 = sc.rows.find((x) => x.replicas === 2 && x.selection === 'least-lag');
+    if (base && best) {
+      out.push(
+        `- Scaling: with no replica the saturated primary served ${num(base.readsPerSecond)} reads/s; the best configuration (${best.replicas} replica(s), \`${best.selection}\`) ${num(best.readsPerSecond)} reads/s (${num(best.speedup, 2)}×), with the primary serving ${pct(best.share.primary ?? 0, 0)} of reads.`,
+      );
+    }
+    if (lag2 && (lag2.share.r2 ?? 0) < 0.05) {
+      out.push(
+        "- With the default selection `least-lag` and two equally fresh replicas, reads went almost only to the first replica (ties are not spread), so the second replica added no capacity; `selection: 'least-in-flight'` spreads them.",
+      );
+    }
+  }
+  const missed = checks.filter((c) => !c.met);
+  out.push(
+    '',
+    missed.length === 0
+      ? 'Every target was met in this run.'
+      : `Targets missed in this run: ${missed.map((c) => `${c.target} (${c.result})`).join('; ')}.`,
+    '',
+  );
+  return out.join('\n');
+}
+
+/** The SVG chart of replica share per strategy and lag (write fraction 10 %, or the first). */
+export function replicaShareChart(off: OffloadResult): string {
+  const wf = off.settings.writeFractions.includes(0.1)
+    ? 0.1
+    : (off.settings.writeFractions[0] ?? 0);
+  const categories = off.settings.scenarios.map((s) => s.label);
+  return lineChartSvg({
+    title: 'Share of reads served by replicas',
+    subtitle: `${off.settings.sessions} sessions, ${pct(wf, 0)} writes, ${off.settings.cellMs / 1000} s per cell`,
+    xLabel: 'injected replica lag',
+    yLabel: 'reads served by replicas',
+    categories,
+    series: off.settings.strategies.map((name) => ({
+      name,
+      values: categories.map(
+        (label) =>
+          off.cells.find(
+            (c) => c.strategy === name && c.scenario === label && c.writeFraction === wf,
+          )?.replicaShare,
+      ),
+    })),
+  });
+}
+
+/** The Markdown of `docs/BENCHMARKS.md`. */
+export function renderMarkdown(report: BenchReport, chartPath = CHART_FILE): string {
+  const checks = checkTargets(report);
+  const out: string[] = [
+    '# Benchmarks',
+    '',
+    '<!-- Generated by `pnpm bench` (apps/bench). Do not edit: re-run it. -->',
+    '',
+    'What freshgate costs per request, how many reads it takes off the primary without stale reads, and how replicas become read capacity — measured side by side in one run on the machine below. Re-run with `pnpm bench` (see `apps/bench/README.md`); numbers from another machine, or from this one under other load, will differ.',
+    '',
+    '## Machine and run',
+    '',
+    machineSection(report),
+    '',
+    '## Targets',
+    '',
+    '| § | target | measured | met |',
+    '| --- | --- | --- | :---: |',
+    ...checks.map(
+      (c) => `| ${c.section} | ${c.target} | ${c.result} | ${c.met ? 'yes' : '**no**'} |`,
+    ),
+    '',
+  ];
+  if (report.overhead) out.push(overheadSection(report.overhead));
+  if (report.offload) out.push(offloadSection(report.offload, chartPath));
+  if (report.scaling) out.push(scalingSection(report.scaling));
+  out.push(reading(report, checks));
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
+}

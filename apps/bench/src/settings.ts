@@ -1,0 +1,131 @@
+import type { OffloadSettings } from './offload.js';
+import type { OverheadSettings } from './overhead.js';
+import type { ScalingSettings } from './scaling.js';
+import { STRATEGY_NAMES } from './strategies.js';
+
+/** The three sections, in run order. */
+export const SECTIONS = ['overhead', 'offload', 'scaling'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+/** Settings of every section for one kind of run. */
+export interface BenchSettings {
+  items: number;
+  overhead: OverheadSettings;
+  offload: OffloadSettings;
+  scaling: ScalingSettings;
+}
+
+const ITEMS = 1_000;
+
+/** `pnpm bench`: about 10–12 minutes on 2 cores. */
+export const FULL: BenchSettings = {
+  items: ITEMS,
+  overhead: {
+    frameworks: ['express', 'fastify'],
+    connections: 100,
+    pipelining: 10,
+    durationSeconds: 6,
+    rounds: 2,
+    warmupSeconds: 2,
+    probeSeconds: 3,
+    markDelayMs: 200,
+    amount: 0,
+    variants: [],
+    items: ITEMS,
+    sessions: 100,
+  },
+  offload: {
+    scenarios: [
+      { label: '0 ms', delayMs: 0 },
+      { label: '50 ms', delayMs: 50 },
+      { label: '500 ms', delayMs: 500 },
+      { label: '2 s', delayMs: 2_000 },
+      { label: '3 s', delayMs: 3_000 },
+      { label: 'pause bursts', delayMs: 0, bursts: { pauseMs: 1_000, runMs: 500 } },
+    ],
+    writeFractions: [0.01, 0.1, 0.3],
+    strategies: STRATEGY_NAMES,
+    sessions: 200,
+    cellMs: 3_000,
+    thinkMs: 500,
+    afterWriteMs: 100,
+    poolSize: 20,
+    backgroundWritesPerSecond: 20,
+  },
+  scaling: {
+    configs: [
+      { replicas: 0, selection: 'least-lag' },
+      { replicas: 1, selection: 'least-lag' },
+      { replicas: 2, selection: 'least-lag' },
+      { replicas: 2, selection: 'least-in-flight' },
+    ],
+    clients: 8,
+    durationMs: 5_000,
+    connectionsPerNode: 1,
+    seriesRows: 100_000,
+  },
+};
+
+/** `pnpm bench --quick`: every section, short cells, 10 % writes only; about 3 minutes. */
+export const QUICK: BenchSettings = {
+  ...FULL,
+  overhead: {
+    ...FULL.overhead,
+    durationSeconds: 2,
+    rounds: 1,
+    warmupSeconds: 1,
+    probeSeconds: 1,
+  },
+  offload: {
+    ...FULL.offload,
+    scenarios: FULL.offload.scenarios.filter((s) => s.label !== '3 s'),
+    writeFractions: [0.1],
+    cellMs: 1_500,
+  },
+  scaling: { ...FULL.scaling, durationMs: 2_000 },
+};
+
+/**
+ * The smoke run of the test suite: seconds, not measurements. The offload part keeps one
+ * replica paused for the whole cell, so that the naive split must record violations.
+ */
+export const SMOKE: BenchSettings = {
+  items: 100,
+  overhead: {
+    ...FULL.overhead,
+    connections: 10,
+    pipelining: 1,
+    durationSeconds: 0.3,
+    rounds: 1,
+    warmupSeconds: 0,
+    probeSeconds: 0,
+    markDelayMs: 50,
+    amount: 200,
+    // Autocannon runs last at least a second: the smoke run keeps the variants with state.
+    variants: ['nodb-session', 'item-token'],
+    items: 100,
+    sessions: 5,
+  },
+  offload: {
+    ...FULL.offload,
+    scenarios: [{ label: 'paused', delayMs: 0, bursts: { pauseMs: 60_000, runMs: 0 } }],
+    writeFractions: [0.3],
+    strategies: ['all-primary', 'naive-split', 'freshgate-token'],
+    sessions: 20,
+    cellMs: 1_000,
+    thinkMs: 50,
+    afterWriteMs: 10,
+    poolSize: 5,
+    backgroundWritesPerSecond: 10,
+  },
+  scaling: {
+    ...FULL.scaling,
+    configs: [
+      { replicas: 0, selection: 'least-lag' },
+      { replicas: 2, selection: 'least-in-flight' },
+    ],
+    clients: 4,
+    durationMs: 600,
+    seriesRows: 10_000,
+  },
+};

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { checkTargets, renderMarkdown, replicaShareChart } from './report.js';
+import { runBench } from './run.js';
+import { SECTIONS, SMOKE } from './settings.js';
+
+// A smoke run, not a measurement: every section runs for fractions of a second against a
+// private cluster, to prove that `pnpm bench` works end to end. Nothing is written to docs/.
+describe('pnpm bench, smoke run', () => {
+  it('runs every section, checks every read, and catches the naive split on a paused replica', async () => {
+    const report = await runBench({
+      settings: SMOKE,
+      sections: SECTIONS,
+      mode: 'quick',
+      command: 'vitest smoke',
+    });
+
+    const overhead = report.overhead!;
+    expect(overhead.variants.map((v) => `${v.framework} ${v.key}`)).toEqual(
+      ['express', 'fastify'].flatMap((f) =>
+        ['nodb-bare', 'nodb-session', 'item-bare', 'item-token'].map((k) => `${f} ${k}`),
+      ),
+    );
+    for (const v of overhead.variants) {
+      expect(v.requestsPerSecond, `${v.framework} ${v.key}`).toBeGreaterThan(0);
+      expect(v.errors + v.non2xx, `${v.framework} ${v.key}`).toBe(0);
+      expect(Number.isFinite(v.ratio)).toBe(true);
+    }
+    const session = overhead.variants.find((v) => v.key === 'nodb-session')!;
+    expect(session.redisGetsPerRequest).toBeGreaterThan(0.5);
+    expect(session.redisGetsPerRequest).toBeLessThanOrEqual(1.01);
+
+    const cells = report.offload!.cells;
+    const cell = (name: string) => cells.find((c) => c.strategy === name)!;
+    for (const c of cells) expect(c.reads, c.strategy).toBeGreaterThan(20);
+    // One replica was paused the whole time: half of the naive reads went to the past.
+    expect(cell('naive-split').readYourWritesViolations).toBeGreaterThan(0);
+    expect(cell('freshgate-token').readYourWritesViolations).toBe(0);
+    expect(cell('freshgate-token').monotonicViolations).toBe(0);
+    expect(cell('freshgate-token').replicaShare).toBeGreaterThan(0);
+    expect(cell('freshgate-token').errors).toBe(0);
+    expect(cell('all-primary').replicaShare).toBe(0);
+    expect(cell('all-primary').primaryRelative).toBe(1);
+
+    const scaling = report.scaling!;
+    expect(scaling.rows.map((r) => r.replicas)).toEqual([0, 2]);
+    expect(scaling.rows[0]!.share.primary).toBe(1);
+    expect(scaling.rows[1]!.share.primary).toBe(0);
+    for (const r of scaling.rows) expect(r.readsPerSecond).toBeGreaterThan(0);
+
+    const markdown = renderMarkdown(report);
+    for (const heading of [
+      '## Targets',
+      '## 1. Per-request overhead',
+      '## 2. Primary offload',
+      '## 3. Read scaling',
+      '## Reading',
+    ]) {
+      expect(markdown).toContain(heading);
+    }
+    expect(markdown).toContain('benchmarks-replica-share.svg');
+    expect(markdown).not.toMatch(/NaN|undefined/);
+    const svg = replicaShareChart(report.offload!);
+    expect(svg).toMatch(/^<svg [^>]+>[\s\S]*<\/svg>\n$/);
+    expect(svg).toContain('naive-split');
+    const targets = checkTargets(report);
+    expect(targets.find((t) => t.target.startsWith('freshgate: exactly 0 violations'))?.met).toBe(
+      true,
+    );
+  });
+});

@@ -1,0 +1,36 @@
+/** Summary of a latency sample, in milliseconds. */
+export interface LatencySummary {
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** The `q`-quantile (0–1) of an ascending array, nearest-rank. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+/** p50/p99/max of latencies given in milliseconds. */
+export function summarize(latenciesMs: readonly number[]): LatencySummary {
+  const sorted = Float64Array.from(latenciesMs).sort();
+  const list = Array.from(sorted);
+  return {
+    count: list.length,
+    p50: quantile(list, 0.5),
+    p99: quantile(list, 0.99),
+    max: list.at(-1) ?? Number.NaN,
+  };
+}
+
+/** Sleeps `ms` milliseconds. */
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `x` rounded to `digits` decimals, as a number. */
+export function round(x: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
