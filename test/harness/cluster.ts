@@ -1,4 +1,4 @@
-import { cpSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findPostgres, findRedis, type PostgresBinaries } from './binaries.js';
 import { HarnessError } from './errors.js';
@@ -214,6 +214,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     for (const name of names) {
       const dataDir = join(workspace.dir, name);
       cpSync(primaryDir, dataDir, { recursive: true });
+      // PostgreSQL refuses a data directory others can read; newer Node versions do not
+      // carry the source directory's mode over to the copy.
+      chmodSync(dataDir, 0o700);
       const replica = new Replica(
         name,
         await freePort(),
