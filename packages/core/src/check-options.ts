@@ -13,11 +13,16 @@ import { ConfigError } from './errors.js';
  * // ConfigError: Invalid option `sesionKey`: unknown option "sesionKey". Did you mean "sessionKey"? ...
  * ```
  */
-export function checkOptions(options: unknown, known: readonly string[], name = 'options'): void {
+export function checkOptions(
+  options: unknown,
+  known: readonly string[],
+  name = 'options',
+  path = '',
+): void {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new ConfigError(name, 'expected an options object');
   }
   checkKeys(options, known, (key, hint) => {
-    throw new ConfigError(key, hint);
+    throw new ConfigError(path + key, hint);
   });
 }

@@ -109,7 +109,7 @@ export interface BeginInput {
   /** `X-Read-After-Write` request header. */
   readAfterWrite?: string | readonly string[] | undefined;
   /** Stable identifier of the client session (hashed before use). */
-  sessionKey?: string | undefined;
+  sessionKey?: string | number | null | undefined;
   /** The request came over https (sets `Secure` on the cookie). */
   secure?: boolean;
   /** Where response headers go. */
@@ -302,9 +302,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     const headerToken = input.token || undefined;
     const cookieToken = cookie !== null ? readCookie(input.cookie, cookie.name) : undefined;
     const sessionHash =
-      typeof input.sessionKey === 'string' && input.sessionKey !== ''
-        ? hash(input.sessionKey)
-        : null;
+      input.sessionKey != null && input.sessionKey !== '' ? hash(String(input.sessionKey)) : null;
 
     // Header and cookie can both be present and differ (another tab of the same browser
     // wrote since this tab last saw a token): the newest valid one wins. A token only ever

@@ -54,7 +54,7 @@ export function freshgate(engine: Freshgate, options: FreshgateOptions = {}): Re
       engine.begin({
         ...requestInput(req.headers),
         contract,
-        sessionKey: key == null ? undefined : String(key),
+        sessionKey: key,
         secure: req.secure,
         sink: responseSink({
           get: (name) => res.getHeader(name),

@@ -64,7 +64,7 @@ const plugin: FastifyPluginCallback<FreshgatePluginOptions> = (fastify, options,
       engine.begin({
         ...requestInput(request.headers),
         contract,
-        sessionKey: key == null ? undefined : String(key),
+        sessionKey: key,
         secure: request.protocol === 'https',
         sink: responseSink({
           get: (name) => reply.getHeader(name),

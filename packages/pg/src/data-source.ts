@@ -143,9 +143,6 @@ export class FreshDataSource implements Queryable {
   readonly #backend: DataSourceBackend;
   readonly #strong: Contract | undefined;
   readonly #eventual: Contract | undefined;
-  #active = 0;
-  #idle: Promise<void> | undefined;
-  #resolveIdle: (() => void) | undefined;
 
   constructor(
     backend: DataSourceBackend,
@@ -159,12 +156,11 @@ export class FreshDataSource implements Queryable {
   }
 
   /** Runs one statement where its kind and the request's contract send it. */
-  query<R = Record<string, unknown>>(
+  async query<R = Record<string, unknown>>(
     input: QueryInput,
     values?: unknown[],
   ): Promise<QueryResultLike<R>> {
-    const q = normalize(input, values);
-    return this.#track(() => this.#run(q, undefined)) as Promise<QueryResultLike<R>>;
+    return (await this.#run(normalize(input, values), undefined)) as QueryResultLike<R>;
   }
 
   /** A view whose every statement goes to the primary (reads under `strong`). */
@@ -197,60 +193,49 @@ export class FreshDataSource implements Queryable {
     if (this.#scope()) throw new UnsafeStatementError('BEGIN', true);
     // Writes and transactions are not routing decisions (they always run on the primary):
     // `wrote()` sets the route header and the token once the commit LSN is known.
-    return this.#track(async () => {
-      const client = await acquire(this.#backend.primary, 'primary');
-      const scope: TransactionScope = { db: this, client, open: true };
-      let broken: Error | undefined;
+    const client = await acquire(this.#backend.primary, 'primary');
+    const scope: TransactionScope = { db: this, client, open: true };
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const tx: Queryable = {
+        query: (async (input: QueryInput, values?: unknown[]) =>
+          this.#inTransaction(scope, normalize(input, values))) as Queryable['query'],
+      };
+      let result: T;
       try {
-        await client.query('BEGIN');
-        const tx: Queryable = {
-          query: ((input: QueryInput, values?: unknown[]) =>
-            this.#track(() =>
-              this.#inTransaction(scope, normalize(input, values)),
-            )) as Queryable['query'],
-        };
-        let result: T;
-        try {
-          result = await transactionScope.run(scope, () => runWithDb(this, () => fn(tx)));
-        } catch (error) {
-          scope.open = false;
-          await client.query('ROLLBACK').catch((rollbackError: Error) => {
-            broken = rollbackError;
-          });
-          throw error;
-        }
-        scope.open = false;
-        // One simple-query message: COMMIT ends the transaction block, the SELECT runs after it.
-        const results = (await client.query(
-          `COMMIT; SELECT ${this.#backend.commitLsnFunction()}()::text AS lsn`,
-        )) as unknown as QueryResultLike<{ lsn: string }>[];
-        // An aborted transaction (a failed statement whose error fn swallowed) answers COMMIT
-        // with ROLLBACK: nothing was written, so there is no commit LSN to hand out.
-        if (results[0]?.command === 'ROLLBACK') throw new TransactionAbortedError();
-        const lsn = results[1]?.rows[0]?.lsn;
-        if (lsn) await this.freshness.wrote(parseLsn(lsn));
-        return result;
+        result = await transactionScope.run(scope, () => runWithDb(this, () => fn(tx)));
       } catch (error) {
-        if (isConnectionError(error)) broken = error as Error;
-        throw error;
-      } finally {
         scope.open = false;
-        client.release(broken ?? false);
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          broken = rollbackError;
+        });
+        throw error;
       }
-    });
-  }
-
-  /** Resolves when no statement of this request is running (the adapter calls it at the end). */
-  settled(): Promise<void> {
-    return this.#active === 0 ? Promise.resolve() : (this.#idle ?? Promise.resolve());
+      scope.open = false;
+      // One simple-query message: COMMIT ends the transaction block, the SELECT runs after it.
+      const results = (await client.query(
+        `COMMIT; SELECT ${this.#backend.commitLsnFunction()}()::text AS lsn`,
+      )) as unknown as QueryResultLike<{ lsn: string }>[];
+      // An aborted transaction (a failed statement whose error fn swallowed) answers COMMIT
+      // with ROLLBACK: nothing was written, so there is no commit LSN to hand out.
+      if (results[0]?.command === 'ROLLBACK') throw new TransactionAbortedError();
+      const lsn = results[1]?.rows[0]?.lsn;
+      if (lsn) await this.freshness.wrote(parseLsn(lsn));
+      return result;
+    } catch (error) {
+      if (isConnectionError(error)) broken = error as Error;
+      throw error;
+    } finally {
+      scope.open = false;
+      client.release(broken ?? false);
+    }
   }
 
   #view(contract: Contract | undefined): Queryable {
     return {
-      query: ((input: QueryInput, values?: unknown[]) => {
-        const q = normalize(input, values);
-        return this.#track(() => this.#run(q, contract));
-      }) as Queryable['query'],
+      query: (async (input: QueryInput, values?: unknown[]) =>
+        this.#run(normalize(input, values), contract)) as Queryable['query'],
     };
   }
 
@@ -292,19 +277,6 @@ export class FreshDataSource implements Queryable {
     return scope.client.query(q);
   }
 
-  async #track<T>(run: () => Promise<T>): Promise<T> {
-    if (this.#active++ === 0) {
-      this.#idle = new Promise((resolve) => {
-        this.#resolveIdle = resolve;
-      });
-    }
-    try {
-      return await run();
-    } finally {
-      if (--this.#active === 0) this.#resolveIdle?.();
-    }
-  }
-
   async #write(q: { text: string; values: unknown[] | undefined }): Promise<QueryResultLike> {
     const client = await acquire(this.#backend.primary, 'primary');
     let result: QueryResultLike;
@@ -340,7 +312,7 @@ export class FreshDataSource implements Queryable {
         case 'error':
           throw new FreshnessUnavailableError(decision.reason, decision.retryAfterSeconds);
         case 'check':
-          await this.#checkPosition(decision.node.name);
+          await this.#replayLsn(decision.node.name);
           continue;
         case 'wait':
           await this.#waitFor(decision.node.name, decision.lsn, decision.timeoutMs);
@@ -425,10 +397,6 @@ export class FreshDataSource implements Queryable {
       if (isConnectionError(error)) this.#backend.reportFailure(name);
       return undefined;
     }
-  }
-
-  async #checkPosition(name: string): Promise<void> {
-    await this.#replayLsn(name);
   }
 
   async #waitFor(name: string, lsn: bigint, timeoutMs: number): Promise<void> {

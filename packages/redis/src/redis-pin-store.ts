@@ -1,6 +1,7 @@
 import {
   CircuitBreaker,
   ConfigError,
+  checkOptions,
   memoryPinStore,
   type Pin,
   type PinUpdate,
@@ -85,7 +86,7 @@ export function redisPinStore(
   if (options === null || typeof options !== 'object') {
     throw new ConfigError('options', 'expected an object, e.g. { prefix: "app:pin:" }');
   }
-  checkKeys(options, OPTIONS, '');
+  checkOptions(options, OPTIONS, 'options');
   const prefix = options.prefix ?? DEFAULT_PIN_KEY_PREFIX;
   if (typeof prefix !== 'string' || prefix === '') {
     throw new ConfigError('prefix', 'expected a non-empty string, e.g. "freshgate:pin:"');
@@ -226,7 +227,7 @@ function breakerSettings(input: RedisPinStoreBreakerOptions | undefined) {
   if (input === null || typeof input !== 'object') {
     throw new ConfigError('circuitBreaker', 'expected { failureThreshold?, openMs?, maxOpenMs? }');
   }
-  checkKeys(input, BREAKER_OPTIONS, 'circuitBreaker.');
+  checkOptions(input, BREAKER_OPTIONS, 'circuitBreaker', 'circuitBreaker.');
   const failureThreshold = input.failureThreshold ?? DEFAULT_BREAKER_FAILURE_THRESHOLD;
   if (!Number.isInteger(failureThreshold) || failureThreshold < 1) {
     throw new ConfigError(
@@ -250,32 +251,4 @@ function breakerSettings(input: RedisPinStoreBreakerOptions | undefined) {
     throw new ConfigError('circuitBreaker.onChange', 'expected a function (from, to) => void');
   }
   return { failureThreshold, openMs, maxOpenMs, onChange: input.onChange };
-}
-
-function checkKeys(object: object, known: readonly string[], path: string): void {
-  for (const key of Object.keys(object)) {
-    if (known.includes(key)) continue;
-    const near = known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
-    throw new ConfigError(
-      path + key,
-      `unknown option.${near === undefined ? ` Known: ${known.join(', ')}.` : ` Did you mean "${near}"?`}`,
-    );
-  }
-}
-
-/** Levenshtein distance; option names only, so the quadratic cost does not matter. */
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) {
-      next[j] = Math.min(
-        (row[j] as number) + 1,
-        (next[j - 1] as number) + 1,
-        (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    row = next;
-  }
-  return row[b.length] as number;
 }
