@@ -4,6 +4,14 @@ import { type CasebookProcess, startCasebook } from './casebook-process.js';
 
 const FRAMEWORKS = ['express', 'fastify'] as const;
 
+/** One point of `GET /api/freshgate/lag`. */
+interface LagPoint {
+  t: number;
+  lagMs: number | null;
+  health: string;
+  paused: boolean | null;
+}
+
 interface Reply {
   status: number;
   headers: Headers;
@@ -225,14 +233,22 @@ for (const framework of FRAMEWORKS) {
         fallbacks: expect.any(Object),
       });
 
+      // Lab answers are read back from the replica, not echoed.
       expect((await call('POST', '/api/lab/replicas/r1/pause')).body).toEqual({
         replica: 'r1',
         replay: 'paused',
+        delayMs: 0,
       });
       expect(await cluster.replica('r1').pauseState()).toBe('paused');
       expect(
         (await call('POST', '/api/lab/replicas/r2/delay', { body: { ms: 1_000 } })).body,
-      ).toEqual({ replica: 'r2', delayMs: 1_000 });
+      ).toEqual({ replica: 'r2', replay: 'running', delayMs: 1_000 });
+      expect((await call('GET', '/api/lab/replicas')).body).toEqual({
+        replicas: [
+          { replica: 'r1', replay: 'paused', delayMs: 0 },
+          { replica: 'r2', replay: 'running', delayMs: 1_000 },
+        ],
+      });
       try {
         // A write now is on neither replica: its follow-up read must come from the primary.
         const user = `lab-${framework}`;
@@ -248,10 +264,26 @@ for (const framework of FRAMEWORKS) {
           )!;
           return r1.lagMs > 0 ? true : undefined;
         });
+        // The server records the monitor's lag and the replica's own pause state, so that a
+        // dashboard opened later shows the episode.
+        await waitFor('the lag history to show r1 paused and lagging', async () => {
+          const history = await call('GET', '/api/freshgate/lag');
+          const points = (history.body.replicas as Record<string, LagPoint[]>).r1 ?? [];
+          return points.some((p) => p.paused === true && (p.lagMs ?? 0) > 0) ? true : undefined;
+        });
+        // Per route: the read of the new case went to the primary, and the dashboard says why.
+        const counters = (await call('GET', '/api/freshgate/status')).body.counters as {
+          byRoute: Record<string, { contract: string; primary: number; reasons: object }>;
+        };
+        const caseReads = counters.byRoute['GET /api/cases/:id'];
+        expect(caseReads).toMatchObject({ contract: 'monotonic' });
+        expect(caseReads!.primary).toBeGreaterThan(0);
+        expect(Object.keys(caseReads!.reasons).length).toBeGreaterThan(0);
       } finally {
         expect((await call('POST', '/api/lab/replicas/r1/resume')).body).toEqual({
           replica: 'r1',
           replay: 'running',
+          delayMs: 0,
         });
         await call('POST', '/api/lab/replicas/r2/delay', { body: { ms: 0 } });
       }

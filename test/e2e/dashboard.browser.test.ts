@@ -40,6 +40,74 @@ describe('the casebook dashboard in headless Chromium', () => {
     await cluster?.stop();
   });
 
+  it('opened after a lag episode, charts the episode from the server and shows the applied delay', async () => {
+    // The episode happens before any page is open: r1 replays 1.5 s late while cases are
+    // written through the API.
+    const lab = (path: string, body: unknown) =>
+      fetch(`${app.url}/api/lab/replicas/r1/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await lab('delay', { ms: 1_500 })).status).toBe(200);
+    for (let i = 0; i < 8; i++) {
+      const created = await fetch(`${app.url}/api/cases`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-user': 'grace' },
+        body: JSON.stringify({ title: `lagged case ${i}` }),
+      });
+      expect(created.status).toBe(201);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const openedAt = Date.now();
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(app.url);
+    const r1 = page.locator('#nodes tr[data-replica="r1"]');
+    // The lab input reads the delay back from the replica, not the page's default 0.
+    await expect
+      .poll(() => r1.locator('input[type="number"]').inputValue(), { timeout: 10_000 })
+      .toBe('1500');
+    await expect(r1.locator('.lab-state').getAttribute('data-delay-ms')).resolves.toBe('1500');
+    // The chart's first drawing already holds the episode: lagging points from before the
+    // page was opened.
+    const drawn = async () => {
+      const data = await page.locator('#chart').getAttribute('data-drawn');
+      return data
+        ? (JSON.parse(data) as Record<
+            string,
+            { nonZero: number; oldestNonZeroAgoMs: number | null }
+          >)
+        : undefined;
+    };
+    await expect
+      .poll(async () => (await drawn())?.r1?.nonZero ?? 0, { timeout: 10_000 })
+      .toBeGreaterThan(0);
+    const r1Drawn = (await drawn())!.r1!;
+    expect(r1Drawn.oldestNonZeroAgoMs).toBeGreaterThan(Date.now() - openedAt);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-lag-episode.png` });
+
+    await page.fill('#nodes tr[data-replica="r1"] input[type="number"]', '0');
+    await r1.locator('button[data-action="delay"]').click();
+    const appliedDelay = async () => {
+      const [row] = await cluster
+        .replica('r1')
+        .query<{ setting: string }>(
+          "SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'",
+        );
+      return row?.setting;
+    };
+    await expect.poll(appliedDelay, { timeout: 10_000 }).toBe('0');
+    await expect
+      .poll(() => r1.locator('.lab-state').getAttribute('data-delay-ms'), { timeout: 10_000 })
+      .toBe('0');
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+
   it('pauses a replica from the page, runs the journey around it, and shows the lag fall after resume', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     const errors: string[] = [];

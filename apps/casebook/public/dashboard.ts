@@ -16,6 +16,10 @@ interface Status {
   replicas: NodeStatus[];
   counters: {
     routes: Record<string, { primary: number; replica: number }>;
+    byRoute?: Record<
+      string,
+      { contract: string; primary: number; replica: number; reasons: Record<string, number> }
+    >;
     fallbacks: Record<string, number>;
     budgetExhausted: number;
   };
@@ -24,11 +28,31 @@ interface Status {
   pinStore: string;
 }
 
+interface LabState {
+  replica: string;
+  replay: 'running' | 'pause requested' | 'paused';
+  delayMs: number;
+}
+interface LagPoint {
+  t: number;
+  lagMs: number | null;
+  health: string;
+  paused: boolean | null;
+}
+/** `GET /api/freshgate/lag`: the monitor's lag history, recorded by the server since start-up. */
+interface LagHistory {
+  windowMs: number;
+  now: number;
+  replicas: Record<string, LagPoint[]>;
+  lab: LabState[] | null;
+}
+
 const freshFetch = createFreshFetch();
-const HISTORY_MS = 180_000;
 const COLORS = ['#58a6ff', '#3fb950', '#d29922', '#bc8cff', '#f778ba'];
-const history = new Map<string, { t: number; lag: number | null }[]>();
+let history: LagHistory | undefined;
 let last: Status | undefined;
+// One delay input per replica, kept across renders so that typing in it is not wiped.
+const delayInputs = new Map<string, { input: HTMLInputElement; edited: boolean }>();
 
 const $ = <T extends Element = HTMLElement>(selector: string) =>
   document.querySelector(selector) as T;
@@ -53,16 +77,13 @@ const badge = (value: string) => el('span', { class: `badge ${value}` }, value);
 
 async function poll(): Promise<void> {
   try {
-    const response = await fetch('/api/freshgate/status');
-    last = (await response.json()) as Status;
-    const now = Date.now();
-    for (const r of last.replicas) {
-      const points = history.get(r.name) ?? [];
-      points.push({ t: now, lag: r.health === 'down' ? null : (r.lagMs ?? null) });
-      while (points.length > 0 && points[0]!.t < now - HISTORY_MS) points.shift();
-      history.set(r.name, points);
-    }
-    render(last);
+    const [status, lag] = await Promise.all([
+      fetch('/api/freshgate/status').then((r) => r.json() as Promise<Status>),
+      fetch('/api/freshgate/lag').then((r) => r.json() as Promise<LagHistory>),
+    ]);
+    last = status;
+    history = lag;
+    render(status);
   } catch {
     $('#cluster').textContent = 'status unavailable — is the server running?';
   }
@@ -87,13 +108,8 @@ function render(status: Status): void {
     ...status.replicas.map((r) => {
       const lab = el('td');
       if (status.lab) {
-        const delay = el('input', {
-          type: 'number',
-          min: '0',
-          step: '100',
-          value: '0',
-          'aria-label': `apply delay of ${r.name} in ms`,
-        }) as HTMLInputElement;
+        const state = history?.lab?.find((s) => s.replica === r.name);
+        const delay = delayInput(r.name, state);
         lab.append(
           labButton('pause', r.name, () => labCall(r.name, 'pause')),
           ' ',
@@ -101,7 +117,12 @@ function render(status: Status): void {
           ' ',
           delay,
           ' ',
-          labButton('delay', r.name, () => labCall(r.name, 'delay', { ms: Number(delay.value) })),
+          labButton('delay', r.name, async () => {
+            await labCall(r.name, 'delay', { ms: Number(delay.value) });
+            delayInputs.get(r.name)!.edited = false;
+          }),
+          ' ',
+          labStateBadge(state),
         );
       }
       return el(
@@ -133,6 +154,25 @@ function render(status: Status): void {
       );
     }),
   );
+  const byRoute = Object.entries(status.counters.byRoute ?? {});
+  $('#route-reads tbody').replaceChildren(
+    ...(byRoute.length
+      ? byRoute.map(([route, c]) => {
+          const reasons = Object.entries(c.reasons)
+            .sort((a, b) => b[1] - a[1])
+            .map(([reason, n]) => `${reason} ×${n}`)
+            .join(', ');
+          return el(
+            'tr',
+            { 'data-route': route },
+            el('td', {}, el('code', {}, route), el('br'), el('small', {}, c.contract)),
+            el('td', { class: 'num' }, String(c.primary)),
+            el('td', { class: 'num' }, String(c.replica)),
+            el('td', { class: 'reasons' }, reasons || '—'),
+          );
+        })
+      : [el('tr', {}, el('td', {}, 'no reads yet'))]),
+  );
   const fallbacks = Object.entries(status.counters.fallbacks);
   $('#fallbacks tbody').replaceChildren(
     ...(fallbacks.length
@@ -143,6 +183,47 @@ function render(status: Status): void {
   );
   $('#budget').textContent = `primary budget exhausted ${status.counters.budgetExhausted} times`;
   drawChart();
+}
+
+/** The replica's delay input, showing the delay the replica reports unless the user is editing. */
+function delayInput(name: string, state: LabState | undefined): HTMLInputElement {
+  let entry = delayInputs.get(name);
+  if (!entry) {
+    const input = el('input', {
+      type: 'number',
+      min: '0',
+      step: '100',
+      value: '0',
+      'data-replica': name,
+      'aria-label': `apply delay of ${name} in ms`,
+    }) as HTMLInputElement;
+    const created = { input, edited: false };
+    input.addEventListener('input', () => {
+      created.edited = true;
+    });
+    delayInputs.set(name, created);
+    entry = created;
+  }
+  if (state && !entry.edited && document.activeElement !== entry.input) {
+    entry.input.value = String(state.delayMs);
+  }
+  return entry.input;
+}
+
+/** What the replica says about its replay: paused, delayed, or neither. */
+function labStateBadge(state: LabState | undefined): HTMLElement {
+  if (!state) return el('span', { class: 'lab-state' }, '');
+  const parts = [state.replay === 'running' ? 'replaying' : state.replay];
+  if (state.delayMs > 0) parts.push(`delay ${state.delayMs} ms`);
+  return el(
+    'span',
+    {
+      class: `lab-state ${state.replay === 'running' ? '' : 'paused'}`,
+      'data-replay': state.replay,
+      'data-delay-ms': String(state.delayMs),
+    },
+    parts.join(' · '),
+  );
 }
 
 function labButton(label: string, replica: string, action: () => Promise<void>): HTMLElement {
@@ -174,49 +255,87 @@ async function labCall(name: string, action: string, body?: unknown): Promise<vo
 function drawChart(): void {
   const canvas = $<HTMLCanvasElement>('#chart');
   const ctx = canvas.getContext('2d');
-  if (!ctx) return;
+  if (!ctx || !history) return;
   const { width, height } = canvas;
+  const { now, windowMs } = history;
+  const series = Object.entries(history.replicas);
+  const left = 40;
+  const xOf = (t: number) => left + ((width - left) * (t - (now - windowMs))) / windowMs;
   ctx.clearRect(0, 0, width, height);
-  const now = Date.now();
   let max = 1_000;
-  for (const points of history.values())
-    for (const p of points) if (p.lag !== null) max = Math.max(max, p.lag);
+  for (const [, points] of series)
+    for (const p of points) if (p.lagMs !== null) max = Math.max(max, p.lagMs);
   max = Math.ceil(max / 1_000) * 1_000;
+  // Paused and down periods first, as bands behind the lines: one strip per replica.
+  const strip = (height - 30) / Math.max(1, series.length);
+  series.forEach(([, points], i) => {
+    for (let k = 0; k < points.length - 1; k++) {
+      const p = points[k]!;
+      const band =
+        p.health === 'down'
+          ? 'rgba(248, 81, 73, 0.25)'
+          : p.paused
+            ? 'rgba(210, 153, 34, 0.22)'
+            : null;
+      if (!band) continue;
+      ctx.fillStyle = band;
+      const x = xOf(p.t);
+      ctx.fillRect(x, 10 + i * strip, Math.max(1, xOf(points[k + 1]!.t) - x), strip);
+    }
+  });
   ctx.strokeStyle = '#2a333d';
   ctx.fillStyle = '#8b98a5';
   ctx.font = '12px system-ui';
+  ctx.lineWidth = 1;
   for (let i = 0; i <= 4; i++) {
     const y = height - 20 - ((height - 30) * i) / 4;
     ctx.beginPath();
-    ctx.moveTo(40, y);
+    ctx.moveTo(left, y);
     ctx.lineTo(width, y);
     ctx.stroke();
     ctx.fillText(`${((max * i) / 4 / 1000).toFixed(1)} s`, 2, y + 4);
   }
-  ctx.fillText('−3 min', 40, height - 4);
+  ctx.fillText(`−${Math.round(windowMs / 60_000)} min`, left, height - 4);
   ctx.fillText('now', width - 28, height - 4);
   const legend = $('#legend');
   legend.replaceChildren();
-  [...history.entries()].forEach(([name, points], i) => {
+  const drawn: Record<
+    string,
+    { points: number; nonZero: number; oldestNonZeroAgoMs: number | null }
+  > = {};
+  series.forEach(([name, points], i) => {
     const color = COLORS[i % COLORS.length]!;
     legend.append(el('span', {}, el('i', { style: `background:${color}` }), name));
     ctx.strokeStyle = color;
     ctx.lineWidth = 2;
     ctx.beginPath();
     let drawing = false;
+    const summary = { points: 0, nonZero: 0, oldestNonZeroAgoMs: null as number | null };
     for (const p of points) {
-      if (p.lag === null) {
+      if (p.lagMs === null) {
         drawing = false;
         continue;
       }
-      const x = 40 + ((width - 40) * (p.t - (now - HISTORY_MS))) / HISTORY_MS;
-      const y = height - 20 - ((height - 30) * Math.min(p.lag, max)) / max;
+      const x = xOf(p.t);
+      const y = height - 20 - ((height - 30) * Math.min(p.lagMs, max)) / max;
       if (drawing) ctx.lineTo(x, y);
       else ctx.moveTo(x, y);
       drawing = true;
+      summary.points++;
+      if (p.lagMs > 0) {
+        summary.nonZero++;
+        summary.oldestNonZeroAgoMs ??= now - p.t;
+      }
     }
     ctx.stroke();
+    drawn[name] = summary;
   });
+  legend.append(
+    el('span', {}, el('i', { class: 'band paused' }), 'replay paused'),
+    el('span', {}, el('i', { class: 'band down' }), 'down'),
+  );
+  // What was drawn, for tests and for anyone inspecting the page.
+  canvas.dataset.drawn = JSON.stringify(drawn);
 }
 
 function tokenLsn(token: string | null): string | null {

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import type { CasebookConfig } from './config.js';
 import { Counters } from './counters.js';
 import { Lab } from './lab.js';
+import { LagHistory } from './lag-history.js';
 import type { CasebookServices } from './routes.js';
 import { createSchema } from './schema.js';
 
@@ -49,8 +50,12 @@ export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
   await createSchema(freshgate.primary);
   await freshgate.start();
   const lab = config.lab ? new Lab(config.primaryUrl, config.replicas) : undefined;
+  const lagHistory = new LagHistory(() => freshgate.status(), lab);
+  lagHistory.start();
   const services: CasebookServices = {
     lab,
+    lagHistory,
+    track: (route, run) => counters.within(route, run),
     status: () => ({
       ...freshgate.status(),
       counters,
@@ -64,6 +69,7 @@ export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
     freshgate,
     services,
     async close() {
+      lagHistory.stop();
       await freshgate.close();
       redis?.disconnect();
     },

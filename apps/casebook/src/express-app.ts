@@ -3,7 +3,7 @@ import express, { type ErrorRequestHandler, type RequestHandler } from 'express'
 import type { Casebook } from './casebook.js';
 import { BODY_LIMIT, PROBLEM_JSON, problemFor } from './http-errors.js';
 import { HttpProblem } from './problem.js';
-import { ROUTES } from './routes.js';
+import { ROUTES, runRoute } from './routes.js';
 
 /** The casebook API on Express. */
 export function expressApp(
@@ -22,7 +22,8 @@ export function expressApp(
   for (const route of ROUTES) {
     const handler: RequestHandler = async (req, res, next) => {
       try {
-        const out = await route.handler(
+        const out = await runRoute(
+          route,
           {
             db: req.db,
             params: req.params as Record<string, string>,

@@ -4,7 +4,7 @@ import type { Casebook } from './casebook.js';
 import { served } from './express-app.js';
 import { BODY_LIMIT, PROBLEM_JSON, problemFor } from './http-errors.js';
 import { HttpProblem } from './problem.js';
-import { ROUTES } from './routes.js';
+import { ROUTES, runRoute } from './routes.js';
 
 /** The casebook API on Fastify. */
 export async function fastifyApp(
@@ -30,7 +30,8 @@ export async function fastifyApp(
       url: route.path,
       config: { freshness: route.freshness },
       handler: async (request, reply) => {
-        const out = await route.handler(
+        const out = await runRoute(
+          route,
           {
             db: request.db,
             params: request.params as Record<string, string>,

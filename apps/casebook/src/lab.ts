@@ -18,6 +18,18 @@ async function run<R extends pg.QueryResultRow>(
   }
 }
 
+/** A replica's replay state as the replica itself reports it (never what the lab last set). */
+export interface ReplicaLabState {
+  replica: string;
+  /** `pg_get_wal_replay_pause_state()`: `not paused`, `pause requested` or `paused`. */
+  replay: 'running' | 'pause requested' | 'paused';
+  /** `recovery_min_apply_delay` in effect, ms. */
+  delayMs: number;
+}
+
+const STATE_SQL = `SELECT pg_get_wal_replay_pause_state() AS state,
+  (SELECT setting::int FROM pg_settings WHERE name = 'recovery_min_apply_delay') AS delay_ms`;
+
 /**
  * Lab controls: pause/resume WAL replay and set an apply delay on a replica, to watch
  * freshgate route around the lag. Needs a superuser connection to each replica.
@@ -34,8 +46,29 @@ export class Lab {
     return url;
   }
 
+  /** Names of the replicas the lab controls. */
+  get replicas(): string[] {
+    return [...this.replicaUrls.keys()];
+  }
+
+  /** Reads back `name`'s pause state and apply delay from the replica. */
+  async state(name: string): Promise<ReplicaLabState> {
+    const [row] = await run<{ state: string; delay_ms: number }>(this.#url(name), STATE_SQL);
+    return {
+      replica: name,
+      replay: row?.state === 'not paused' ? 'running' : (row?.state as ReplicaLabState['replay']),
+      delayMs: row?.delay_ms ?? 0,
+    };
+  }
+
+  /** {@link Lab.state} of every replica; a replica that cannot be reached is left out. */
+  async states(): Promise<ReplicaLabState[]> {
+    const states = await Promise.allSettled(this.replicas.map((name) => this.state(name)));
+    return states.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  }
+
   /** Pauses replay and waits until the server confirms it (a pause is only a request). */
-  async pause(name: string): Promise<{ replica: string; replay: string }> {
+  async pause(name: string): Promise<ReplicaLabState> {
     const url = this.#url(name);
     await run(url, 'SELECT pg_wal_replay_pause()');
     for (let i = 0; i < 100; i++) {
@@ -43,7 +76,7 @@ export class Lab {
         url,
         'SELECT pg_get_wal_replay_pause_state() AS state',
       );
-      if (row?.state === 'paused') return { replica: name, replay: 'paused' };
+      if (row?.state === 'paused') return this.state(name);
       // Recovery acts on the request when it next reads WAL: give it a record to read.
       await run(this.primaryUrl, "SELECT pg_logical_emit_message(false, 'casebook', 'lab')");
       await sleep(20);
@@ -51,16 +84,25 @@ export class Lab {
     throw new HttpProblem(503, 'Service Unavailable', `${name} did not confirm the pause`);
   }
 
-  async resume(name: string): Promise<{ replica: string; replay: string }> {
+  async resume(name: string): Promise<ReplicaLabState> {
     await run(this.#url(name), 'SELECT pg_wal_replay_resume()');
-    return { replica: name, replay: 'running' };
+    return this.state(name);
   }
 
-  /** Sets `recovery_min_apply_delay` (ms) with a reload. */
-  async delay(name: string, ms: number): Promise<{ replica: string; delayMs: number }> {
+  /**
+   * Sets `recovery_min_apply_delay` (ms) with a reload, and answers once the replica reports
+   * the new value (a reload reaches new sessions a moment later).
+   */
+  async delay(name: string, ms: number): Promise<ReplicaLabState> {
     const url = this.#url(name);
-    await run(url, `ALTER SYSTEM SET recovery_min_apply_delay = '${Math.round(ms)}ms'`);
+    const delayMs = Math.round(ms);
+    await run(url, `ALTER SYSTEM SET recovery_min_apply_delay = '${delayMs}ms'`);
     await run(url, 'SELECT pg_reload_conf()');
-    return { replica: name, delayMs: Math.round(ms) };
+    for (let i = 0; i < 100; i++) {
+      const state = await this.state(name);
+      if (state.delayMs === delayMs) return state;
+      await sleep(20);
+    }
+    throw new HttpProblem(503, 'Service Unavailable', `${name} did not apply the new delay`);
   }
 }

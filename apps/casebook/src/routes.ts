@@ -13,6 +13,7 @@ import {
   updateStatus,
 } from './cases.js';
 import type { Lab } from './lab.js';
+import type { LagHistory } from './lag-history.js';
 import { HttpProblem } from './problem.js';
 import {
   caseId,
@@ -39,6 +40,10 @@ export interface RouteContext {
 export interface CasebookServices {
   status(): unknown;
   lab: Lab | undefined;
+  /** The monitor's recent replica lag (and, in lab mode, pause state and delay). */
+  lagHistory: LagHistory;
+  /** Runs a handler so that the reads it makes are counted under `route`. */
+  track<T>(route: string, run: () => T): T;
 }
 
 export interface RouteSpec {
@@ -56,6 +61,15 @@ function labOf(services: CasebookServices): Lab {
   // Lab routes exist only in lab mode; elsewhere they are indistinguishable from any unknown URL.
   if (!services.lab) throw new HttpProblem(404, 'Not Found', 'no such route');
   return services.lab;
+}
+
+/** Runs `route`'s handler; its reads are counted per route for the dashboard. */
+export function runRoute(
+  route: RouteSpec,
+  ctx: RouteContext,
+  services: CasebookServices,
+): Promise<{ status?: number; body: unknown }> {
+  return services.track(`${route.method} ${route.path}`, () => route.handler(ctx, services));
 }
 
 /** Every route of the casebook API, declared once for both frameworks. */
@@ -150,13 +164,31 @@ export const ROUTES: readonly RouteSpec[] = [
       return { body: services.status() };
     },
   },
+  {
+    method: 'GET',
+    path: '/api/freshgate/lag',
+    freshness: false,
+    async handler(_ctx, services) {
+      return { body: services.lagHistory };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/lab/replicas',
+    freshness: false,
+    async handler(_ctx, services) {
+      return { body: { replicas: await labOf(services).states() } };
+    },
+  },
   ...(['pause', 'resume'] as const).map(
     (action): RouteSpec => ({
       method: 'POST',
       path: `/api/lab/replicas/:name/${action}`,
       freshness: false,
       async handler({ params }, services) {
-        return { body: await labOf(services)[action](params.name ?? '') };
+        const state = await labOf(services)[action](params.name ?? '');
+        services.lagHistory.labChanged(state);
+        return { body: state };
       },
     }),
   ),
@@ -167,7 +199,9 @@ export const ROUTES: readonly RouteSpec[] = [
     async handler({ params, body }, services) {
       const lab = labOf(services);
       const ms = requiredInteger(objectBody(body), 'ms', 0, 600_000);
-      return { body: await lab.delay(params.name ?? '', ms) };
+      const state = await lab.delay(params.name ?? '', ms);
+      services.lagHistory.labChanged(state);
+      return { body: state };
     },
   },
 ];
