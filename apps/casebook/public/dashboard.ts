@@ -268,7 +268,9 @@ function drawChart(): void {
   max = Math.ceil(max / 1_000) * 1_000;
   // Paused and down periods first, as bands behind the lines: one strip per replica.
   const strip = (height - 30) / Math.max(1, series.length);
-  series.forEach(([, points], i) => {
+  ctx.font = '12px system-ui';
+  series.forEach(([name, points], i) => {
+    let previous: string | null = null;
     for (let k = 0; k < points.length - 1; k++) {
       const p = points[k]!;
       const band =
@@ -277,10 +279,17 @@ function drawChart(): void {
           : p.paused
             ? 'rgba(210, 153, 34, 0.22)'
             : null;
-      if (!band) continue;
-      ctx.fillStyle = band;
-      const x = xOf(p.t);
-      ctx.fillRect(x, 10 + i * strip, Math.max(1, xOf(points[k + 1]!.t) - x), strip);
+      if (band) {
+        ctx.fillStyle = band;
+        const x = xOf(p.t);
+        ctx.fillRect(x, 10 + i * strip, Math.max(1, xOf(points[k + 1]!.t) - x), strip);
+        if (band !== previous) {
+          // Strips are per replica: name it where its band starts.
+          ctx.fillStyle = '#c9d1d9';
+          ctx.fillText(`${name} ${p.health === 'down' ? 'down' : 'paused'}`, x + 3, 24 + i * strip);
+        }
+      }
+      previous = band;
     }
   });
   ctx.strokeStyle = '#2a333d';
