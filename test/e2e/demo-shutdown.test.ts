@@ -34,8 +34,13 @@ describe('pnpm demo and Ctrl-C', () => {
     });
     const output: string[] = [];
     createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once('exit', (code, signal) => resolve({ code, signal })),
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+      (resolve, reject) => {
+        child.once('exit', (code, signal) => resolve({ code, signal }));
+        child.once('error', (error) =>
+          reject(new Error(`could not run \`pnpm demo\` (is pnpm on PATH?): ${error.message}`)),
+        );
+      },
     );
     try {
       const dataDir = await new Promise<string>((resolve, reject) => {
@@ -51,7 +56,7 @@ describe('pnpm demo and Ctrl-C', () => {
             resolve(match[1]!);
           }
         });
-        void exited.then(() => reject(new Error(`the demo exited:\n${output.join('\n')}`)));
+        exited.then(() => reject(new Error(`the demo exited:\n${output.join('\n')}`)), reject);
       });
       expect(output.join('\n')).toMatch(/casebook is ready/);
       // A primary and two replicas.
@@ -67,8 +72,9 @@ describe('pnpm demo and Ctrl-C', () => {
       expect(postgresUnder(dataDir)).toEqual([]);
       expect(existsSync(dataDir)).toBe(false);
     } finally {
-      if (child.exitCode === null && child.signalCode === null)
-        process.kill(-child.pid!, 'SIGKILL');
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        process.kill(-child.pid, 'SIGKILL');
+      }
     }
   }, 90_000);
 });
