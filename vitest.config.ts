@@ -4,6 +4,6 @@ import { defineConfig } from 'vitest/config';
 // folder) is a project with its own settings.
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'apps/*', 'test'],
+    projects: ['packages/*', 'apps/*', 'test', 'test/consumer'],
   },
 });

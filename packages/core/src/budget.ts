@@ -35,6 +35,7 @@ export class PrimaryBudget {
   #tokens: number;
   #updatedAt: number;
 
+  /** @internal The engine builds the budget from its `budget` option. */
   constructor(options: PrimaryBudgetOptions = {}) {
     const rate = options.rate ?? DEFAULT_BUDGET_RATE;
     const burst = options.burst ?? DEFAULT_BUDGET_BURST;

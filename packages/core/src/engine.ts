@@ -87,7 +87,7 @@ export interface EngineOptions {
   telemetry?: TelemetryOptions;
   /** Hash applied to session keys before they reach the store or a token. Default: SHA-256. */
   hashSessionKey?: (sessionKey: string) => string;
-  /** Default {@link systemClock}. */
+  /** Default: `systemClock` (the process clock). */
   clock?: Clock;
 }
 

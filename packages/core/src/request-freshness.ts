@@ -119,6 +119,7 @@ export class RequestFreshness {
   #waitNode: ReplicaState | null = null;
   #replaceToken = false;
 
+  /** @internal Requests start with `engine.begin()`. */
   constructor(env: RequestEnvironment, start: RequestStart) {
     this.#env = env;
     this.#start = start;

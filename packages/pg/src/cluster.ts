@@ -11,7 +11,7 @@ import {
 import pg from 'pg';
 import { type CommitLsnFunction, type DataSourceBackend, FreshDataSource } from './data-source.js';
 import { type MonitorOptions, ReplicaMonitor } from './monitor.js';
-import type { ClientLike, PoolLike } from './pg-types.js';
+import type { ClientLike, PoolConfigLike, PoolLike } from './pg-types.js';
 
 /** Default time a request may wait for a pool connection before it fails. */
 export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000;
@@ -19,7 +19,7 @@ export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000;
 export const DEFAULT_WAIT_POLL_MS = 10;
 
 /** A node given as a pool, a connection string or node-postgres pool options. */
-export type NodeInput = PoolLike | string | pg.PoolConfig;
+export type NodeInput = PoolLike | string | PoolConfigLike;
 
 /** A replica with optional tags (e.g. `{ pool: 'reporting' }`). */
 export type ReplicaInput = NodeInput | { pool: NodeInput; tags?: Record<string, string> };
@@ -95,12 +95,12 @@ export class Freshgate {
       if (typeof input !== 'string' && (typeof input !== 'object' || input === null)) {
         throw new ConfigError(option, 'expected a pg.Pool, a connection string or pool options');
       }
-      const config: pg.PoolConfig =
+      const config: PoolConfigLike =
         typeof input === 'string' ? { connectionString: input } : { ...input };
       config.connectionTimeoutMillis ??= DEFAULT_CONNECTION_TIMEOUT_MS;
       if (statementTimeoutMs !== undefined) config.statement_timeout ??= statementTimeoutMs;
       if (poolSize !== undefined) config.max ??= poolSize;
-      const pool = new pg.Pool(config) as unknown as PoolLike;
+      const pool = new pg.Pool(config as pg.PoolConfig) as unknown as PoolLike;
       // An idle client's error (server restart) must not crash the process; the monitor sees it.
       pool.on?.('error', () => {});
       this.#owned.push(pool);

@@ -144,6 +144,7 @@ export class FreshDataSource implements Queryable {
   readonly #strong: Contract | undefined;
   readonly #eventual: Contract | undefined;
 
+  /** @internal Data sources come from `Freshgate.begin()` (the framework adapters call it). */
   constructor(
     backend: DataSourceBackend,
     freshness: RequestFreshness,

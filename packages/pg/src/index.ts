@@ -34,6 +34,6 @@ export {
   type QuarantineReason,
   ReplicaMonitor,
 } from './monitor.js';
-export type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
+export type { PoolClientLike, PoolConfigLike, PoolLike, QueryResultLike } from './pg-types.js';
 export { type StatementScope, unsafeStatement } from './session-statement.js';
 export { type StatementKind, statementKind } from './statement-kind.js';

@@ -34,7 +34,7 @@ export interface MonitorOptions {
   timeoutMs?: number;
   /** Lag thresholds with hysteresis. Defaults: enter < 1 s for 5 s, leave > 2 s for 1 s. */
   health?: HysteresisOptions;
-  /** Circuit breaker per node. Default {@link DEFAULT_MONITOR_BREAKER}. */
+  /** Circuit breaker per node. Default: open after 1 failure, for 500 ms doubling up to 5 s (`{ failureThreshold: 1, openMs: 500, maxOpenMs: 5000 }`). */
   breaker?: CircuitBreakerOptions;
   /** Time a quarantined replica must stay consistent. Default {@link DEFAULT_QUARANTINE_MS} (2 s). */
   quarantineMs?: number;
@@ -118,6 +118,7 @@ export class ReplicaMonitor {
   #running = false;
   #readyWaiters: (() => void)[] = [];
 
+  /** @internal `createFreshgate()` builds the monitor from its `monitor` option. */
   constructor(
     topology: Topology,
     nodes: { primary: ConnectNode; replicas: Record<string, ConnectNode> },

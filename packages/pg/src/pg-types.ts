@@ -38,3 +38,45 @@ export interface ClientLike {
   end(): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
+
+/**
+ * node-postgres pool options (`pg.PoolConfig`), passed to `new pg.Pool()` unchanged. Declared
+ * here so that freshgate's types do not require `@types/pg`; a `pg.PoolConfig` is assignable.
+ */
+export interface PoolConfigLike {
+  connectionString?: string | undefined;
+  host?: string | undefined;
+  port?: number | undefined;
+  user?: string | undefined;
+  password?: string | (() => string | Promise<string>) | undefined;
+  database?: string | undefined;
+  ssl?: boolean | object | undefined;
+  application_name?: string | undefined;
+  fallback_application_name?: string | undefined;
+  options?: string | undefined;
+  client_encoding?: string | undefined;
+  keepAlive?: boolean | undefined;
+  keepAliveInitialDelayMillis?: number | undefined;
+  statement_timeout?: false | number | undefined;
+  query_timeout?: number | undefined;
+  lock_timeout?: number | undefined;
+  idle_in_transaction_session_timeout?: number | undefined;
+  connectionTimeoutMillis?: number | undefined;
+  enableChannelBinding?: boolean | undefined;
+  sslnegotiation?: 'postgres' | 'direct' | undefined;
+  pipeline?: boolean | undefined;
+  max?: number | undefined;
+  min?: number | undefined;
+  idleTimeoutMillis?: number | undefined | null;
+  allowExitOnIdle?: boolean | undefined;
+  maxUses?: number | undefined;
+  maxLifetimeSeconds?: number | undefined;
+  /** Driver objects (`types`, `stream`, `Client`, `Promise`, `log`, hooks) as node-postgres takes them. */
+  types?: unknown;
+  stream?: unknown;
+  log?: unknown;
+  Promise?: unknown;
+  Client?: unknown;
+  onConnect?: unknown;
+  verify?: unknown;
+}
