@@ -2,6 +2,7 @@ import { forwardFreshness } from '@freshgate/client';
 import type { RouteTable } from '@freshgate/core';
 import {
   fresh,
+  freshDb,
   freshgateErrors,
   freshgate as freshgateExpress,
   routeTable,
@@ -57,7 +58,7 @@ export function expressApp(engine: Freshgate): ConformanceApp {
 
   app.post('/notes', async (req, res) => {
     res.append('Set-Cookie', APP_COOKIE);
-    await req.db.query('INSERT INTO notes VALUES ($1, $2)', [req.body.id, req.body.body]);
+    await freshDb(req).query('INSERT INTO notes VALUES ($1, $2)', [req.body.id, req.body.body]);
     res.status(201).json({ id: req.body.id });
   });
   const read =
@@ -67,22 +68,22 @@ export function expressApp(engine: Freshgate): ConformanceApp {
       if (note) res.json(note);
       else res.status(404).json({});
     };
-  app.get('/notes/:id', async (req, res) => read(() => req.db)(req, res));
+  app.get('/notes/:id', async (req, res) => read(() => freshDb(req))(req, res));
   app.get('/feed/:id', fresh(CONTRACTS.feed), read());
   app.get('/eventual/:id', fresh(CONTRACTS.eventual), read());
   app.get('/strong/:id', fresh(CONTRACTS.strong), read());
   app.get('/bounded', fresh(CONTRACTS.bounded), async (req, res) => {
-    const { rows } = await req.db.query('SELECT count(*)::int AS n FROM notes');
+    const { rows } = await freshDb(req).query('SELECT count(*)::int AS n FROM notes');
     res.json(rows[0]);
   });
   app.get('/guarded/:id', fresh(CONTRACTS.guarded), read());
   app.get('/slow', fresh('eventual'), async (req, res) => {
-    await req.db.query('SELECT pg_sleep(0.6)');
+    await freshDb(req).query('SELECT pg_sleep(0.6)');
     res.json({});
   });
   app.post('/slow-write', async (req, res) => {
-    await req.db.query('INSERT INTO notes VALUES ($1, $2)', [req.body.id, 'slow']);
-    await req.db.query('SELECT pg_sleep(0.6)');
+    await freshDb(req).query('INSERT INTO notes VALUES ($1, $2)', [req.body.id, 'slow']);
+    await freshDb(req).query('SELECT pg_sleep(0.6)');
     res.status(201).json({});
   });
   app.get('/forward', async (req, res) => {
@@ -100,7 +101,7 @@ export async function fastifyApp(engine: Freshgate): Promise<ConformanceApp> {
     reply.header('Access-Control-Expose-Headers', CORS_EXPOSED);
   });
   await app.register(freshgateFastify, {
-    engine,
+    gate: engine,
     sessionKey: (request) => sessionHeader(request.headers),
   });
 
@@ -160,7 +161,7 @@ export async function registerTypo(framework: Framework, engine: Freshgate): Pro
     return;
   }
   const app = Fastify();
-  await app.register(freshgateFastify, { engine });
+  await app.register(freshgateFastify, { gate: engine });
   try {
     app.get('/typo', { config: { freshness: 'monotonc' as never } }, async () => ({}));
     await app.ready();

@@ -4,6 +4,7 @@ import { createEngine, type EngineOptions } from './engine.js';
 import { ConfigError, FreshnessUnavailableError, TokenRejectedError } from './errors.js';
 import { ManualClock } from './manual-clock.js';
 import { memoryPinStore, type PinStore } from './pin-store.js';
+import { toProblem } from './problem.js';
 import { RequestFreshness } from './request-freshness.js';
 import { hashSessionKey } from './session-key.js';
 import { Topology } from './topology.js';
@@ -59,47 +60,31 @@ describe('createEngine: configuration', () => {
     ).rejects.toThrow(/`cookie`/);
   });
 
-  it('declares routes, validated at declaration, and lists them as JSON and Markdown', async () => {
-    const { engine } = await setup();
-    engine.declareRoute('get', '/cases/:id', 'read-your-writes');
-    engine.declareRoute('GET', '/dashboard', { maxLag: '5s', fallback: [{ wait: 200 }, 'stale'] });
-    engine.declareRoute('POST', '/transfer', 'strong');
-    expect(() => engine.declareRoute('GET', '/feed', 'monotnic' as never)).toThrow(
-      /routes\[GET \/feed\].*monotonic/,
-    );
-    expect(() => engine.declareRoute('GET', '/cases/:id', 'eventual')).toThrow(/twice/);
-    expect(engine.routes()).toEqual([
-      {
-        method: 'GET',
-        path: '/cases/:id',
-        contract: 'read-your-writes',
-        level: 'read-your-writes',
-        maxLagMs: null,
-        fallback: ['primary'],
-        tags: null,
-      },
-      {
-        method: 'GET',
-        path: '/dashboard',
-        contract: 'maxLag=5000ms',
-        level: 'bounded',
-        maxLagMs: 5000,
-        fallback: ['wait 200ms', 'stale'],
-        tags: null,
-      },
-      {
-        method: 'POST',
-        path: '/transfer',
-        contract: 'strong',
-        level: 'strong',
-        maxLagMs: null,
-        fallback: [],
-        tags: null,
-      },
-    ]);
-    expect(engine.routesMarkdown()).toContain(
-      '| GET | `/dashboard` | maxLag=5000ms | wait 200ms → stale | — |',
-    );
+  it('names every token option as written (token.maxLength, not maxLength) and rejects the old flat names', async () => {
+    const topology = new Topology();
+    const option = (options: Partial<EngineOptions>) =>
+      createEngine({ topology, secret: SECRET, ...options } as EngineOptions).then(
+        () => null,
+        (e: ConfigError) => e.option,
+      );
+    expect(await option({ token: { maxLength: 10 } })).toBe('token.maxLength');
+    expect(await option({ token: { ttl: '10ms' } })).toBe('token.ttl');
+    expect(await option({ token: { cacheSize: -1 } })).toBe('token.cacheSize');
+    expect(await option({ token: { maxLenght: 100 } as never })).toBe('token.maxLenght');
+    expect(await option({ tokenMaxLength: 100 } as never)).toBe('tokenMaxLength');
+    expect(await option({ token: { maxLength: 2048, ttl: '1m' } })).toBeNull();
+  });
+
+  it('fails at start-up, not at the first write, when no key of the key set can sign', async () => {
+    const { generateKeyPair } = await import('jose');
+    const { publicKey } = await generateKeyPair('EdDSA');
+    const err = await createEngine({
+      topology: new Topology(),
+      keys: [{ kid: 'k1', alg: 'EdDSA', publicKey }],
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).option).toBe('keys');
+    expect((err as ConfigError).message).toMatch(/privateKey/);
   });
 });
 
@@ -185,7 +170,7 @@ describe('engine: writes and read-your-writes', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(TokenRejectedError);
-    expect(strict.engine.problem(err)).toMatchObject({
+    expect(toProblem(err)).toMatchObject({
       status: 400,
       headers: { 'Content-Type': 'application/problem+json' },
       body: { status: 400, title: 'Freshness token rejected', reason: 'malformed' },
@@ -286,15 +271,13 @@ describe('engine: request scope', () => {
     const after = freshness.route();
     expect(after).toMatchObject({ kind: 'error', reason: 'no-replica-caught-up' });
     if (after.kind !== 'error') throw new Error('unreachable');
-    const problem = engine.problem(
-      new FreshnessUnavailableError(after.reason, after.retryAfterSeconds),
-    );
+    const problem = toProblem(new FreshnessUnavailableError(after.reason, after.retryAfterSeconds));
     expect(problem).toMatchObject({
       status: 503,
       headers: { 'Retry-After': '1' },
       body: { status: 503 },
     });
-    expect(engine.problem(new Error('other'))).toBeNull();
+    expect(toProblem(new Error('other'))).toBeNull();
   });
 
   it('an empty budget turns a primary fallback into 503', async () => {
@@ -377,7 +360,7 @@ describe('engine: pin store failures', () => {
   });
 
   it("pinMode 'lsn': a session-key session's sticky replica outlives pinTtl (it lives as long as a token)", async () => {
-    const { engine, clock, topology } = await setup({ pinTtl: '5s', tokenTtl: '10m' });
+    const { engine, clock, topology } = await setup({ pinTtl: '5s', token: { ttl: '10m' } });
     const first = await engine.begin({ contract: 'monotonic', sessionKey: 'paging' });
     const d = first.route();
     expect(d).toMatchObject({ kind: 'replica', node: { name: 'r1' } });

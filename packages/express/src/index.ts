@@ -1,4 +1,4 @@
-export { fresh, freshgate } from './middleware.js';
+export { fresh, freshDb, freshgate } from './middleware.js';
 export { freshgateErrors } from './problem.js';
 export { routeTable } from './route-table.js';
-export type { FreshgateOptions, SessionKey } from './types.js';
+export type { FreshgateErrorHandler, FreshgateOptions, SessionKey } from './types.js';

@@ -1,19 +1,10 @@
-import {
-  ConfigError,
-  type Contract,
-  type ContractInput,
-  checkOptions,
-  defineContract,
-  requestInput,
-  responseSink,
-} from '@freshgate/core';
-import { type Freshgate, type FreshRequest, isPromise, runWithDb } from '@freshgate/pg';
-import type { RequestHandler } from 'express';
-import { sendProblem } from './problem.js';
+import { ConfigError, type Contract, type ContractInput, defineContract } from '@freshgate/core';
+import { createAdapterKit, type FreshgateHost } from '@freshgate/core/adapter';
+import type { FreshDataSource, Freshgate } from '@freshgate/pg';
+import type { Request, RequestHandler, Response } from 'express';
+import { answer, handlers } from './problem.js';
 import { tag } from './tag.js';
-import type { FreshgateOptions, SessionKey } from './types.js';
-
-const OPTION_KEYS = ['contract', 'sessionKey'];
+import type { FreshgateOptions } from './types.js';
 
 /**
  * The freshgate middleware: reads the request's token (header or cookie), hints and session
@@ -23,68 +14,72 @@ const OPTION_KEYS = ['contract', 'sessionKey'];
  *
  * @example
  * ```ts
- * const engine = await createFreshgate({ primary, replicas, secret });
- * await engine.start();
- * app.use(freshgate(engine, { sessionKey: (req) => req.session?.id }));
+ * const gate = await createFreshgate({ primary, replicas, secret });
+ * await gate.start();
+ * app.use(freshgate(gate, { sessionKey: (req) => req.session?.id }));
  * app.get('/cases/:id', fresh('read-your-writes'), async (req, res) => {
- *   const { rows } = await req.db.query('SELECT * FROM cases WHERE id = $1', [req.params.id]);
+ *   const { rows } = await freshDb(req).query('SELECT * FROM cases WHERE id = $1', [req.params.id]);
+ *   res.json(rows[0]);
+ * });
+ * app.use(freshgateErrors());
+ * ```
+ */
+export function freshgate(
+  gate: Freshgate | FreshgateHost<FreshDataSource>,
+  options: FreshgateOptions = {},
+): RequestHandler {
+  const kit = createAdapterKit<Request, Response, FreshDataSource>(gate, options, {
+    name: 'freshgate() options',
+    hostOption: 'gate',
+    io: {
+      headers: (req) => req.headers,
+      secure: (req) => req.secure,
+      response: (res) => ({
+        get: (name) => res.getHeader(name),
+        set: (name, value) => res.setHeader(name, value),
+        append: (name, value) => res.append(name, value),
+      }),
+    },
+  });
+  const { onError } = options;
+  const contract = kit.defaultContract;
+  const middleware: RequestHandler = function freshgateMiddleware(req, res, next) {
+    if (onError !== undefined) handlers.set(req, onError);
+    kit.start(
+      req,
+      res,
+      contract,
+      (started) => {
+        req.db = started.db;
+        req.freshness = started.freshness;
+        next();
+      },
+      (error) => answer(error, req, res, next),
+    );
+  };
+  return tag(middleware, { kind: 'root', contract });
+}
+
+/**
+ * The request's data source, set by {@link freshgate}; throws a `ConfigError` that says so
+ * on a path freshgate is not mounted on. `req.db` is the same value, typed optional.
+ *
+ * @example
+ * ```ts
+ * app.get('/cases/:id', async (req, res) => {
+ *   const { rows } = await freshDb(req).query('SELECT * FROM cases WHERE id = $1', [req.params.id]);
  *   res.json(rows[0]);
  * });
  * ```
  */
-export function freshgate(engine: Freshgate, options: FreshgateOptions = {}): RequestHandler {
-  if (typeof engine?.begin !== 'function' || engine.engine === undefined) {
-    throw new ConfigError('engine', 'pass the Freshgate returned by createFreshgate()');
-  }
-  checkOptions(options, OPTION_KEYS, 'freshgate() options');
-  const { sessionKey } = options;
-  if (sessionKey !== undefined && typeof sessionKey !== 'function') {
+export function freshDb(req: Request): FreshDataSource {
+  if (req.db === undefined) {
     throw new ConfigError(
-      'sessionKey',
-      'expected a function of the request, e.g. req => req.session?.id',
+      'freshgate()',
+      `no req.db on ${req.method} ${req.originalUrl}: mount app.use(freshgate(gate)) on this path`,
     );
   }
-  const contract =
-    options.contract === undefined
-      ? engine.engine.defaultContract
-      : defineContract(options.contract, 'contract');
-
-  const middleware: RequestHandler = function freshgateMiddleware(req, res, next) {
-    const begin = (key: SessionKey) =>
-      engine.begin({
-        ...requestInput(req.headers),
-        contract,
-        sessionKey: key,
-        secure: req.secure,
-        sink: responseSink({
-          get: (name) => res.getHeader(name),
-          set: (name, value) => res.setHeader(name, value),
-          append: (name, value) => res.append(name, value),
-        }),
-      });
-    const fail = (error: unknown) => {
-      if (!sendProblem(res, error)) next(error);
-    };
-    const enter = (started: FreshRequest) => {
-      req.db = started.db;
-      req.freshness = started.freshness;
-      // The rest of the chain runs inside the data source's context, so currentDb() works.
-      runWithDb(started.db, () => next());
-    };
-    let started: FreshRequest | PromiseLike<FreshRequest>;
-    try {
-      // Most requests start synchronously: no promise on the hot path unless a session key
-      // resolver, a token to verify or a pin to read needs one.
-      const key = sessionKey === undefined ? undefined : sessionKey(req);
-      started = isPromise(key) ? key.then(begin) : begin(key);
-    } catch (error) {
-      fail(error);
-      return;
-    }
-    if (isPromise(started)) started.then(enter, fail);
-    else enter(started);
-  };
-  return tag(middleware, { kind: 'root', contract });
+  return req.db;
 }
 
 /**
@@ -99,23 +94,15 @@ export function freshgate(engine: Freshgate, options: FreshgateOptions = {}): Re
  * ```
  */
 export function fresh(contract: ContractInput | Contract): RequestHandler {
-  const declared = defineContract(contract, 'fresh()');
+  const declared: Contract = defineContract(contract, 'fresh()');
   const middleware: RequestHandler = function freshContract(req, _res, next) {
-    if (req.freshness == null) {
+    if (req.freshness === undefined) {
       next(
-        new ConfigError(
-          'fresh()',
-          'mount app.use(freshgate(engine)) before routes that use fresh()',
-        ),
+        new ConfigError('fresh()', 'mount app.use(freshgate(gate)) before routes that use fresh()'),
       );
       return;
     }
-    try {
-      req.freshness.useContract(declared);
-    } catch (error) {
-      next(error);
-      return;
-    }
+    req.freshness.useContract(declared);
     next();
   };
   return tag(middleware, { kind: 'fresh', contract: declared });

@@ -1,4 +1,5 @@
-import { type RouteDeclaration, type RouteTable, routeTable as table } from '@freshgate/core';
+import type { RouteTable } from '@freshgate/core';
+import { type RouteDeclaration, routeTable as table } from '@freshgate/core/adapter';
 import { FRESHGATE_LAYER, type LayerTag } from './tag.js';
 
 // The parts of Express' router (v4 and v5) the walk reads, typed locally.

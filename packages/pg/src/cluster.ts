@@ -1,14 +1,20 @@
 import {
-  type BeginInput,
   ConfigError,
-  createEngine,
-  type Engine,
   type EngineOptions,
+  NotStartedError,
+  type ReadCount,
   type RequestFreshness,
-  Topology,
   type TopologySnapshot,
 } from '@freshgate/core';
+import {
+  type BeginInput,
+  createEngine,
+  type Engine,
+  type StartedRequest,
+  Topology,
+} from '@freshgate/core/adapter';
 import pg from 'pg';
+import { runWithDb } from './current-db.js';
 import { type CommitLsnFunction, type DataSourceBackend, FreshDataSource } from './data-source.js';
 import { type MonitorOptions, ReplicaMonitor } from './monitor.js';
 import type { ClientLike, PoolLike } from './pg-types.js';
@@ -41,14 +47,22 @@ export interface FreshgateOptions extends Omit<EngineOptions, 'topology'> {
 }
 
 /** What a framework adapter gets for one request. */
-export interface FreshRequest {
-  freshness: RequestFreshness;
-  db: FreshDataSource;
+export interface FreshRequest extends StartedRequest<FreshDataSource> {
+  readonly freshness: RequestFreshness;
+  readonly db: FreshDataSource;
+  /** Runs `fn` with {@link db} as {@link currentDb}. */
+  run<T>(fn: () => T): T;
 }
 
 /** JSON status for dashboards: the monitor's view plus counters. */
 export interface FreshgateStatus extends TopologySnapshot {
+  /** Connections of every pool. */
   pools: Record<string, { total: number; idle: number; waiting: number }>;
+  /**
+   * Reads since start-up per contract, route (`primary` or `replica:<name>`) and reason
+   * (`replica-fresh`, `no-replica`, `strong`, ...).
+   */
+  reads: ReadCount[];
 }
 
 function isPool(input: unknown): input is PoolLike {
@@ -67,12 +81,13 @@ function isPool(input: unknown): input is PoolLike {
  * import pg from 'pg';
  * import { createFreshgate } from '@freshgate/pg';
  *
- * const freshgate = createFreshgate({
+ * const gate = await createFreshgate({
  *   primary: new pg.Pool({ connectionString: process.env.DATABASE_PRIMARY_URL }),
  *   replicas: { r1: process.env.REPLICA_1_URL!, r2: { pool: process.env.REPLICA_2_URL!, tags: { pool: 'reporting' } } },
  *   secret: process.env.FRESHGATE_SECRET!,
  * });
- * await freshgate.start();
+ * await gate.start();
+ * app.use(freshgate(gate)); // @freshgate/express
  * ```
  */
 export class Freshgate {
@@ -85,6 +100,7 @@ export class Freshgate {
   readonly #backend: DataSourceBackend;
   #commitLsnFunction: CommitLsnFunction = 'pg_current_wal_lsn';
   #started: Promise<void> | undefined;
+  #ready = false;
   readonly #contracts;
 
   /** Use {@link createFreshgate}. */
@@ -170,16 +186,23 @@ export class Freshgate {
       }
       this.monitor.start();
       await this.monitor.ready();
+      this.#ready = true;
     })();
     return this.#started;
   }
 
-  /** Starts one request: verifies the token, reads the pin, creates the lazy data source. */
   /**
-   * Starts one request. Like the engine's `begin`, synchronous when there is nothing to wait
-   * for (no token or an already verified one, no pin to read); `await` works either way.
+   * Starts one request: verifies the token, reads the pin, creates the lazy data source. Like
+   * the engine's `begin`, synchronous when there is nothing to wait for (no token or an
+   * already verified one, no pin to read); `await` works either way. Adapters call it.
+   *
+   * @throws {NotStartedError} before `await gate.start()` has
+   *   resolved: without the monitor's first poll no token can be issued and no replica is known.
    */
   begin(input?: BeginInput): FreshRequest | Promise<FreshRequest> {
+    if (!this.#ready) {
+      throw new NotStartedError(this.#started !== undefined);
+    }
     const freshness = this.engine.begin(input);
     return freshness instanceof Promise
       ? freshness.then((f) => this.#request(f))
@@ -187,7 +210,8 @@ export class Freshgate {
   }
 
   #request(freshness: RequestFreshness): FreshRequest {
-    return { freshness, db: new FreshDataSource(this.#backend, freshness, this.#contracts) };
+    const db = new FreshDataSource(this.#backend, freshness, this.#contracts);
+    return { freshness, db, run: (fn) => runWithDb(db, fn) };
   }
 
   /** The monitor's view and pool counters, for status pages. */
@@ -202,7 +226,7 @@ export class Freshgate {
     for (const [name, pool] of this.replicas) {
       pools[name] = { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
     }
-    return { ...this.topology.snapshot(), pools };
+    return { ...this.topology.snapshot(), pools, reads: this.engine.reads() };
   }
 
   /** Stops the monitor and ends the pools freshgate created (the caller's pools are left open). */

@@ -1,11 +1,10 @@
 import {
-  createEngine,
   PoolExhaustedError,
   StatementTimeoutError,
-  Topology,
   toProblem,
   UnsafeStatementError,
 } from '@freshgate/core';
+import { createEngine, Topology } from '@freshgate/core/adapter';
 import { describe, expect, it } from 'vitest';
 import { type DataSourceBackend, FreshDataSource } from './data-source.js';
 import type { PoolClientLike, PoolLike } from './pg-types.js';

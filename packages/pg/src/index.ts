@@ -9,7 +9,7 @@ export {
   type NodeInput,
   type ReplicaInput,
 } from './cluster.js';
-export { currentDb, isPromise, runWithDb } from './current-db.js';
+export { currentDb } from './current-db.js';
 export {
   type CommitLsnFunction,
   FreshDataSource,

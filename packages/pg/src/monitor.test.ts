@@ -1,4 +1,4 @@
-import { Topology } from '@freshgate/core';
+import { Topology } from '@freshgate/core/adapter';
 import { describe, expect, it } from 'vitest';
 import { type ConnectNode, ReplicaMonitor } from './monitor.js';
 

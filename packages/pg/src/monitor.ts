@@ -1,11 +1,10 @@
+import { type Clock, parseLsn } from '@freshgate/core';
 import {
   CircuitBreaker,
   type CircuitBreakerOptions,
-  type Clock,
-  parseLsn,
   systemClock,
   type Topology,
-} from '@freshgate/core';
+} from '@freshgate/core/adapter';
 import { HealthHysteresis, type HysteresisOptions } from './health-hysteresis.js';
 import { LsnHistory } from './lsn-history.js';
 

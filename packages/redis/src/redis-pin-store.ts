@@ -1,14 +1,11 @@
+import { ConfigError, memoryPinStore, type Pin, type PinUpdate, StoreError } from '@freshgate/core';
 import {
   CircuitBreaker,
-  ConfigError,
   checkOptions,
-  memoryPinStore,
-  type Pin,
-  type PinUpdate,
   parseDuration,
-  StoreError,
   systemClock,
-} from '@freshgate/core';
+  withTimeout,
+} from '@freshgate/core/adapter';
 import { decodePin, EXTEND_COMMAND, EXTEND_SCRIPT, extendArguments, pinKey } from './pin-script.js';
 import type {
   RedisClientLike,
@@ -140,42 +137,31 @@ export function redisPinStore(
         }),
       );
     }
-    return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const timer = setTimeout(() => {
-        settled = true;
+    let pending: Promise<T>;
+    try {
+      pending = run();
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    let timedOut: StoreError | undefined;
+    const timeout = () => {
+      timedOut = new StoreError(operation, {
+        message: `Pin store ${operation} timed out after ${timeoutMs}ms`,
+      });
+      return timedOut;
+    };
+    // A reply that comes after the timeout is dropped: the timeout already counted as a failure.
+    return withTimeout(pending, timeoutMs, timeout).then(
+      (value) => {
+        breaker.success();
+        return value;
+      },
+      (error: unknown) => {
         breaker.failure();
-        reject(
-          new StoreError(operation, {
-            message: `Pin store ${operation} timed out after ${timeoutMs}ms`,
-          }),
-        );
-      }, timeoutMs);
-      timer.unref?.();
-      const done = (error: unknown, value?: T) => {
-        // A reply that comes after the timeout was already counted as a failure.
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (error === undefined) {
-          breaker.success();
-          resolve(value as T);
-        } else {
-          breaker.failure();
-          reject(new StoreError(operation, { cause: error }));
-        }
-      };
-      let pending: Promise<T>;
-      try {
-        pending = run();
-      } catch (error) {
-        pending = Promise.reject(error);
-      }
-      pending.then(
-        (value) => done(undefined, value),
-        (error: unknown) => done(error ?? new Error('rejected without a reason')),
-      );
-    });
+        if (error !== undefined && error === timedOut) throw error;
+        throw new StoreError(operation, { cause: error ?? new Error('rejected without a reason') });
+      },
+    );
   }
 
   return {
