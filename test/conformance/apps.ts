@@ -8,7 +8,7 @@ import {
   routeTable,
 } from '@freshgate/express';
 import { freshgate as freshgateFastify } from '@freshgate/fastify';
-import { currentDb, type Freshgate, type Queryable } from '@freshgate/pg';
+import { currentDb, type FreshDataSource, type Freshgate, type Queryable } from '@freshgate/pg';
 import express from 'express';
 import Fastify from 'fastify';
 
@@ -41,8 +41,20 @@ async function readNote(db: Queryable, id: string) {
   return rows[0];
 }
 
-const sessionHeader = (headers: Record<string, unknown>) =>
-  typeof headers['x-user'] === 'string' ? headers['x-user'] : undefined;
+// The session key: `X-User`, or the user of an `Authorization: Bearer <user>` header (what a
+// single-page or mobile app sends: no cookie, no token header).
+const sessionHeader = (headers: Record<string, unknown>) => {
+  if (typeof headers['x-user'] === 'string') return headers['x-user'];
+  const auth = headers.authorization;
+  return typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
+};
+
+/** Sign-up: creates the account, then binds the session key the handler just learned. */
+async function signUp(db: FreshDataSource, body: { id: string; user: string }) {
+  await db.query('INSERT INTO notes VALUES ($1, $2)', [body.id, `account of ${body.user}`]);
+  await db.freshness.bindSession(body.user);
+  return { lsn: db.freshness.commitLsn, token: db.freshness.token };
+}
 
 export function expressApp(engine: Freshgate): ConformanceApp {
   const app = express();
@@ -89,6 +101,9 @@ export function expressApp(engine: Freshgate): ConformanceApp {
   app.get('/forward', async (req, res) => {
     const downstream = await fetch(String(req.query.to), { headers: forwardFreshness(req) });
     res.status(downstream.status).json(await downstream.json());
+  });
+  app.post('/signup', async (req, res) => {
+    res.status(201).json(await signUp(freshDb(req), req.body));
   });
   app.use(freshgateErrors());
   return { target: app, routeTable: () => routeTable(app), close: async () => {} };
@@ -142,6 +157,9 @@ export async function fastifyApp(engine: Freshgate): Promise<ConformanceApp> {
     const downstream = await fetch(request.query.to, { headers: forwardFreshness(request) });
     return reply.code(downstream.status).send(await downstream.json());
   });
+  app.post<{ Body: { id: string; user: string } }>('/signup', async (request, reply) =>
+    reply.code(201).send(await signUp(request.db, request.body)),
+  );
   await app.ready();
   return {
     target: app.server,
