@@ -375,7 +375,7 @@ describe('conformance: one engine, the same scenarios over Express and Fastify',
     // Replicas are paused for seconds at a time: health thresholds high enough that a paused
     // replica stays in rotation, so that freshness (not health) decides every route.
     const monitor = {
-      health: { exitLagMs: 60_000, exitForMs: 60_000, enterLagMs: 60_000, enterForMs: 0 },
+      health: { exitLag: 60_000, exitFor: 60_000, enterLag: 60_000, enterFor: 0 },
     };
     engine = await freshgateFor(cluster, { pinStore: memoryPinStore(), cookie: true, monitor });
     strictEngine = await freshgateFor(cluster, { strict: true, monitor });

@@ -11,11 +11,15 @@ export {
   type StartedRequest,
 } from './adapter-kit.js';
 export { checkOptions } from './check-options.js';
-export { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
+export {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitBreakerSettings,
+} from './circuit-breaker.js';
 export { systemClock } from './clock.js';
 export { parseDuration } from './duration.js';
 export type { BeginInput, Engine } from './engine.js';
-export { createEngine } from './engine.js';
+export { createEngine, ENGINE_OPTIONS } from './engine.js';
 export {
   EXPOSED_HEADERS,
   type HeaderTarget,

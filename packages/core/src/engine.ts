@@ -148,7 +148,8 @@ export interface Engine {
   reads(): ReadCount[];
 }
 
-const OPTION_KEYS = [
+/** The option names of {@link EngineOptions}, for layers that pass options through. */
+export const ENGINE_OPTIONS: readonly string[] = [
   'topology',
   'secret',
   'keys',
@@ -198,7 +199,7 @@ function oneOf<T extends string>(
  * ```
  */
 export async function createEngine(options: EngineOptions): Promise<Engine> {
-  checkOptions(options, OPTION_KEYS, 'options');
+  checkOptions(options, ENGINE_OPTIONS, 'options');
   const topology = options.topology;
   if (topology === undefined || typeof topology.replicaByRoute !== 'function') {
     throw new ConfigError(

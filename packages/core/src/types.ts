@@ -1,4 +1,5 @@
 export type { SessionKey } from './adapter-kit.js';
+export type { CircuitBreakerSettings } from './circuit-breaker.js';
 export type { Clock } from './clock.js';
 export type {
   Contract,

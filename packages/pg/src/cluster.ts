@@ -1,5 +1,6 @@
 import {
   ConfigError,
+  type Duration,
   type EngineOptions,
   NotStartedError,
   type ReadCount,
@@ -8,8 +9,11 @@ import {
 } from '@freshgate/core';
 import {
   type BeginInput,
+  checkOptions,
   createEngine,
+  ENGINE_OPTIONS,
   type Engine,
+  parseDuration,
   type StartedRequest,
   Topology,
 } from '@freshgate/core/adapter';
@@ -22,7 +26,17 @@ import type { ClientLike, PoolLike } from './pg-types.js';
 /** Default time a request may wait for a pool connection before it fails. */
 export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000;
 /** Default interval between position polls of the `wait` fallback. */
-export const DEFAULT_WAIT_POLL_MS = 10;
+export const DEFAULT_WAIT_POLL_INTERVAL: Duration = '10ms';
+
+const OPTIONS = [
+  ...ENGINE_OPTIONS.filter((key) => key !== 'topology'),
+  'primary',
+  'replicas',
+  'monitor',
+  'statementTimeout',
+  'poolSize',
+  'waitPollInterval',
+];
 
 /** A node given as a pool, a connection string or node-postgres pool options. */
 export type NodeInput = PoolLike | string | pg.PoolConfig;
@@ -38,12 +52,12 @@ export interface FreshgateOptions extends Omit<EngineOptions, 'topology'> {
   replicas: Record<string, ReplicaInput>;
   /** Replica monitor settings. */
   monitor?: MonitorOptions;
-  /** `statement_timeout` for pools freshgate creates from strings/options (ms). Default: none. */
-  statementTimeoutMs?: number;
+  /** `statement_timeout` for pools freshgate creates from strings/options. Default: none. */
+  statementTimeout?: Duration;
   /** Pool size for pools freshgate creates. Default: node-postgres' (10). */
   poolSize?: number;
-  /** Interval between position polls of the `wait` fallback. Default {@link DEFAULT_WAIT_POLL_MS} (10 ms). */
-  waitPollMs?: number;
+  /** Interval between position polls of the `wait` fallback. Default `'10ms'`. */
+  waitPollInterval?: Duration;
 }
 
 /** What a framework adapter gets for one request. */
@@ -105,7 +119,16 @@ export class Freshgate {
 
   /** Use {@link createFreshgate}. */
   constructor(options: FreshgateOptions, topology: Topology, engine: Engine) {
-    const { primary, replicas, monitor, statementTimeoutMs, poolSize, waitPollMs, clock } = options;
+    const { primary, replicas, monitor, poolSize, clock } = options;
+    const statementTimeoutMs =
+      options.statementTimeout === undefined
+        ? undefined
+        : parseDuration(options.statementTimeout, 'statementTimeout');
+    const waitPollMs = parseDuration(
+      options.waitPollInterval ?? DEFAULT_WAIT_POLL_INTERVAL,
+      'waitPollInterval',
+    );
+    if (waitPollMs < 1) throw new ConfigError('waitPollInterval', 'must be greater than 0');
     const toPool = (input: NodeInput, option: string): PoolLike => {
       if (isPool(input)) return input;
       if (typeof input !== 'string' && (typeof input !== 'object' || input === null)) {
@@ -162,7 +185,7 @@ export class Freshgate {
         this.topology.updateReplica(name, { health: 'down' });
         void this.monitor.pollNow(name);
       },
-      waitPollMs: waitPollMs ?? DEFAULT_WAIT_POLL_MS,
+      waitPollMs,
     };
   }
 
@@ -250,8 +273,16 @@ export async function createFreshgate(options: FreshgateOptions): Promise<Freshg
   if (!options || typeof options !== 'object') {
     throw new ConfigError('options', 'pass { primary, replicas, secret }');
   }
-  const { primary, replicas, monitor, statementTimeoutMs, poolSize, waitPollMs, ...engineOptions } =
-    options;
+  checkOptions(options, OPTIONS, 'options');
+  const {
+    primary,
+    replicas,
+    monitor,
+    statementTimeout,
+    poolSize,
+    waitPollInterval,
+    ...engineOptions
+  } = options;
   if (primary === undefined || primary === null) {
     throw new ConfigError(
       'primary',

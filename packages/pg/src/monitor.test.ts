@@ -23,7 +23,7 @@ describe('ReplicaMonitor connections', () => {
     const monitor = new ReplicaMonitor(
       topology,
       { primary: slowConnect, replicas: {} },
-      { timeoutMs: 10 },
+      { timeout: 10 },
     );
     await monitor.pollNow('primary');
     expect(topology.primary.health).toBe('down');

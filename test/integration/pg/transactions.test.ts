@@ -17,7 +17,7 @@ describe('db.transaction(fn) on real replicas', () => {
     await cluster.waitForReplicas();
     // A short statement_timeout: a statement that escaped the transaction and waits for its
     // row lock fails in 2 s instead of hanging the test.
-    freshgate = await freshgateFor(cluster, { statementTimeoutMs: 2_000, poolSize: 3 });
+    freshgate = await freshgateFor(cluster, { statementTimeout: 2_000, poolSize: 3 });
     await untilHealthy(freshgate);
   });
 
