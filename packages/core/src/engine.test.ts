@@ -134,6 +134,63 @@ describe('engine: writes and read-your-writes', () => {
     expect(expired.requiredLsn()).toBeNull();
   });
 
+  it('bindSession: a write made before the key was known is pinned under it, later writes too, and the session reads by its pin', async () => {
+    const { engine, store } = await setup();
+    // Sign-up: the request starts with no session key, writes, then learns the user id.
+    const signup = await engine.begin({ contract: 'read-your-writes' });
+    await signup.wrote(950n);
+    expect(signup.commitLsn).toBe('0/3B6');
+    await signup.bindSession(42);
+    expect(await store.get(hashSessionKey('42'))).toMatchObject({ lsn: 950n });
+    await signup.wrote(970n);
+    expect(signup.commitLsn).toBe('0/3CA');
+    expect(await store.get(hashSessionKey('42'))).toMatchObject({ lsn: 970n });
+
+    // The next request knows only the key (no token, no cookie): the pin makes it fresh.
+    const next = await engine.begin({ contract: 'read-your-writes', sessionKey: '42' });
+    expect(next.requiredLsn()).toBe(970n);
+  });
+
+  it('bindSession: a login reads the pin of the session it binds, so earlier writes of that user count', async () => {
+    const { engine, store } = await setup();
+    await store.extend(hashSessionKey('user-7'), { lsn: 980n, node: null, ttlMs: 5_000 });
+    const login = await engine.begin({ contract: 'read-your-writes' });
+    expect(login.requiredLsn()).toBeNull();
+    await login.bindSession('user-7');
+    expect(login.requiredLsn()).toBe(980n);
+    expect(login.route()).toMatchObject({ kind: 'check', lsn: 980n });
+    expect(login.commitLsn).toBeNull();
+    await expect(login.bindSession('')).rejects.toThrow(TypeError);
+  });
+
+  it('bindSession with a failing pin store is counted, never thrown, and reads go to the primary', async () => {
+    const failing: PinStore = {
+      get: () => Promise.reject(new Error('down')),
+      extend: () => Promise.reject(new Error('down')),
+    };
+    const { engine } = await setup({ pinStore: failing });
+    const login = await engine.begin({ contract: 'read-your-writes' });
+    await login.bindSession('user-8');
+    expect(login.route()).toMatchObject({ kind: 'primary', reason: 'store-unavailable' });
+  });
+
+  it('reads() counts routed reads per contract, route and reason', async () => {
+    const { engine } = await setup();
+    for (let i = 0; i < 2; i++) (await engine.begin({ contract: 'strong' })).route();
+    (await engine.begin({ contract: 'eventual' })).route();
+    const rows = engine.reads();
+    expect(rows).toContainEqual({
+      contract: 'strong',
+      route: 'primary',
+      reason: 'strong',
+      reads: 2,
+    });
+    expect(rows.find((r) => r.contract === 'eventual')).toMatchObject({
+      route: 'replica:r1',
+      reads: 1,
+    });
+  });
+
   it('X-Read-After-Write with nothing known sends the read to the primary; garbage is ignored', async () => {
     const { engine } = await setup();
     const hinted = await engine.begin({ contract: 'eventual', readAfterWrite: 'true' });

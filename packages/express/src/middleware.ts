@@ -1,10 +1,16 @@
-import { ConfigError, type Contract, type ContractInput, defineContract } from '@freshgate/core';
+import {
+  ConfigError,
+  type Contract,
+  type ContractInput,
+  defineContract,
+  type FreshgateError,
+  toProblem,
+} from '@freshgate/core';
 import { createAdapterKit, type FreshgateHost } from '@freshgate/core/adapter';
-import type { FreshDataSource, Freshgate } from '@freshgate/pg';
-import type { Request, RequestHandler, Response } from 'express';
-import { answer, handlers } from './problem.js';
-import { tag } from './tag.js';
-import type { FreshgateOptions } from './types.js';
+import type { FreshDataSource, Freshgate, FreshRequest } from '@freshgate/pg';
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import { tag } from './route-table.js';
+import type { FreshgateErrorHandler, FreshgateOptions } from './types.js';
 
 /**
  * The freshgate middleware: reads the request's token (header or cookie), hints and session
@@ -45,19 +51,16 @@ export function freshgate(
   const contract = kit.defaultContract;
   const middleware: RequestHandler = function freshgateMiddleware(req, res, next) {
     if (onError !== undefined) handlers.set(req, onError);
-    kit.start(
-      req,
-      res,
-      contract,
-      (started) => {
-        req.db = started.db;
-        req.freshness = started.freshness;
-        next();
-      },
-      (error) => answer(error, req, res, next),
-    );
+    const fail = (error: unknown) => answer(error, req, res, next);
+    kit.start(req, res, contract, (started) => enter(req, started, next), fail);
   };
   return tag(middleware, { kind: 'root', contract });
+}
+
+function enter(req: Request, started: FreshRequest, next: NextFunction): void {
+  req.db = started.db;
+  req.freshness = started.freshness;
+  next();
 }
 
 /**
@@ -66,20 +69,16 @@ export function freshgate(
  *
  * @example
  * ```ts
- * app.get('/cases/:id', async (req, res) => {
- *   const { rows } = await freshDb(req).query('SELECT * FROM cases WHERE id = $1', [req.params.id]);
- *   res.json(rows[0]);
- * });
+ * const { rows } = await freshDb(req).query('SELECT * FROM cases WHERE id = $1', [id]);
  * ```
  */
 export function freshDb(req: Request): FreshDataSource {
-  if (req.db === undefined) {
-    throw new ConfigError(
-      'freshgate()',
-      `no req.db on ${req.method} ${req.originalUrl}: mount app.use(freshgate(gate)) on this path`,
-    );
-  }
-  return req.db;
+  if (req.db !== undefined) return req.db;
+  const where = `${req.method} ${req.originalUrl}`;
+  throw new ConfigError(
+    'freshgate()',
+    `no req.db on ${where}: mount app.use(freshgate(gate)) there`,
+  );
 }
 
 /**
@@ -97,13 +96,42 @@ export function fresh(contract: ContractInput | Contract): RequestHandler {
   const declared: Contract = defineContract(contract, 'fresh()');
   const middleware: RequestHandler = function freshContract(req, _res, next) {
     if (req.freshness === undefined) {
-      next(
-        new ConfigError('fresh()', 'mount app.use(freshgate(gate)) before routes that use fresh()'),
-      );
+      next(new ConfigError('fresh()', 'mount app.use(freshgate(gate)) before it'));
       return;
     }
     req.freshness.useContract(declared);
     next();
   };
   return tag(middleware, { kind: 'fresh', contract: declared });
+}
+
+// The `onError` of the `freshgate()` that started each request, for `freshgateErrors()`.
+const handlers = new WeakMap<Request, FreshgateErrorHandler>();
+
+// A freshgate error that reaches HTTP gets the request's `onError`, else problem+json; other
+// errors, and errors after the headers went out, go on to `next`.
+function answer(error: unknown, req: Request, res: Response, next: NextFunction): void {
+  const problem = toProblem(error);
+  const onError = handlers.get(req);
+  if (problem === null || res.headersSent) next(error);
+  else if (onError !== undefined) onError(error as FreshgateError, req, res, next);
+  else res.status(problem.status).set(problem.headers).send(JSON.stringify(problem.body));
+}
+
+/**
+ * Error middleware that answers freshgate errors thrown by `req.db` in a handler: no replica
+ * and no allowed fallback → 503 with `Retry-After`, a rejected token in strict mode → 400,
+ * both `application/problem+json` unless `freshgate({ onError })` answers them. Other errors
+ * go on to the next error handler. Mount it after the routes.
+ *
+ * @example
+ * ```ts
+ * app.get('/cases/:id', fresh('read-your-writes'), handler);
+ * app.use(freshgateErrors());
+ * ```
+ */
+export function freshgateErrors(): ErrorRequestHandler {
+  return function freshgateErrorHandler(err, req, res, next) {
+    answer(err, req, res, next);
+  };
 }

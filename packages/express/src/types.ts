@@ -18,10 +18,7 @@ declare global {
        * {@link freshDb}`(req)` returns it or throws an error that says so.
        */
       db?: FreshDataSource;
-      /**
-       * The request's freshness state (contract, `token`, `commitLsn`, `bindSession()`).
-       * Set by `freshgate()`, like {@link Request.db}.
-       */
+      /** The request's freshness state (`token`, `commitLsn`, `bindSession()`), set like `db`. */
       freshness?: RequestFreshness;
     }
   }
@@ -30,10 +27,8 @@ declare global {
 export type { SessionKey } from '@freshgate/core';
 
 /**
- * Answers a freshgate error instead of freshgate's own `application/problem+json` response:
- * 503 (no node can serve the read under its contract, with `Retry-After`), 400 (a rejected
- * token in strict mode), 503/504 (pool exhausted, statement timeout). `toProblem(error)`
- * gives freshgate's answer, to reuse parts of it.
+ * Answers a freshgate error (503 no fresh node, 400 rejected token in strict mode, ...) in
+ * place of freshgate's problem+json; `toProblem(error)` gives that answer, to reuse parts.
  */
 export type FreshgateErrorHandler = (
   error: FreshgateError,
