@@ -266,8 +266,22 @@ function replicaSpec(input: ReplicaInput): { pool: NodeInput; tags?: Record<stri
 }
 
 /**
- * Creates a {@link Freshgate}: validates the options, builds the engine (keys are imported
- * once, here) and the pools. Call `start()` before serving requests.
+ * Creates a {@link Freshgate}: validates every option (a typo or a bad value throws a
+ * `ConfigError` naming it, e.g. `monitor.interval`), builds the engine (keys are imported
+ * once, here) and the pools. `await gate.start()` before serving requests: until it resolves,
+ * `begin()` throws a `NotStartedError`.
+ *
+ * @example
+ * ```ts
+ * const gate = await createFreshgate({
+ *   primary: process.env.DATABASE_PRIMARY_URL!,
+ *   replicas: { r1: process.env.REPLICA_1_URL! },
+ *   secret: process.env.FRESHGATE_SECRET!,
+ *   monitor: { interval: '100ms', health: { exitLag: '2s' } },
+ *   token: { ttl: '10m' },
+ * });
+ * await gate.start();
+ * ```
  */
 export async function createFreshgate(options: FreshgateOptions): Promise<Freshgate> {
   if (!options || typeof options !== 'object') {
