@@ -142,3 +142,19 @@ describe('FreshDataSource and connection state', () => {
     expect(connects).toBe(0);
   });
 });
+
+describe('FreshDataSource.withContract', () => {
+  it("takes any contract input — 'strong', 'eventual', { maxLag: '2s' } — validated when called", async () => {
+    const { db } = await setup(fakePool({}), fakePool({}));
+    const source = await db('eventual');
+    await source.withContract('strong').query('SELECT 1');
+    expect(source.freshness.servedBy).toBe('primary');
+    const other = await db('strong');
+    await other.withContract('eventual').query('SELECT 1');
+    expect(other.freshness.servedBy).toBe('replica:r1');
+    const bounded = await db('strong');
+    await bounded.withContract({ maxLag: '2s' }).query('SELECT 1');
+    expect(bounded.freshness.servedBy).toBe('replica:r1');
+    expect(() => source.withContract('strogn' as never)).toThrow(/Did you mean "strong"/);
+  });
+});
