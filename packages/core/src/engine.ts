@@ -130,8 +130,11 @@ export interface BeginInput {
 
 /** The engine: everything a framework adapter needs, computed in one place. */
 export interface Engine {
+  /** The replica-state model the monitor fills. */
   readonly topology: Topology;
+  /** The token codec built from `secret`/`keys` and `token` (signs and verifies tokens). */
   readonly codec: TokenCodec;
+  /** The primary fallback budget, `null` with `budget: false`. */
   readonly budget: PrimaryBudget | null;
   /** The contract of requests that name none (option `defaultContract`), validated. */
   readonly defaultContract: Contract;

@@ -17,10 +17,21 @@ import { withTimeout } from './timeout.js';
 import type { TokenCodec } from './token-codec.js';
 import type { ReplicaState, Topology } from './topology.js';
 
-/** Header names of the wire contract. */
+/**
+ * Header of the freshness token, on write responses (and monotonic/causal reads) and on
+ * requests that carry one back.
+ *
+ * @example
+ * ```ts
+ * await fetch(url, { headers: { [HEADER_TOKEN]: token } });
+ * ```
+ */
 export const HEADER_TOKEN = 'X-Freshness-Token';
+/** Response header naming the node that served the request: `primary` or `replica:<name>`. */
 export const HEADER_ROUTE = 'X-Freshness-Route';
+/** Response header of bounded and stale reads: the measured lag of the serving replica, ms. */
 export const HEADER_LAG_MS = 'X-Freshness-Lag-Ms';
+/** Request hint (`true` or `1`): this read must see the client's own writes. */
 export const HEADER_READ_AFTER_WRITE = 'X-Read-After-Write';
 
 /**

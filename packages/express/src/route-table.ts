@@ -10,6 +10,7 @@ export interface LayerTag {
   contract: Contract;
 }
 
+/** Marks `handler` with `value` for {@link routeTable}. */
 export function tag<T extends object>(handler: T, value: LayerTag): T {
   Object.defineProperty(handler, FRESHGATE_LAYER, { value });
   return handler;

@@ -105,10 +105,15 @@ function isPool(input: unknown): input is PoolLike {
  * ```
  */
 export class Freshgate {
+  /** The core engine: `defaultContract`, `contract()`, `codec`, `reads()`. */
   readonly engine: Engine;
+  /** The replica-state model; `topology.on(listener)` reports health and circuit changes. */
   readonly topology: Topology;
+  /** The replica monitor (`quarantineReason(name)`, `pollNow(name)`). */
   readonly monitor: ReplicaMonitor;
+  /** The primary's pool. */
   readonly primary: PoolLike;
+  /** The replicas' pools, by name. */
   readonly replicas: ReadonlyMap<string, PoolLike>;
   readonly #owned: PoolLike[] = [];
   readonly #backend: DataSourceBackend;
