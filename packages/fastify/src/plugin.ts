@@ -11,9 +11,10 @@ type Started = FastifyRequest & { [STARTED]: FreshRequest | null };
 function started(request: FastifyRequest): FreshRequest {
   const value = (request as Started)[STARTED];
   if (value === null) {
+    const route = `${request.method} ${request.routeOptions.url ?? request.url}`;
     throw new ConfigError(
       'config.freshness',
-      `${request.method} ${request.routeOptions.url} has freshness turned off (config.freshness: false): it has no request.db`,
+      `no request.db on ${route}: the route has config.freshness: false or was registered before the freshgate plugin`,
     );
   }
   return value;
