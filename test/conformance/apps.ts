@@ -2,12 +2,13 @@ import { forwardFreshness } from '@freshgate/client';
 import type { RouteTable } from '@freshgate/core';
 import {
   fresh,
+  freshDb,
   freshgateErrors,
   freshgate as freshgateExpress,
   routeTable,
 } from '@freshgate/express';
 import { freshgate as freshgateFastify } from '@freshgate/fastify';
-import { currentDb, type Freshgate, type Queryable } from '@freshgate/pg';
+import { currentDb, type FreshDataSource, type Freshgate, type Queryable } from '@freshgate/pg';
 import express from 'express';
 import Fastify from 'fastify';
 
@@ -40,8 +41,20 @@ async function readNote(db: Queryable, id: string) {
   return rows[0];
 }
 
-const sessionHeader = (headers: Record<string, unknown>) =>
-  typeof headers['x-user'] === 'string' ? headers['x-user'] : undefined;
+// The session key: `X-User`, or the user of an `Authorization: Bearer <user>` header (what a
+// single-page or mobile app sends: no cookie, no token header).
+const sessionHeader = (headers: Record<string, unknown>) => {
+  if (typeof headers['x-user'] === 'string') return headers['x-user'];
+  const auth = headers.authorization;
+  return typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
+};
+
+/** Sign-up: creates the account, then binds the session key the handler just learned. */
+async function signUp(db: FreshDataSource, body: { id: string; user: string }) {
+  await db.query('INSERT INTO notes VALUES ($1, $2)', [body.id, `account of ${body.user}`]);
+  await db.freshness.bindSession(body.user);
+  return { lsn: db.freshness.commitLsn, token: db.freshness.token };
+}
 
 export function expressApp(engine: Freshgate): ConformanceApp {
   const app = express();
@@ -57,7 +70,7 @@ export function expressApp(engine: Freshgate): ConformanceApp {
 
   app.post('/notes', async (req, res) => {
     res.append('Set-Cookie', APP_COOKIE);
-    await req.db.query('INSERT INTO notes VALUES ($1, $2)', [req.body.id, req.body.body]);
+    await freshDb(req).query('INSERT INTO notes VALUES ($1, $2)', [req.body.id, req.body.body]);
     res.status(201).json({ id: req.body.id });
   });
   const read =
@@ -67,27 +80,30 @@ export function expressApp(engine: Freshgate): ConformanceApp {
       if (note) res.json(note);
       else res.status(404).json({});
     };
-  app.get('/notes/:id', async (req, res) => read(() => req.db)(req, res));
+  app.get('/notes/:id', async (req, res) => read(() => freshDb(req))(req, res));
   app.get('/feed/:id', fresh(CONTRACTS.feed), read());
   app.get('/eventual/:id', fresh(CONTRACTS.eventual), read());
   app.get('/strong/:id', fresh(CONTRACTS.strong), read());
   app.get('/bounded', fresh(CONTRACTS.bounded), async (req, res) => {
-    const { rows } = await req.db.query('SELECT count(*)::int AS n FROM notes');
+    const { rows } = await freshDb(req).query('SELECT count(*)::int AS n FROM notes');
     res.json(rows[0]);
   });
   app.get('/guarded/:id', fresh(CONTRACTS.guarded), read());
   app.get('/slow', fresh('eventual'), async (req, res) => {
-    await req.db.query('SELECT pg_sleep(0.6)');
+    await freshDb(req).query('SELECT pg_sleep(0.6)');
     res.json({});
   });
   app.post('/slow-write', async (req, res) => {
-    await req.db.query('INSERT INTO notes VALUES ($1, $2)', [req.body.id, 'slow']);
-    await req.db.query('SELECT pg_sleep(0.6)');
+    await freshDb(req).query('INSERT INTO notes VALUES ($1, $2)', [req.body.id, 'slow']);
+    await freshDb(req).query('SELECT pg_sleep(0.6)');
     res.status(201).json({});
   });
   app.get('/forward', async (req, res) => {
     const downstream = await fetch(String(req.query.to), { headers: forwardFreshness(req) });
     res.status(downstream.status).json(await downstream.json());
+  });
+  app.post('/signup', async (req, res) => {
+    res.status(201).json(await signUp(freshDb(req), req.body));
   });
   app.use(freshgateErrors());
   return { target: app, routeTable: () => routeTable(app), close: async () => {} };
@@ -100,7 +116,7 @@ export async function fastifyApp(engine: Freshgate): Promise<ConformanceApp> {
     reply.header('Access-Control-Expose-Headers', CORS_EXPOSED);
   });
   await app.register(freshgateFastify, {
-    engine,
+    gate: engine,
     sessionKey: (request) => sessionHeader(request.headers),
   });
 
@@ -141,6 +157,9 @@ export async function fastifyApp(engine: Freshgate): Promise<ConformanceApp> {
     const downstream = await fetch(request.query.to, { headers: forwardFreshness(request) });
     return reply.code(downstream.status).send(await downstream.json());
   });
+  app.post<{ Body: { id: string; user: string } }>('/signup', async (request, reply) =>
+    reply.code(201).send(await signUp(request.db, request.body)),
+  );
   await app.ready();
   return {
     target: app.server,
@@ -160,7 +179,7 @@ export async function registerTypo(framework: Framework, engine: Freshgate): Pro
     return;
   }
   const app = Fastify();
-  await app.register(freshgateFastify, { engine });
+  await app.register(freshgateFastify, { gate: engine });
   try {
     app.get('/typo', { config: { freshness: 'monotonc' as never } }, async () => ({}));
     await app.ready();

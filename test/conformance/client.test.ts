@@ -40,7 +40,7 @@ describe('@freshgate/client against a real freshgate server', () => {
     await cluster.waitForReplicas();
     engine = await freshgateFor(cluster, {
       monitor: {
-        health: { exitLagMs: 60_000, exitForMs: 60_000, enterLagMs: 60_000, enterForMs: 0 },
+        health: { exitLag: 60_000, exitFor: 60_000, enterLag: 60_000, enterFor: 0 },
       },
     });
     await untilHealthy(engine);

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { ConfigError, createTokenCodec, memoryPinStore } from '@freshgate/core';
+import { ConfigError, createTokenCodec, formatLsn, memoryPinStore } from '@freshgate/core';
 import type { Freshgate } from '@freshgate/pg';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../harness/index.js';
-import { freshgateFor, untilHealthy } from '../integration/support.js';
+import { freshgateFor, TEST_SECRET, untilHealthy } from '../integration/support.js';
 import {
   buildApp,
   CONTRACTS,
@@ -185,6 +185,44 @@ const SCENARIOS: [string, (t: Context) => Promise<void>][] = [
     },
   ],
   [
+    'bindSession: a sign-up binds the new user as session key, so a token-less, cookie-less client (Authorization only) reads its new account',
+    async ({ http, cluster, framework, engine }) => {
+      const id = newId();
+      const user = `new-${framework}-${id}`;
+      await paused(cluster, async () => {
+        // The sign-up request carries no session key at all; the response's token and cookie
+        // are dropped, as a client that only keeps its bearer credential would.
+        const signup = await http.post('/signup').send({ id, user }).expect(201);
+        const { lsn, token } = signup.body as { lsn: string; token: string };
+        // The request's own commit LSN, readable without decoding the token.
+        const codec = await createTokenCodec({ secret: TEST_SECRET });
+        const claims = await codec.verify(token);
+        expect(claims.ok && formatLsn(claims.lsn)).toBe(lsn);
+
+        const own = await http
+          .get(`/notes/${id}`)
+          .set('Authorization', `Bearer ${user}`)
+          .expect(200, { body: `account of ${user}` });
+        expect(own.headers['x-freshness-route']).toBe('primary');
+        // Control: the replicas lag, so another session misses the account.
+        const other = await http
+          .get(`/notes/${id}`)
+          .set('Authorization', `Bearer someone-else-${id}`)
+          .expect(404);
+        expect(other.headers['x-freshness-route']).toMatch(REPLICA);
+      });
+      // status() counts reads per contract, route and reason.
+      const reads = engine.status().reads;
+      const count = (route: RegExp) =>
+        reads
+          .filter((r) => r.contract === 'read-your-writes' && route.test(r.route))
+          .reduce((n, r) => n + r.reads, 0);
+      expect(count(/^primary$/)).toBeGreaterThanOrEqual(1);
+      expect(count(REPLICA)).toBeGreaterThanOrEqual(1);
+      expect(reads.every((r) => typeof r.reason === 'string' && r.reads > 0)).toBe(true);
+    },
+  ],
+  [
     '503 application/problem+json with Retry-After when no replica is fresh and the route allows no fallback',
     async ({ http, cluster }) => {
       const id = newId();
@@ -317,6 +355,7 @@ const SCENARIOS: [string, (t: Context) => Promise<void>][] = [
         row('GET', '/slow', 'eventual', ['primary']),
         row('POST', '/slow-write', 'read-your-writes', ['primary']),
         row('GET', '/forward', 'read-your-writes', ['primary']),
+        row('POST', '/signup', 'read-your-writes', ['primary']),
       ]);
       expect(table.markdown).toContain('| GET | `/bounded` | maxLag=500ms | stale | — |');
       expect(table.markdown).toContain('| GET | `/strong/:id` | strong | — | — |');
@@ -336,7 +375,7 @@ describe('conformance: one engine, the same scenarios over Express and Fastify',
     // Replicas are paused for seconds at a time: health thresholds high enough that a paused
     // replica stays in rotation, so that freshness (not health) decides every route.
     const monitor = {
-      health: { exitLagMs: 60_000, exitForMs: 60_000, enterLagMs: 60_000, enterForMs: 0 },
+      health: { exitLag: 60_000, exitFor: 60_000, enterLag: 60_000, enterFor: 0 },
     };
     engine = await freshgateFor(cluster, { pinStore: memoryPinStore(), cookie: true, monitor });
     strictEngine = await freshgateFor(cluster, { strict: true, monitor });

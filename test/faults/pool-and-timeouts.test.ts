@@ -36,7 +36,7 @@ describe('pool exhaustion, aborted clients, handler errors and statement timeout
     freshgate = await freshgateFor(cluster, {
       primary: pool(cluster.primary.url),
       replicas: { r1: pool(cluster.replica('r1').url) },
-      statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+      statementTimeout: STATEMENT_TIMEOUT_MS,
     });
     await untilHealthy(freshgate);
     for (const framework of FRAMEWORKS) apps.set(framework, await startApp(framework, freshgate));

@@ -25,11 +25,11 @@ import {
 // Replicas replay every commit this late, so a read that ignored a session's token or pin
 // would miss its write: each fault below runs where a routing mistake is a visible violation.
 const APPLY_DELAY_MS = 150;
-const HEALTH = { exitLagMs: 1_000, exitForMs: 300, enterLagMs: 400, enterForMs: 1_000 };
+const HEALTH = { exitLag: 1_000, exitFor: 300, enterLag: 400, enterFor: 1_000 };
 const MONITOR: FreshgateOptions['monitor'] = {
-  intervalMs: 50,
-  quarantineMs: 500,
-  breaker: { openMs: 200, maxOpenMs: 1_000 },
+  interval: 50,
+  quarantine: 500,
+  breaker: { open: 200, maxOpen: 1_000 },
   health: HEALTH,
 };
 
@@ -159,7 +159,7 @@ describe('replica faults under HTTP load (Express and Fastify on one engine)', (
     const result = await load.stop();
     expectClean(result, 'replica lag');
 
-    expect(peakLag).toBeGreaterThan(HEALTH.exitLagMs);
+    expect(peakLag).toBeGreaterThan(HEALTH.exitLag);
     // Hysteresis: while the lag climbed, hovered and fell, r1 changed state exactly twice.
     const changes = healthOf('r1', since);
     expect(changes.map((e) => e.to)).toEqual(['lagging', 'healthy']);

@@ -32,7 +32,7 @@ describe(`soak: ${SESSIONS} sessions for ${SECONDS} s over Express and Fastify`,
     freshgate = await freshgateFor(cluster, {
       poolSize: POOL_SIZE,
       pinStore: memoryPinStore(),
-      monitor: { intervalMs: 50, quarantineMs: 500, breaker: { openMs: 200, maxOpenMs: 1_000 } },
+      monitor: { interval: 50, quarantine: 500, breaker: { open: 200, maxOpen: 1_000 } },
     });
     await untilHealthy(freshgate);
     apps = await startApps(freshgate);

@@ -1,8 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { ContractInput, TelemetryOptions } from '@freshgate/core';
-import { fresh, freshgateErrors, freshgate as freshgateExpress } from '@freshgate/express';
+import { type ContractInput, type TelemetryOptions, toProblem } from '@freshgate/core';
+import { fresh, freshDb, freshgateErrors, freshgate as freshgateExpress } from '@freshgate/express';
 import { freshgate as freshgateFastify } from '@freshgate/fastify';
 import type { Freshgate, Queryable } from '@freshgate/pg';
 import express from 'express';
@@ -61,30 +61,30 @@ function expressApp(freshgate: Freshgate): express.Express {
   const app = express();
   app.use(freshgateExpress(freshgate, { sessionKey: (req) => sessionOf(req.headers) }));
   app.post('/items/:key', async (req, res) => {
-    res.status(201).json(await writeItem(req.db, String(req.params.key)));
+    res.status(201).json(await writeItem(freshDb(req), String(req.params.key)));
   });
   for (const [name, contract] of Object.entries(ROUTES)) {
     const path = name === 'items' ? '/items/:key' : `/${name}/items/:key`;
     const handler: express.RequestHandler = async (req, res) => {
-      res.json(await readItem(req.db, String(req.params.key)));
+      res.json(await readItem(freshDb(req), String(req.params.key)));
     };
     if (contract === undefined) app.get(path, handler);
     else app.get(path, fresh(contract), handler);
   }
   app.get('/slow', fresh('strong'), async (req, res) => {
-    await req.db.query('SELECT pg_sleep($1)', [Number(req.query.s ?? 0.5)]);
+    await freshDb(req).query('SELECT pg_sleep($1)', [Number(req.query.s ?? 0.5)]);
     res.json({});
   });
   app.get('/slow-replica', fresh('eventual'), async (req, res) => {
-    await req.db.query('SELECT pg_sleep($1)', [Number(req.query.s ?? 0.5)]);
+    await freshDb(req).query('SELECT pg_sleep($1)', [Number(req.query.s ?? 0.5)]);
     res.json({});
   });
   app.get('/boom', fresh('eventual'), async (req) => {
-    await req.db.query('SELECT 1');
+    await freshDb(req).query('SELECT 1');
     throw new HandlerError('boom');
   });
   app.get('/bad-sql', fresh('eventual'), async (req, res) => {
-    await req.db.query('SELECT * FROM no_such_table');
+    await freshDb(req).query('SELECT * FROM no_such_table');
     res.json({});
   });
   app.use(freshgateErrors());
@@ -107,10 +107,16 @@ function describeError(error: unknown): string {
 async function fastifyApp(freshgate: Freshgate) {
   const app = Fastify();
   await app.register(freshgateFastify, {
-    engine: freshgate,
+    gate: freshgate,
     sessionKey: (request) => sessionOf(request.headers),
   });
   app.setErrorHandler((error, _request, reply) => {
+    // Freshgate's errors come through the app's error handler, with freshgate's answer ready.
+    const problem = toProblem(error);
+    if (problem !== null) {
+      void reply.code(problem.status).headers(problem.headers).send(JSON.stringify(problem.body));
+      return;
+    }
     void reply.code(500).send({ error: 'internal', detail: describeError(error) });
   });
   type KeyRequest = { Params: { key: string } };

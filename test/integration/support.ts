@@ -15,7 +15,7 @@ export async function freshgateFor(
     secret: TEST_SECRET,
     budget: false,
     ...options,
-    monitor: { intervalMs: 50, ...options.monitor },
+    monitor: { interval: 50, ...options.monitor },
   });
   await freshgate.start();
   return freshgate;

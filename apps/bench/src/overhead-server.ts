@@ -61,7 +61,7 @@ async function expressApp(replica: pg.Pool, fg: Freshgate | undefined): Promise<
     try {
       const values = [Number(req.params.id)];
       const { rows } = fg
-        ? await req.db.query(ITEM_SQL, values)
+        ? await (req.db as NonNullable<typeof req.db>).query(ITEM_SQL, values)
         : await replica.query(ITEM_SQL, values);
       res.json(rows[0] ?? null);
     } catch (error) {
@@ -76,7 +76,7 @@ async function fastifyApp(replica: pg.Pool, fg: Freshgate | undefined): Promise<
   if (fg) {
     const { freshgate } = await import('@freshgate/fastify');
     await app.register(freshgate, {
-      engine: fg,
+      gate: fg,
       sessionKey: (request) => request.headers[SESSION_HEADER] as string,
     });
   }

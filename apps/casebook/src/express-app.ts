@@ -1,4 +1,4 @@
-import { fresh, freshgate, freshgateErrors } from '@freshgate/express';
+import { fresh, freshDb, freshgate, freshgateErrors } from '@freshgate/express';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import type { Casebook } from './casebook.js';
 import { BODY_LIMIT, PROBLEM_JSON, problemFor } from './http-errors.js';
@@ -25,12 +25,14 @@ export function expressApp(
         const out = await runRoute(
           route,
           {
-            db: req.db,
+            get db() {
+              return freshDb(req);
+            },
             params: req.params as Record<string, string>,
             query: req.query as Record<string, unknown>,
             body: req.body,
             user: req.get('x-user'),
-            served: () => served(req.freshness),
+            served: () => served(freshDb(req).freshness),
           },
           casebook.services,
         );

@@ -1,3 +1,4 @@
+import { toProblem } from '@freshgate/core';
 import { freshgate } from '@freshgate/fastify';
 import Fastify from 'fastify';
 import type { Casebook } from './casebook.js';
@@ -13,7 +14,7 @@ export async function fastifyApp(
 ) {
   const app = Fastify({ bodyLimit: BODY_LIMIT });
   await app.register(freshgate, {
-    engine: casebook.freshgate,
+    gate: casebook.freshgate,
     sessionKey: (request) => {
       const user = request.headers['x-user'];
       return typeof user === 'string' ? user : undefined;
@@ -33,7 +34,10 @@ export async function fastifyApp(
         const out = await runRoute(
           route,
           {
-            db: request.db,
+            // Read lazily: routes with `freshness: false` have no data source.
+            get db() {
+              return request.db;
+            },
             params: request.params as Record<string, string>,
             query: request.query as Record<string, unknown>,
             body: request.body,
@@ -51,6 +55,11 @@ export async function fastifyApp(
     return reply.code(status).type(PROBLEM_JSON).send(JSON.stringify(body));
   });
   app.setErrorHandler((error, _request, reply) => {
+    // Freshgate's errors (503 no fresh node, ...) reach the app's handler with their answer.
+    const problem = toProblem(error);
+    if (problem !== null) {
+      return reply.code(problem.status).headers(problem.headers).send(JSON.stringify(problem.body));
+    }
     const { status, body } = problemFor(error);
     return reply.code(status).type(PROBLEM_JSON).send(JSON.stringify(body));
   });

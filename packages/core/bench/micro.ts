@@ -4,17 +4,14 @@
  *   pnpm --filter @freshgate/core exec tsx bench/micro.ts
  */
 import { cpus } from 'node:os';
-import {
-  createEngine,
-  createTokenCodec,
-  type DecideContext,
-  decide,
-  defineContract,
-  memoryPinStore,
-  PrimaryBudget,
-  routeRequest,
-  Topology,
-} from '../src/index.js';
+// Internals are measured here, so they come from their modules rather than the public entry points.
+import { PrimaryBudget } from '../src/budget.js';
+import { defineContract } from '../src/contract.js';
+import { type DecideContext, decide, routeRequest } from '../src/decide.js';
+import { createEngine } from '../src/engine.js';
+import { memoryPinStore } from '../src/pin-store.js';
+import { createTokenCodec } from '../src/token-codec.js';
+import { Topology } from '../src/topology.js';
 
 const SECRET = 'benchmark-secret-of-at-least-32-bytes!!';
 const CID = '7301234567890123456/1';

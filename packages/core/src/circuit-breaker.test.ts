@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { CircuitBreaker } from './circuit-breaker.js';
+import { CircuitBreaker, type CircuitBreakerSettings } from './circuit-breaker.js';
+import type { ConfigError } from './errors.js';
 import { ManualClock } from './manual-clock.js';
 
 describe('CircuitBreaker', () => {
   it('opens after the failure threshold and refuses calls while open', () => {
     const clock = new ManualClock();
-    const breaker = new CircuitBreaker({ failureThreshold: 3, openMs: 1_000, clock });
+    const breaker = newBreaker({ failureThreshold: 3, open: 1_000 }, clock);
     breaker.failure();
     breaker.failure();
     expect(breaker.state).toBe('closed');
@@ -16,7 +17,7 @@ describe('CircuitBreaker', () => {
   });
 
   it('a success resets the consecutive-failure count', () => {
-    const breaker = new CircuitBreaker({ failureThreshold: 2, clock: new ManualClock() });
+    const breaker = newBreaker({ failureThreshold: 2 }, new ManualClock());
     breaker.failure();
     breaker.success();
     breaker.failure();
@@ -26,12 +27,10 @@ describe('CircuitBreaker', () => {
   it('lets exactly one probe through when half-open; success closes', () => {
     const clock = new ManualClock();
     const changes: string[] = [];
-    const breaker = new CircuitBreaker({
-      failureThreshold: 1,
-      openMs: 1_000,
+    const breaker = newBreaker(
+      { failureThreshold: 1, open: '1s', onChange: (from, to) => changes.push(`${from}>${to}`) },
       clock,
-      onChange: (from, to) => changes.push(`${from}>${to}`),
-    });
+    );
     breaker.failure();
     clock.advance(999);
     expect(breaker.allow()).toBe(false);
@@ -46,7 +45,7 @@ describe('CircuitBreaker', () => {
 
   it('a failed probe reopens for twice as long, capped', () => {
     const clock = new ManualClock();
-    const breaker = new CircuitBreaker({ failureThreshold: 1, openMs: 100, maxOpenMs: 300, clock });
+    const breaker = newBreaker({ failureThreshold: 1, open: 100, maxOpen: '300ms' }, clock);
     breaker.failure();
     for (const expectedOpen of [200, 300, 300]) {
       clock.advance(1_000);
@@ -60,14 +59,36 @@ describe('CircuitBreaker', () => {
   });
 
   it('ignores a throwing listener', () => {
-    const breaker = new CircuitBreaker({
-      failureThreshold: 1,
-      clock: new ManualClock(),
-      onChange: () => {
-        throw new Error('listener bug');
+    const breaker = newBreaker(
+      {
+        failureThreshold: 1,
+        onChange: () => {
+          throw new Error('listener bug');
+        },
       },
-    });
+      new ManualClock(),
+    );
     expect(() => breaker.failure()).not.toThrow();
     expect(breaker.state).toBe('open');
   });
+
+  it('fails at construction naming the setting as the owner exposes it', () => {
+    const option = (settings: CircuitBreakerSettings) => {
+      try {
+        new CircuitBreaker({ defaults: DEFAULTS, settings, path: 'monitor.breaker.' });
+        return null;
+      } catch (error) {
+        return (error as ConfigError).option;
+      }
+    };
+    expect(option({ open: '1 sec' as never })).toBe('monitor.breaker.open');
+    expect(option({ failureThreshold: 0 })).toBe('monitor.breaker.failureThreshold');
+    expect(option({ openMs: 5 } as never)).toBe('monitor.breaker.openMs');
+    expect(option({ open: '2s', maxOpen: 10_000 })).toBeNull();
+  });
 });
+
+const DEFAULTS = { failureThreshold: 3, open: 1_000, maxOpen: 30_000 };
+function newBreaker(settings: CircuitBreakerSettings, clock: ManualClock) {
+  return new CircuitBreaker({ defaults: DEFAULTS, settings, clock });
+}

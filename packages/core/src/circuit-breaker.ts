@@ -1,25 +1,34 @@
+import { checkOptions } from './check-options.js';
 import { type Clock, systemClock } from './clock.js';
+import { type Duration, parseDuration } from './duration.js';
+import { ConfigError } from './errors.js';
 import type { CircuitState } from './topology.js';
 
-/** Default number of consecutive failures that open a circuit. */
-export const DEFAULT_FAILURE_THRESHOLD = 3;
-/** Default time a circuit stays open before one probe is let through (doubles per failed probe). */
-export const DEFAULT_OPEN_MS = 1_000;
-/** Default upper bound of the open time after repeated failed probes. */
-export const DEFAULT_MAX_OPEN_MS = 30_000;
-
-/** Options of {@link CircuitBreaker}. */
-export interface CircuitBreakerOptions {
-  /** Consecutive failures that open the circuit. Default {@link DEFAULT_FAILURE_THRESHOLD} (3). */
+/**
+ * Settings of a {@link CircuitBreaker}. Each user of a breaker (the replica monitor, the Redis
+ * pin store) documents and defines its own defaults, once: they differ on purpose.
+ */
+export interface CircuitBreakerSettings {
+  /** Consecutive failures that open the circuit. */
   failureThreshold?: number;
-  /** Open time before a half-open probe. Default {@link DEFAULT_OPEN_MS} (1 s). */
-  openMs?: number;
-  /** Cap of the open time, which doubles after each failed probe. Default {@link DEFAULT_MAX_OPEN_MS} (30 s). */
-  maxOpenMs?: number;
+  /** Open time before a half-open probe. */
+  open?: Duration;
+  /** Cap of the open time, which doubles after each failed probe. */
+  maxOpen?: Duration;
   /** Called on every state change; a throwing listener is ignored. */
   onChange?: (from: CircuitState, to: CircuitState) => void;
+}
+
+/** Options of {@link CircuitBreaker}: the user's settings over the owner's defaults. */
+export interface CircuitBreakerOptions {
+  defaults: Required<Omit<CircuitBreakerSettings, 'onChange'>>;
+  /** The user's settings, checked here; `path` names them in errors (`monitor.breaker.`). */
+  settings?: CircuitBreakerSettings | undefined;
+  path?: string;
   clock?: Clock;
 }
+
+const SETTINGS = ['failureThreshold', 'open', 'maxOpen', 'onChange'];
 
 /**
  * A circuit breaker for one dependency (a database node, the pin store): `closed` lets calls
@@ -29,7 +38,11 @@ export interface CircuitBreakerOptions {
  *
  * @example
  * ```ts
- * const breaker = new CircuitBreaker({ failureThreshold: 1, openMs: 500 });
+ * const breaker = new CircuitBreaker({
+ *   defaults: { failureThreshold: 1, open: '500ms', maxOpen: '5s' },
+ *   settings: userOptions.breaker,
+ *   path: 'breaker.',
+ * });
  * if (breaker.allow()) {
  *   try { await call(); breaker.success(); } catch (err) { breaker.failure(); }
  * }
@@ -47,13 +60,32 @@ export class CircuitBreaker {
   readonly #clock: Clock;
   readonly #onChange: ((from: CircuitState, to: CircuitState) => void) | undefined;
 
-  constructor(options: CircuitBreakerOptions = {}) {
-    this.#threshold = Math.max(1, options.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD);
-    this.#baseOpenMs = Math.max(1, options.openMs ?? DEFAULT_OPEN_MS);
-    this.#maxOpenMs = Math.max(this.#baseOpenMs, options.maxOpenMs ?? DEFAULT_MAX_OPEN_MS);
+  constructor({ defaults, settings = {}, path = '', clock }: CircuitBreakerOptions) {
+    checkOptions(settings, SETTINGS, `${path}options`, path);
+    const threshold = settings.failureThreshold ?? defaults.failureThreshold;
+    if (!Number.isInteger(threshold) || threshold < 1) {
+      throw new ConfigError(
+        `${path}failureThreshold`,
+        `expected an integer >= 1, got ${String(threshold)}`,
+      );
+    }
+    this.#threshold = threshold;
+    this.#baseOpenMs = parseDuration(settings.open ?? defaults.open, `${path}open`);
+    if (this.#baseOpenMs < 1) throw new ConfigError(`${path}open`, 'must be at least 1ms');
+    const maxOpenMs = parseDuration(settings.maxOpen ?? defaults.maxOpen, `${path}maxOpen`);
+    if (settings.maxOpen !== undefined && maxOpenMs < this.#baseOpenMs) {
+      throw new ConfigError(
+        `${path}maxOpen`,
+        `must be >= ${path}open (${this.#baseOpenMs}ms), got ${maxOpenMs}ms`,
+      );
+    }
+    this.#maxOpenMs = Math.max(this.#baseOpenMs, maxOpenMs);
+    if (settings.onChange !== undefined && typeof settings.onChange !== 'function') {
+      throw new ConfigError(`${path}onChange`, 'expected a function (from, to) => void');
+    }
     this.#openMs = this.#baseOpenMs;
-    this.#clock = options.clock ?? systemClock;
-    this.#onChange = options.onChange;
+    this.#clock = clock ?? systemClock;
+    this.#onChange = settings.onChange;
   }
 
   /** The state as of now (an open circuit whose time is up reads `half-open`). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defineContract, parseReadAfterWrite, tighten } from './contract.js';
+import { defineContract, parseReadAfterWrite } from './contract.js';
 import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
 
@@ -111,22 +111,7 @@ describe('defineContract', () => {
   });
 });
 
-describe('tighten and X-Read-After-Write', () => {
-  it('upgrades eventual to read-your-writes and leaves stricter contracts alone', () => {
-    const eventual = defineContract({ contract: 'eventual', fallback: 'stale' });
-    const t = tighten(eventual, true);
-    expect(t.level).toBe('read-your-writes');
-    expect(t.fallbacks).toBe(eventual.fallbacks);
-    expect(tighten(eventual, true)).toBe(t);
-    expect(tighten(eventual, false)).toBe(eventual);
-    for (const name of ['strong', 'read-your-writes', 'monotonic', 'causal'] as const) {
-      const c = defineContract(name);
-      expect(tighten(c, true)).toBe(c);
-    }
-    const bounded = defineContract({ maxLag: 1000 });
-    expect(tighten(bounded, true)).toBe(bounded);
-  });
-
+describe('X-Read-After-Write', () => {
   it.each([
     ['true', true],
     [' TRUE ', true],

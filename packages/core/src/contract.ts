@@ -201,33 +201,6 @@ export function defineContract(input: ContractInput | Contract, path = 'contract
   });
 }
 
-const tightened = new WeakMap<Contract, Contract>();
-
-/**
- * Applies the `X-Read-After-Write` hint: the contract becomes at least `read-your-writes`
- * (`eventual` is upgraded; every other level already includes read-your-writes). A hint
- * never loosens anything. Memoised, so it does not allocate per request.
- *
- * @example
- * ```ts
- * tighten(defineContract('eventual'), true).level; // 'read-your-writes'
- * tighten(defineContract('strong'), true).level; // 'strong'
- * ```
- */
-export function tighten(contract: Contract, readAfterWrite: boolean): Contract {
-  if (!readAfterWrite || contract.level !== 'eventual') return contract;
-  let result = tightened.get(contract);
-  if (result === undefined) {
-    result = Object.freeze({
-      ...contract,
-      level: 'read-your-writes' as const,
-      label: 'read-your-writes',
-    });
-    tightened.set(contract, result);
-  }
-  return result;
-}
-
 /**
  * Reads the `X-Read-After-Write` request header: only `true` or `1` (trimmed,
  * case-insensitive) count; anything else, including absence, is ignored.

@@ -4,6 +4,7 @@ import { createEngine, type EngineOptions } from './engine.js';
 import { ConfigError, FreshnessUnavailableError, TokenRejectedError } from './errors.js';
 import { ManualClock } from './manual-clock.js';
 import { memoryPinStore, type PinStore } from './pin-store.js';
+import { toProblem } from './problem.js';
 import { RequestFreshness } from './request-freshness.js';
 import { hashSessionKey } from './session-key.js';
 import { Topology } from './topology.js';
@@ -59,47 +60,31 @@ describe('createEngine: configuration', () => {
     ).rejects.toThrow(/`cookie`/);
   });
 
-  it('declares routes, validated at declaration, and lists them as JSON and Markdown', async () => {
-    const { engine } = await setup();
-    engine.declareRoute('get', '/cases/:id', 'read-your-writes');
-    engine.declareRoute('GET', '/dashboard', { maxLag: '5s', fallback: [{ wait: 200 }, 'stale'] });
-    engine.declareRoute('POST', '/transfer', 'strong');
-    expect(() => engine.declareRoute('GET', '/feed', 'monotnic' as never)).toThrow(
-      /routes\[GET \/feed\].*monotonic/,
-    );
-    expect(() => engine.declareRoute('GET', '/cases/:id', 'eventual')).toThrow(/twice/);
-    expect(engine.routes()).toEqual([
-      {
-        method: 'GET',
-        path: '/cases/:id',
-        contract: 'read-your-writes',
-        level: 'read-your-writes',
-        maxLagMs: null,
-        fallback: ['primary'],
-        tags: null,
-      },
-      {
-        method: 'GET',
-        path: '/dashboard',
-        contract: 'maxLag=5000ms',
-        level: 'bounded',
-        maxLagMs: 5000,
-        fallback: ['wait 200ms', 'stale'],
-        tags: null,
-      },
-      {
-        method: 'POST',
-        path: '/transfer',
-        contract: 'strong',
-        level: 'strong',
-        maxLagMs: null,
-        fallback: [],
-        tags: null,
-      },
-    ]);
-    expect(engine.routesMarkdown()).toContain(
-      '| GET | `/dashboard` | maxLag=5000ms | wait 200ms → stale | — |',
-    );
+  it('names every token option as written (token.maxLength, not maxLength) and rejects the old flat names', async () => {
+    const topology = new Topology();
+    const option = (options: Partial<EngineOptions>) =>
+      createEngine({ topology, secret: SECRET, ...options } as EngineOptions).then(
+        () => null,
+        (e: ConfigError) => e.option,
+      );
+    expect(await option({ token: { maxLength: 10 } })).toBe('token.maxLength');
+    expect(await option({ token: { ttl: '10ms' } })).toBe('token.ttl');
+    expect(await option({ token: { cacheSize: -1 } })).toBe('token.cacheSize');
+    expect(await option({ token: { maxLenght: 100 } as never })).toBe('token.maxLenght');
+    expect(await option({ tokenMaxLength: 100 } as never)).toBe('tokenMaxLength');
+    expect(await option({ token: { maxLength: 2048, ttl: '1m' } })).toBeNull();
+  });
+
+  it('fails at start-up, not at the first write, when no key of the key set can sign', async () => {
+    const { generateKeyPair } = await import('jose');
+    const { publicKey } = await generateKeyPair('EdDSA');
+    const err = await createEngine({
+      topology: new Topology(),
+      keys: [{ kid: 'k1', alg: 'EdDSA', publicKey }],
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).option).toBe('keys');
+    expect((err as ConfigError).message).toMatch(/privateKey/);
   });
 });
 
@@ -149,6 +134,63 @@ describe('engine: writes and read-your-writes', () => {
     expect(expired.requiredLsn()).toBeNull();
   });
 
+  it('bindSession: a write made before the key was known is pinned under it, later writes too, and the session reads by its pin', async () => {
+    const { engine, store } = await setup();
+    // Sign-up: the request starts with no session key, writes, then learns the user id.
+    const signup = await engine.begin({ contract: 'read-your-writes' });
+    await signup.wrote(950n);
+    expect(signup.commitLsn).toBe('0/3B6');
+    await signup.bindSession(42);
+    expect(await store.get(hashSessionKey('42'))).toMatchObject({ lsn: 950n });
+    await signup.wrote(970n);
+    expect(signup.commitLsn).toBe('0/3CA');
+    expect(await store.get(hashSessionKey('42'))).toMatchObject({ lsn: 970n });
+
+    // The next request knows only the key (no token, no cookie): the pin makes it fresh.
+    const next = await engine.begin({ contract: 'read-your-writes', sessionKey: '42' });
+    expect(next.requiredLsn()).toBe(970n);
+  });
+
+  it('bindSession: a login reads the pin of the session it binds, so earlier writes of that user count', async () => {
+    const { engine, store } = await setup();
+    await store.extend(hashSessionKey('user-7'), { lsn: 980n, node: null, ttlMs: 5_000 });
+    const login = await engine.begin({ contract: 'read-your-writes' });
+    expect(login.requiredLsn()).toBeNull();
+    await login.bindSession('user-7');
+    expect(login.requiredLsn()).toBe(980n);
+    expect(login.route()).toMatchObject({ kind: 'check', lsn: 980n });
+    expect(login.commitLsn).toBeNull();
+    await expect(login.bindSession('')).rejects.toThrow(TypeError);
+  });
+
+  it('bindSession with a failing pin store is counted, never thrown, and reads go to the primary', async () => {
+    const failing: PinStore = {
+      get: () => Promise.reject(new Error('down')),
+      extend: () => Promise.reject(new Error('down')),
+    };
+    const { engine } = await setup({ pinStore: failing });
+    const login = await engine.begin({ contract: 'read-your-writes' });
+    await login.bindSession('user-8');
+    expect(login.route()).toMatchObject({ kind: 'primary', reason: 'store-unavailable' });
+  });
+
+  it('reads() counts routed reads per contract, route and reason', async () => {
+    const { engine } = await setup();
+    for (let i = 0; i < 2; i++) (await engine.begin({ contract: 'strong' })).route();
+    (await engine.begin({ contract: 'eventual' })).route();
+    const rows = engine.reads();
+    expect(rows).toContainEqual({
+      contract: 'strong',
+      route: 'primary',
+      reason: 'strong',
+      reads: 2,
+    });
+    expect(rows.find((r) => r.contract === 'eventual')).toMatchObject({
+      route: 'replica:r1',
+      reads: 1,
+    });
+  });
+
   it('X-Read-After-Write with nothing known sends the read to the primary; garbage is ignored', async () => {
     const { engine } = await setup();
     const hinted = await engine.begin({ contract: 'eventual', readAfterWrite: 'true' });
@@ -185,7 +227,7 @@ describe('engine: writes and read-your-writes', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(TokenRejectedError);
-    expect(strict.engine.problem(err)).toMatchObject({
+    expect(toProblem(err)).toMatchObject({
       status: 400,
       headers: { 'Content-Type': 'application/problem+json' },
       body: { status: 400, title: 'Freshness token rejected', reason: 'malformed' },
@@ -286,15 +328,13 @@ describe('engine: request scope', () => {
     const after = freshness.route();
     expect(after).toMatchObject({ kind: 'error', reason: 'no-replica-caught-up' });
     if (after.kind !== 'error') throw new Error('unreachable');
-    const problem = engine.problem(
-      new FreshnessUnavailableError(after.reason, after.retryAfterSeconds),
-    );
+    const problem = toProblem(new FreshnessUnavailableError(after.reason, after.retryAfterSeconds));
     expect(problem).toMatchObject({
       status: 503,
       headers: { 'Retry-After': '1' },
       body: { status: 503 },
     });
-    expect(engine.problem(new Error('other'))).toBeNull();
+    expect(toProblem(new Error('other'))).toBeNull();
   });
 
   it('an empty budget turns a primary fallback into 503', async () => {
@@ -377,7 +417,7 @@ describe('engine: pin store failures', () => {
   });
 
   it("pinMode 'lsn': a session-key session's sticky replica outlives pinTtl (it lives as long as a token)", async () => {
-    const { engine, clock, topology } = await setup({ pinTtl: '5s', tokenTtl: '10m' });
+    const { engine, clock, topology } = await setup({ pinTtl: '5s', token: { ttl: '10m' } });
     const first = await engine.begin({ contract: 'monotonic', sessionKey: 'paging' });
     const d = first.route();
     expect(d).toMatchObject({ kind: 'replica', node: { name: 'r1' } });

@@ -1,5 +1,6 @@
 import { type Span, trace } from '@opentelemetry/api';
 import { PrimaryBudget } from './budget.js';
+import { checkOptions } from './check-options.js';
 import { type Clock, systemClock } from './clock.js';
 import {
   type Contract,
@@ -9,24 +10,27 @@ import {
 } from './contract.js';
 import { type CookieOptions, type CookieSettings, cookieSettings, readCookie } from './cookie.js';
 import type { DecideContext, SelectionPolicy } from './decide.js';
-import { checkKeys, didYouMean } from './did-you-mean.js';
+import { didYouMean } from './did-you-mean.js';
 import { type Duration, parseDuration } from './duration.js';
 import { ConfigError, TokenRejectedError } from './errors.js';
 import type { Pin, PinStore } from './pin-store.js';
-import { type Problem, toProblem } from './problem.js';
 import {
   type RequestEnvironment,
   RequestFreshness,
   type ResponseSink,
-  withTimeout,
+  storeCall,
 } from './request-freshness.js';
-import { type RouteListing, RouteRegistry } from './route-registry.js';
 import { hashSessionKey } from './session-key.js';
-import { Telemetry, type TelemetryOptions, type TokenIgnoredReason } from './telemetry.js';
+import {
+  type ReadCount,
+  Telemetry,
+  type TelemetryOptions,
+  type TokenIgnoredReason,
+} from './telemetry.js';
 import {
   createTokenCodec,
-  type TokenAlgorithm,
   type TokenCodec,
+  type TokenCodecOptions,
   type TokenKey,
   type VerifyResult,
 } from './token-codec.js';
@@ -41,22 +45,28 @@ export const DEFAULT_PIN_STORE_TIMEOUT: Duration = '50ms';
 /** Default replica selection policy. */
 export const DEFAULT_SELECTION: SelectionPolicy = 'least-lag';
 
+/** Token settings of {@link EngineOptions}: the token codec's own options, under their own names. */
+export type TokenOptions = Pick<
+  TokenCodecOptions,
+  'algorithms' | 'typ' | 'ttl' | 'maxLength' | 'cacheSize'
+>;
+
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
   /** The replica-state model the monitor fills. Required. */
   topology: Topology;
   /** HS256 secret (≥ 32 bytes). Give this or `keys`. */
   secret?: string | Uint8Array;
-  /** Key set (HS256/EdDSA/ES256); the first signing key signs. */
+  /**
+   * Key set (HS256/EdDSA/ES256); the first key with a private part signs, every key verifies
+   * (rotation). At least one key must be able to sign.
+   */
   keys?: readonly TokenKey[];
-  /** Accepted token algorithms. Default: those of the keys. */
-  algorithms?: readonly TokenAlgorithm[];
-  /** Token lifetime. Default `'10m'`. */
-  tokenTtl?: Duration;
-  /** Longest accepted token, characters. Default 1024. */
-  tokenMaxLength?: number;
-  /** Verified tokens cached. Default 10 000. */
-  tokenCacheSize?: number;
+  /**
+   * Token settings: `ttl` (default `'10m'`), `maxLength` (default 1024), `cacheSize` (verified
+   * tokens cached, default 10 000), `algorithms` (default: those of the keys), `typ`.
+   */
+  token?: TokenOptions;
   /** Reject invalid tokens with 400 instead of ignoring them. Default `false`. */
   strict?: boolean;
   /** Server-side pins for requests with a session key. Default: none (tokens only). */
@@ -120,8 +130,11 @@ export interface BeginInput {
 
 /** The engine: everything a framework adapter needs, computed in one place. */
 export interface Engine {
+  /** The replica-state model the monitor fills. */
   readonly topology: Topology;
+  /** The token codec built from `secret`/`keys` and `token` (signs and verifies tokens). */
   readonly codec: TokenCodec;
+  /** The primary fallback budget, `null` with `budget: false`. */
   readonly budget: PrimaryBudget | null;
   /** The contract of requests that name none (option `defaultContract`), validated. */
   readonly defaultContract: Contract;
@@ -134,24 +147,16 @@ export interface Engine {
   begin(input?: BeginInput): RequestFreshness | Promise<RequestFreshness>;
   /** Validates a contract (memoised for names). */
   contract(input: Contract | ContractInput): Contract;
-  /** Declares a route's contract (validated now) and lists it in {@link Engine.routes}. */
-  declareRoute(method: string, path: string, input: Contract | ContractInput): Contract;
-  /** Declared routes, for the query classification table. */
-  routes(): RouteListing[];
-  /** Declared routes as a Markdown table. */
-  routesMarkdown(): string;
-  /** The `application/problem+json` response of a freshgate error, `null` for others. */
-  problem(error: unknown): Problem | null;
+  /** Read counters since start-up, one row per contract, route and reason. */
+  reads(): ReadCount[];
 }
 
-const OPTION_KEYS = [
+/** The option names of {@link EngineOptions}, for layers that pass options through. */
+export const ENGINE_OPTIONS: readonly string[] = [
   'topology',
   'secret',
   'keys',
-  'algorithms',
-  'tokenTtl',
-  'tokenMaxLength',
-  'tokenCacheSize',
+  'token',
   'strict',
   'pinStore',
   'pinTtl',
@@ -192,17 +197,12 @@ function oneOf<T extends string>(
  * ```ts
  * const topology = new Topology({ replicas: [{ name: 'r1' }] });
  * const engine = await createEngine({ topology, secret: process.env.FRESHGATE_SECRET!, pinStore: memoryPinStore() });
- * engine.declareRoute('GET', '/cases/:id', 'read-your-writes');
  * const freshness = await engine.begin({ contract: 'read-your-writes', token, sessionKey, sink });
  * const decision = freshness.route();
  * ```
  */
 export async function createEngine(options: EngineOptions): Promise<Engine> {
-  if (options === null || typeof options !== 'object')
-    throw new ConfigError('options', 'expected an options object');
-  checkKeys(options, OPTION_KEYS, (key, hint) => {
-    throw new ConfigError(key, hint);
-  });
+  checkOptions(options, ENGINE_OPTIONS, 'options');
   const topology = options.topology;
   if (topology === undefined || typeof topology.replicaByRoute !== 'function') {
     throw new ConfigError(
@@ -234,9 +234,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   );
   const selection = oneOf(options.selection, SELECTIONS, DEFAULT_SELECTION, 'selection');
   if (options.budget !== undefined && options.budget !== false) {
-    checkKeys(options.budget, ['rate', 'burst'], (key, hint) => {
-      throw new ConfigError(`budget.${key}`, hint);
-    });
+    checkOptions(options.budget, ['rate', 'burst'], 'budget', 'budget.');
   }
   const budget = options.budget === false ? null : new PrimaryBudget({ ...options.budget, clock });
   const defaultContract = defineContract(
@@ -251,15 +249,33 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   }
   const hash = options.hashSessionKey ?? hashSessionKey;
   if (typeof hash !== 'function') throw new ConfigError('hashSessionKey', 'expected a function');
-  const codec = await createTokenCodec({
-    secret: options.secret,
-    keys: options.keys,
-    algorithms: options.algorithms,
-    ttl: options.tokenTtl,
-    maxLength: options.tokenMaxLength,
-    cacheSize: options.tokenCacheSize,
-    clock,
-  });
+  if (options.token !== undefined) {
+    checkOptions(
+      options.token,
+      ['algorithms', 'typ', 'ttl', 'maxLength', 'cacheSize'],
+      'token',
+      'token.',
+    );
+  }
+  // A verify-only key set would fail at the first write, long after start-up.
+  if (Array.isArray(options.keys) && options.keys.length > 0) {
+    const signs = options.keys.some(
+      (key) =>
+        key !== null &&
+        typeof key === 'object' &&
+        ('secret' in key || ('privateKey' in key && key.privateKey !== undefined)),
+    );
+    if (!signs) {
+      throw new ConfigError(
+        'keys',
+        'no key can sign tokens: give the current key its `privateKey` (keys with only a `publicKey` verify tokens other instances signed)',
+      );
+    }
+  }
+  const codec = await createTokenCodec(
+    { ...options.token, secret: options.secret, keys: options.keys, clock },
+    'token.',
+  );
   const telemetry = new Telemetry(options.telemetry);
   telemetry.watch(topology);
   const decideContext: DecideContext = {
@@ -279,9 +295,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     pinTtlMs,
     readPinTtlMs: pinMode === 'primary' ? null : Math.max(pinTtlMs, codec.ttlMs),
     storeTimeoutMs,
+    storeErrorToPrimary: onStoreError === 'primary',
+    hashSessionKey: hash,
     cookie,
   };
-  const registry = new RouteRegistry();
   const named = new Map<string, Contract>();
 
   function contract(input: Contract | ContractInput): Contract {
@@ -341,7 +358,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       for (const token of uncached) useToken(found, token, await codec.verify(token, expect));
       if (!needsPin) return start(undefined, false);
       try {
-        const pin = await withTimeout(pinStore.get(sessionHash), storeTimeoutMs, 'get');
+        const pin = await storeCall(pinStore.get(sessionHash), storeTimeoutMs, 'get');
         return start(pin, false);
       } catch (error) {
         telemetry.storeFailed('get', error, span);
@@ -370,9 +387,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     defaultContract,
     begin,
     contract,
-    declareRoute: (method, path, input) => registry.declare(method, path, input),
-    routes: () => registry.list(),
-    routesMarkdown: () => registry.markdown(),
-    problem: toProblem,
+    reads: () => telemetry.reads(),
   };
 }

@@ -5,6 +5,7 @@
 export type FreshgateErrorCode =
   | 'ERR_FRESHGATE_INVALID_LSN'
   | 'ERR_FRESHGATE_CONFIG'
+  | 'ERR_FRESHGATE_NOT_STARTED'
   | 'ERR_FRESHGATE_TOKEN_REJECTED'
   | 'ERR_FRESHGATE_FRESHNESS_UNAVAILABLE'
   | 'ERR_FRESHGATE_STORE'
@@ -89,6 +90,29 @@ export class ConfigError extends FreshgateError {
   constructor(option: string, message: string, options?: { cause?: unknown }) {
     super('ERR_FRESHGATE_CONFIG', `Invalid option \`${option}\`: ${message}`, options);
     this.option = option;
+  }
+}
+
+/**
+ * A request arrived before `await gate.start()` resolved: no replica position is known and no
+ * token could be issued, so freshgate refuses to serve rather than answer wrongly later.
+ *
+ * @example
+ * ```ts
+ * const gate = await createFreshgate({ primary, replicas, secret });
+ * await gate.start(); // forgetting this makes every request fail with NotStartedError
+ * ```
+ */
+export class NotStartedError extends FreshgateError {
+  declare readonly code: 'ERR_FRESHGATE_NOT_STARTED';
+
+  constructor(starting: boolean) {
+    super(
+      'ERR_FRESHGATE_NOT_STARTED',
+      starting
+        ? 'freshgate is still starting: serve requests once `await gate.start()` has resolved'
+        : 'freshgate is not started: call `await gate.start()` on the Freshgate from createFreshgate() before serving requests',
+    );
   }
 }
 

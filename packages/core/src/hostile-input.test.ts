@@ -6,6 +6,7 @@ import { createEngine } from './engine.js';
 import { TokenRejectedError } from './errors.js';
 import { requestInput } from './http-headers.js';
 import { ManualClock } from './manual-clock.js';
+import { toProblem } from './problem.js';
 import { Topology } from './topology.js';
 
 const SECRET = 'hostile-input-test-secret-0123456789';
@@ -141,7 +142,7 @@ describe('hostile input, property-based', () => {
           await engine.begin({ token: candidate });
         } catch (error) {
           expect(error).toBeInstanceOf(TokenRejectedError);
-          expect(engine.problem(error)?.status).toBe(400);
+          expect(toProblem(error)?.status).toBe(400);
         }
       }),
       { numRuns: 2_000 },

@@ -10,16 +10,28 @@ import {
   routeRequest,
 } from './decide.js';
 import { StoreError } from './errors.js';
-import { maxLsn } from './lsn.js';
+import { formatLsn, maxLsn } from './lsn.js';
 import type { Pin, PinStore } from './pin-store.js';
 import type { Telemetry, TokenIgnoredReason } from './telemetry.js';
+import { withTimeout } from './timeout.js';
 import type { TokenCodec } from './token-codec.js';
 import type { ReplicaState, Topology } from './topology.js';
 
-/** Header names of the wire contract. */
+/**
+ * Header of the freshness token, on write responses (and monotonic/causal reads) and on
+ * requests that carry one back.
+ *
+ * @example
+ * ```ts
+ * await fetch(url, { headers: { [HEADER_TOKEN]: token } });
+ * ```
+ */
 export const HEADER_TOKEN = 'X-Freshness-Token';
+/** Response header naming the node that served the request: `primary` or `replica:<name>`. */
 export const HEADER_ROUTE = 'X-Freshness-Route';
+/** Response header of bounded and stale reads: the measured lag of the serving replica, ms. */
 export const HEADER_LAG_MS = 'X-Freshness-Lag-Ms';
+/** Request hint (`true` or `1`): this read must see the client's own writes. */
 export const HEADER_READ_AFTER_WRITE = 'X-Read-After-Write';
 
 /**
@@ -57,6 +69,9 @@ export interface RequestEnvironment {
    */
   readPinTtlMs: number | null;
   storeTimeoutMs: number;
+  /** `onStoreError: 'primary'`: a failed pin read sends the session's reads to the primary. */
+  storeErrorToPrimary: boolean;
+  hashSessionKey: (sessionKey: string) => string;
   cookie: CookieSettings | null;
 }
 
@@ -114,6 +129,8 @@ export class RequestFreshness {
   #pinNode: string | null;
   #pinLsn: bigint | null;
   #pinTtlMs: number;
+  #sessionHash: string | null;
+  #commitLsn: bigint | null = null;
   #routedAt = 0;
   #waitStartedAt: number | null = null;
   #waitNode: ReplicaState | null = null;
@@ -131,6 +148,7 @@ export class RequestFreshness {
     this.#pinNode = start.pin?.node ?? null;
     this.#pinLsn = start.pin?.lsn ?? null;
     this.#pinTtlMs = start.pin?.ttlMs ?? 0;
+    this.#sessionHash = start.sessionHash;
     this.#request = routeRequest(start.contract, {
       readAfterWrite: start.readAfterWrite,
       startedAt: this.#startedAt,
@@ -187,9 +205,73 @@ export class RequestFreshness {
     return maxLsn(maxLsn(this.#tokenLsn, this.#pinLsn), monotonic ? this.#floor : null);
   }
 
-  /** The latest token issued in this request, or `null`. */
+  /**
+   * The latest token issued in this request (the value of the `X-Freshness-Token` response
+   * header), or `null` before any.
+   */
   get token(): string | null {
     return this.#token;
+  }
+
+  /**
+   * The commit LSN of this request's latest write, in PostgreSQL's text form
+   * (`'16/B374D848'`), or `null` before any write: what the response's token states, without
+   * decoding it (for logs, outbox rows or messages to other services).
+   *
+   * @example
+   * ```ts
+   * await req.db.query('INSERT INTO cases (title) VALUES ($1)', [title]);
+   * logger.info({ lsn: req.freshness.commitLsn }, 'case created');
+   * ```
+   */
+  get commitLsn(): string | null {
+    return this.#commitLsn === null ? null : formatLsn(this.#commitLsn);
+  }
+
+  /**
+   * Binds this request to a session key learned while handling it — the user id after
+   * sign-up or login, for clients that send no token and no cookie (an `Authorization`
+   * header only). A write already made in this request is pinned under the key; later writes
+   * pin under it and later reads follow the session's pin, exactly as if the adapter's
+   * `sessionKey` resolver had returned the key. Resolves once the session's pin is read and
+   * any earlier write of this request is pinned; a failing pin store is counted, never thrown.
+   *
+   * @example
+   * ```ts
+   * app.post('/users', async (req, res) => {
+   *   const { rows } = await req.db.query('INSERT INTO users (email) VALUES ($1) RETURNING id', [email]);
+   *   await req.freshness.bindSession(rows[0].id); // the next GET /user with this Authorization sees it
+   *   res.status(201).json({ token: sign(rows[0].id) });
+   * });
+   * ```
+   */
+  async bindSession(sessionKey: string | number): Promise<void> {
+    if ((typeof sessionKey !== 'string' && typeof sessionKey !== 'number') || sessionKey === '') {
+      throw new TypeError('bindSession(sessionKey) expects a non-empty string or a number');
+    }
+    const env = this.#env;
+    const hash = env.hashSessionKey(String(sessionKey));
+    if (hash === this.#sessionHash) return;
+    this.#sessionHash = hash;
+    // Another session: its sticky node is not this one's.
+    this.#pinNode = null;
+    this.#pinTtlMs = 0;
+    const store = env.pinStore;
+    if (store === null) return;
+    try {
+      const pin = await storeCall(store.get(hash), env.storeTimeoutMs, 'get');
+      if (this.#sessionHash !== hash) return;
+      this.#pinLsn = maxLsn(this.#pinLsn, pin?.lsn ?? null);
+      this.#pinNode = pin?.node ?? null;
+      this.#pinTtlMs = pin?.ttlMs ?? 0;
+      if (env.readPinTtlMs === null && pin?.lsn != null) this.#request.pinnedPrimary = true;
+    } catch (error) {
+      env.telemetry.storeFailed('get', error, this.#span());
+      if (env.storeErrorToPrimary) this.#request.storeUnavailable = true;
+    }
+    if (this.#commitLsn !== null) {
+      await this.#extendPin({ lsn: this.#commitLsn, node: null }, env.pinTtlMs);
+    }
   }
 
   /** The `X-Freshness-Route` value so far, or `null` before the first routed statement. */
@@ -212,7 +294,7 @@ export class RequestFreshness {
     request.inTransaction = options?.inTransaction === true;
     request.locking = options?.locking === true;
     request.requiredLsn = this.requiredLsn(contract);
-    request.stickyRoute = this.#start.sessionHash === null ? null : this.#pinNode;
+    request.stickyRoute = this.#sessionHash === null ? null : this.#pinNode;
 
     const now = env.clock.now();
     if (this.#waitStartedAt !== null) {
@@ -253,7 +335,7 @@ export class RequestFreshness {
       case 'error':
         break;
     }
-    env.telemetry.decision(contract.level, decision, request.requiredLsn, this.#span());
+    env.telemetry.decision(contract, decision, request.requiredLsn, this.#span());
     return decision;
   }
 
@@ -266,7 +348,7 @@ export class RequestFreshness {
   needsReadBound(decision: Decision, contract: Contract = this.#contract): boolean {
     if (contract.level !== 'monotonic' && contract.level !== 'causal') return false;
     if (decision.kind === 'primary') return true;
-    return decision.kind === 'replica' && this.#start.sessionHash === null;
+    return decision.kind === 'replica' && this.#sessionHash === null;
   }
 
   /**
@@ -322,13 +404,13 @@ export class RequestFreshness {
       const clientHas = this.#issuedLsn ?? (this.#replaceToken ? null : this.#start.tokenLsn);
       if (clientHas === null || lsn > clientHas) jobs.push(this.#issue(lsn));
     }
-    const hash = this.#start.sessionHash;
+    const hash = this.#sessionHash;
     const readTtl = env.readPinTtlMs;
     if (
       hash !== null &&
       env.pinStore !== null &&
       readTtl !== null &&
-      !this.#start.storeUnavailable
+      !this.#request.storeUnavailable
     ) {
       const route = decision.route;
       if (bound !== null && (this.#pinLsn === null || bound > this.#pinLsn)) {
@@ -361,9 +443,10 @@ export class RequestFreshness {
     // The commit LSN was captured after the commit, so it bounds everything the session
     // read before: it is the whole new floor, and the sticky node no longer matters.
     this.#floor = maxLsn(this.#floor, commitLsn);
+    this.#commitLsn = maxLsn(this.#commitLsn, commitLsn);
     const lsn = maxLsn(this.#issuedLsn, commitLsn) as bigint;
     const jobs: Promise<void>[] = [this.#issue(lsn)];
-    if (this.#start.sessionHash !== null && env.pinStore !== null) {
+    if (this.#sessionHash !== null && env.pinStore !== null) {
       jobs.push(this.#extendPin({ lsn: commitLsn, node: null }, env.pinTtlMs));
     }
     await Promise.all(jobs);
@@ -374,7 +457,7 @@ export class RequestFreshness {
     const cid = env.topology.primary.clusterId;
     // A token must name its cluster; until the monitor has identified it there is none to give.
     if (cid === null) return;
-    const sid = this.#start.sessionHash ?? undefined;
+    const sid = this.#sessionHash ?? undefined;
     const signed = await env.codec.sign({ lsn, cid, sid });
     if (this.#issuedLsn !== null && this.#issuedLsn > lsn) return;
     this.#issuedLsn = lsn;
@@ -394,9 +477,9 @@ export class RequestFreshness {
   ): Promise<void> {
     const env = this.#env;
     const store = env.pinStore as PinStore;
-    const key = this.#start.sessionHash as string;
+    const key = this.#sessionHash as string;
     try {
-      await withTimeout(store.extend(key, { ...update, ttlMs }), env.storeTimeoutMs, 'extend');
+      await storeCall(store.extend(key, { ...update, ttlMs }), env.storeTimeoutMs, 'extend');
       this.#pinLsn = maxLsn(this.#pinLsn, update.lsn);
       this.#pinNode = update.node;
       this.#pinTtlMs = ttlMs;
@@ -428,22 +511,15 @@ export class RequestFreshness {
   }
 }
 
-/** Rejects with a {@link StoreError} when `promise` takes longer than `ms`. Internal. */
-export function withTimeout<T>(
+/** A pin store call bounded by the engine's `pinStoreTimeout`. */
+export function storeCall<T>(
   promise: Promise<T>,
   ms: number,
   operation: 'get' | 'extend',
 ): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new StoreError(operation, { message: `Pin store ${operation} timed out after ${ms}ms` }),
-        ),
-      ms,
-    );
-    timer.unref?.();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return withTimeout(
+    promise,
+    ms,
+    () => new StoreError(operation, { message: `Pin store ${operation} timed out after ${ms}ms` }),
+  );
 }

@@ -7,8 +7,8 @@ import {
   type Span,
   SpanStatusCode,
 } from '@opentelemetry/api';
-import type { ContractLevel } from './contract.js';
-import type { Decision } from './decide.js';
+import type { Contract, ContractLevel } from './contract.js';
+import type { Decision, DecisionReason } from './decide.js';
 import type { TokenRejectionReason } from './errors.js';
 import { formatLsn } from './lsn.js';
 import type { Topology, TopologyEvent } from './topology.js';
@@ -69,6 +69,20 @@ export interface TelemetryOptions {
   onDecision?: (decision: Decision, span: Span | undefined, contract: ContractLevel) => void;
 }
 
+/**
+ * One row of the read counters (`status().reads`): how many reads of one contract went to one
+ * route for one reason, since the process started.
+ */
+export interface ReadCount {
+  /** The contract's label, e.g. `monotonic` or `{ maxLag: 2000ms }`. */
+  contract: string;
+  /** `primary` or `replica:<name>`. */
+  route: string;
+  /** Why the read went there, e.g. `replica-fresh`, `no-replica`, `strong`. */
+  reason: DecisionReason;
+  reads: number;
+}
+
 /** Why a presented token was not used. */
 export type TokenIgnoredReason = TokenRejectionReason;
 
@@ -85,6 +99,7 @@ export class Telemetry {
   readonly #onDecision: TelemetryOptions['onDecision'];
   // Attribute objects are reused: metric points are recorded per statement.
   readonly #attributes = new Map<string, Attributes>();
+  readonly #reads = new Map<string, ReadCount>();
 
   constructor(options: TelemetryOptions = {}) {
     const meter = options.meter ?? metrics.getMeter('@freshgate/core');
@@ -155,14 +170,30 @@ export class Telemetry {
     return attrs;
   }
 
+  /** The read counters, one row per contract, route and reason. */
+  reads(): ReadCount[] {
+    return [...this.#reads.values()].map((row) => ({ ...row }));
+  }
+
   decision(
-    level: ContractLevel,
+    contract: Contract,
     decision: Decision,
     requiredLsn: bigint | null,
     span: Span | undefined,
   ): void {
+    const level = contract.level;
     const route = decision.route;
     if (route !== null) {
+      const key = `${contract.label}\0${route}\0${decision.reason}`;
+      const row = this.#reads.get(key);
+      if (row === undefined) {
+        this.#reads.set(key, {
+          contract: contract.label,
+          route,
+          reason: decision.reason,
+          reads: 1,
+        });
+      } else row.reads++;
       this.#routes.add(
         1,
         this.#attrs(`r\0${level}\0${route}`, () => ({

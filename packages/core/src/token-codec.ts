@@ -9,8 +9,8 @@ import {
   type JWK,
   type KeyObject,
 } from 'jose';
+import { checkOptions } from './check-options.js';
 import { type Clock, systemClock } from './clock.js';
-import { didYouMean } from './did-you-mean.js';
 import { type Duration, parseDuration } from './duration.js';
 import { ConfigError, type TokenRejectionReason } from './errors.js';
 import { LruCache } from './lru-cache.js';
@@ -320,29 +320,32 @@ function checkCluster(
  * else result.reason; // e.g. 'expired'
  * ```
  */
-export async function createTokenCodec(options: TokenCodecOptions): Promise<TokenCodec> {
-  if (options === null || typeof options !== 'object') {
-    throw new ConfigError('options', 'expected an options object');
-  }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.includes(key)) {
-      throw new ConfigError(key, `unknown option.${didYouMean(key, OPTION_KEYS)}`);
-    }
-  }
+export async function createTokenCodec(
+  options: TokenCodecOptions,
+  /** @internal Where the engine nests these options (`token.`), so that errors name them as the user wrote them. */
+  prefix = '',
+): Promise<TokenCodec> {
+  checkOptions(options, OPTION_KEYS, 'options');
   const clock = options.clock ?? systemClock;
   const typ = options.typ ?? DEFAULT_TOKEN_TYP;
   if (typeof typ !== 'string' || typ === '')
-    throw new ConfigError('typ', 'expected a non-empty string');
-  const ttlMs = parseDuration(options.ttl ?? DEFAULT_TOKEN_TTL, 'tokenTtl');
-  if (ttlMs < 1000) throw new ConfigError('tokenTtl', 'must be at least 1s');
+    throw new ConfigError(`${prefix}typ`, 'expected a non-empty string');
+  const ttlMs = parseDuration(options.ttl ?? DEFAULT_TOKEN_TTL, `${prefix}ttl`);
+  if (ttlMs < 1000) throw new ConfigError(`${prefix}ttl`, 'must be at least 1s');
   const ttlSeconds = Math.ceil(ttlMs / 1000);
   const maxLength = options.maxLength ?? DEFAULT_TOKEN_MAX_LENGTH;
   if (!Number.isInteger(maxLength) || maxLength < 64) {
-    throw new ConfigError('maxLength', `expected an integer >= 64, got ${String(maxLength)}`);
+    throw new ConfigError(
+      `${prefix}maxLength`,
+      `expected an integer >= 64, got ${String(maxLength)}`,
+    );
   }
   const cacheSize = options.cacheSize ?? DEFAULT_TOKEN_CACHE_SIZE;
   if (!Number.isInteger(cacheSize) || cacheSize < 0) {
-    throw new ConfigError('cacheSize', `expected an integer >= 0, got ${String(cacheSize)}`);
+    throw new ConfigError(
+      `${prefix}cacheSize`,
+      `expected an integer >= 0, got ${String(cacheSize)}`,
+    );
   }
 
   const keys = await importKeys(options);
@@ -350,7 +353,7 @@ export async function createTokenCodec(options: TokenCodecOptions): Promise<Toke
   for (const alg of algorithms) {
     if (!ALGORITHMS.includes(alg)) {
       throw new ConfigError(
-        'algorithms',
+        `${prefix}algorithms`,
         `unsupported algorithm ${JSON.stringify(alg)}; allowed: ${ALGORITHMS.join(', ')}`,
       );
     }
@@ -358,7 +361,7 @@ export async function createTokenCodec(options: TokenCodecOptions): Promise<Toke
   for (const key of keys) {
     if (!algorithms.includes(key.alg)) {
       throw new ConfigError(
-        'algorithms',
+        `${prefix}algorithms`,
         `key "${key.kid}" uses ${key.alg}, which is not in the allow-list`,
       );
     }

@@ -1,3 +1,5 @@
+export type { SessionKey } from './adapter-kit.js';
+export type { CircuitBreakerSettings } from './circuit-breaker.js';
 export type { Clock } from './clock.js';
 export type {
   Contract,
@@ -11,25 +13,23 @@ export type {
 export type { CookieOptions } from './cookie.js';
 export type {
   CheckDecision,
-  DecideContext,
   Decision,
   DecisionReason,
   ErrorDecision,
   FallbackKind,
   PrimaryDecision,
   ReplicaDecision,
-  RouteRequest,
   SelectionPolicy,
   WaitDecision,
 } from './decide.js';
 export type { Duration } from './duration.js';
-export type { BeginInput, Engine, EngineOptions } from './engine.js';
+export type { BeginInput, Engine, EngineOptions, TokenOptions } from './engine.js';
 export type { FreshgateErrorCode, TokenRejectionReason } from './errors.js';
 export type { MemoryPinStoreOptions, Pin, PinStore, PinUpdate } from './pin-store.js';
 export type { Problem } from './problem.js';
-export type { ResponseSink, RouteOptions } from './request-freshness.js';
-export type { RouteDeclaration, RouteListing, RouteTable } from './route-registry.js';
-export type { TelemetryOptions, TokenIgnoredReason } from './telemetry.js';
+export type { RequestFreshness, RouteOptions } from './request-freshness.js';
+export type { RouteListing, RouteTable } from './route-table.js';
+export type { ReadCount, TelemetryOptions, TokenIgnoredReason } from './telemetry.js';
 export type {
   AsymmetricTokenKey,
   RejectedToken,

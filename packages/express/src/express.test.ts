@@ -1,27 +1,23 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '@freshgate/core';
-import { createFreshgate, currentDb, type Freshgate } from '@freshgate/pg';
+import { createTestHost, type TestHost } from '@freshgate/core/testing';
+import { createFreshgate } from '@freshgate/pg';
 import express from 'express';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fresh, freshgate, freshgateErrors, routeTable } from './index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fresh, freshDb, freshgate, freshgateErrors, routeTable } from './index.js';
 
-// No database is reached here: the pools are created lazily and these requests never query.
-// Routing over real replicas is covered by the conformance suite in test/conformance.
-let engine: Freshgate;
-let strict: Freshgate;
-const options = {
-  primary: 'postgres://127.0.0.1:1/none',
-  replicas: {},
-  secret: 'express-unit-test-secret-long-enough!',
-};
+// No database here: a test host stands in for the Freshgate. Routing over real replicas is
+// covered by the conformance suite in test/conformance.
+let host: TestHost;
+let strictHost: TestHost;
+let engine: never;
+let strict: never;
 beforeAll(async () => {
-  engine = await createFreshgate(options);
-  strict = await createFreshgate({ ...options, strict: true });
-});
-afterAll(async () => {
-  await engine.close();
-  await strict.close();
+  host = await createTestHost();
+  strictHost = await createTestHost({ strict: true });
+  engine = host as never;
+  strict = strictHost as never;
 });
 
 async function serve(app: express.Express) {
@@ -33,8 +29,9 @@ async function serve(app: express.Express) {
 }
 
 describe('freshgate() options', () => {
-  it('fails at start-up on a bad engine, a typo in an option, or an unknown contract', () => {
-    expect(() => freshgate({} as never)).toThrow(/`engine`/);
+  it('fails at start-up on a bad gate, a typo in an option, or an unknown contract', () => {
+    expect(() => freshgate({} as never)).toThrow(/`gate`/);
+    expect(() => freshgate(engine, { onError: 'json' } as never)).toThrow(/`onError`/);
     expect(() => freshgate(engine, { sesionKey: () => 'x' } as never)).toThrow(
       /`sesionKey`.*Did you mean "sessionKey"/,
     );
@@ -51,20 +48,20 @@ describe('freshgate() options', () => {
 });
 
 describe('freshgate() per request', () => {
-  it('gives the chain req.db, req.freshness with the route contract, and currentDb()', async () => {
+  it('gives the chain req.db, req.freshness with the route contract, inside the request run()', async () => {
     const app = express();
     app.use(freshgate(engine, { contract: 'eventual' }));
     app.get('/default', (req, res) => {
-      res.json({ level: req.freshness.contract.level, same: currentDb() === req.db });
+      res.json({ level: freshDb(req).freshness.contract.level, same: host.current() === req.db });
     });
     app.get('/feed', fresh('monotonic'), (req, res) => {
-      res.json({ level: req.freshness.contract.level });
+      res.json({ level: freshDb(req).freshness.contract.level });
     });
     const router = express.Router();
     router.use(fresh('strong'));
-    router.get('/own', (req, res) => res.json({ level: req.freshness.contract.level }));
+    router.get('/own', (req, res) => res.json({ level: freshDb(req).freshness.contract.level }));
     router.get('/override', fresh({ maxLag: '2s' }), (req, res) =>
-      res.json({ level: req.freshness.contract.level }),
+      res.json({ level: freshDb(req).freshness.contract.level }),
     );
     app.use('/admin', router);
     const { base, close } = await serve(app);
@@ -124,6 +121,95 @@ describe('freshgate() per request', () => {
       expect(await res.json()).toEqual({ message: 'session store down' });
     } finally {
       await close();
+    }
+  });
+
+  it('onError replaces the problem+json answer, for begin errors and in freshgateErrors()', async () => {
+    const app = express();
+    const onError = (error: { code: string }, _req: unknown, res: express.Response) => {
+      res.status(418).json({ code: error.code });
+    };
+    app.use(freshgate(strict, { onError }));
+    app.get('/x', (_req, res) => res.json({}));
+    app.get('/unavailable', async (_req, _res, next) => {
+      const { FreshnessUnavailableError } = await import('@freshgate/core');
+      next(new FreshnessUnavailableError('no-replica-caught-up', 1));
+    });
+    app.use(freshgateErrors());
+    const { base, close } = await serve(app);
+    try {
+      const rejected = await fetch(`${base}/x`, { headers: { 'X-Freshness-Token': 'garbage' } });
+      expect([rejected.status, await rejected.json()]).toEqual([
+        418,
+        { code: 'ERR_FRESHGATE_TOKEN_REJECTED' },
+      ]);
+      const unavailable = await fetch(`${base}/unavailable`);
+      expect([unavailable.status, await unavailable.json()]).toEqual([
+        418,
+        { code: 'ERR_FRESHGATE_FRESHNESS_UNAVAILABLE' },
+      ]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('freshDb(req) throws a ConfigError naming the fix where freshgate() is not mounted; req.db is undefined there', async () => {
+    const app = express();
+    app.get('/off', (req, res) => {
+      let error: unknown;
+      try {
+        freshDb(req);
+      } catch (e) {
+        error = e;
+      }
+      res.json({
+        db: req.db === undefined,
+        config: error instanceof ConfigError,
+        message: String(error),
+      });
+    });
+    const { base, close } = await serve(app);
+    try {
+      const body = (await (await fetch(`${base}/off`)).json()) as { message: string };
+      expect(body).toMatchObject({ db: true, config: true });
+      expect(body.message).toMatch(/app\.use\(freshgate\(gate\)\)/);
+    } finally {
+      await close();
+    }
+  });
+
+  it('fails every request loudly, naming the fix, when the Freshgate was never started', async () => {
+    const gate = await createFreshgate({
+      primary: 'postgres://127.0.0.1:1/none',
+      replicas: {},
+      secret: 'express-unit-test-secret-long-enough!',
+    });
+    try {
+      const app = express();
+      app.use(freshgate(gate));
+      app.get('/x', (_req, res) => res.json({}));
+      app.use(
+        (
+          err: Error & { code?: string },
+          _req: express.Request,
+          res: express.Response,
+          _next: unknown,
+        ) => {
+          res.status(500).json({ code: err.code, message: err.message });
+        },
+      );
+      const { base, close } = await serve(app);
+      try {
+        const res = await fetch(`${base}/x`);
+        expect(res.status).toBe(500);
+        const body = (await res.json()) as { code: string; message: string };
+        expect(body.code).toBe('ERR_FRESHGATE_NOT_STARTED');
+        expect(body.message).toMatch(/await gate\.start\(\)/);
+      } finally {
+        await close();
+      }
+    } finally {
+      await gate.close();
     }
   });
 

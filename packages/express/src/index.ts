@@ -1,4 +1,3 @@
-export { fresh, freshgate } from './middleware.js';
-export { freshgateErrors } from './problem.js';
+export { fresh, freshDb, freshgate, freshgateErrors } from './middleware.js';
 export { routeTable } from './route-table.js';
-export type { FreshgateOptions, SessionKey } from './types.js';
+export type { FreshgateErrorHandler, FreshgateOptions, SessionKey } from './types.js';

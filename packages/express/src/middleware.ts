@@ -2,18 +2,15 @@ import {
   ConfigError,
   type Contract,
   type ContractInput,
-  checkOptions,
   defineContract,
-  requestInput,
-  responseSink,
+  type FreshgateError,
+  toProblem,
 } from '@freshgate/core';
-import { type Freshgate, type FreshRequest, isPromise, runWithDb } from '@freshgate/pg';
-import type { RequestHandler } from 'express';
-import { sendProblem } from './problem.js';
-import { tag } from './tag.js';
-import type { FreshgateOptions, SessionKey } from './types.js';
-
-const OPTION_KEYS = ['contract', 'sessionKey'];
+import { createAdapterKit, type FreshgateHost } from '@freshgate/core/adapter';
+import type { FreshDataSource, Freshgate, FreshRequest } from '@freshgate/pg';
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import { tag } from './route-table.js';
+import type { FreshgateErrorHandler, FreshgateOptions } from './types.js';
 
 /**
  * The freshgate middleware: reads the request's token (header or cookie), hints and session
@@ -23,68 +20,65 @@ const OPTION_KEYS = ['contract', 'sessionKey'];
  *
  * @example
  * ```ts
- * const engine = await createFreshgate({ primary, replicas, secret });
- * await engine.start();
- * app.use(freshgate(engine, { sessionKey: (req) => req.session?.id }));
+ * const gate = await createFreshgate({ primary, replicas, secret });
+ * await gate.start();
+ * app.use(freshgate(gate, { sessionKey: (req) => req.session?.id }));
  * app.get('/cases/:id', fresh('read-your-writes'), async (req, res) => {
- *   const { rows } = await req.db.query('SELECT * FROM cases WHERE id = $1', [req.params.id]);
+ *   const { rows } = await freshDb(req).query('SELECT * FROM cases WHERE id = $1', [req.params.id]);
  *   res.json(rows[0]);
  * });
+ * app.use(freshgateErrors());
  * ```
  */
-export function freshgate(engine: Freshgate, options: FreshgateOptions = {}): RequestHandler {
-  if (typeof engine?.begin !== 'function' || engine.engine === undefined) {
-    throw new ConfigError('engine', 'pass the Freshgate returned by createFreshgate()');
-  }
-  checkOptions(options, OPTION_KEYS, 'freshgate() options');
-  const { sessionKey } = options;
-  if (sessionKey !== undefined && typeof sessionKey !== 'function') {
-    throw new ConfigError(
-      'sessionKey',
-      'expected a function of the request, e.g. req => req.session?.id',
-    );
-  }
-  const contract =
-    options.contract === undefined
-      ? engine.engine.defaultContract
-      : defineContract(options.contract, 'contract');
-
+export function freshgate(
+  gate: Freshgate | FreshgateHost<FreshDataSource>,
+  options: FreshgateOptions = {},
+): RequestHandler {
+  const kit = createAdapterKit<Request, Response, FreshDataSource>(gate, options, {
+    name: 'freshgate() options',
+    hostOption: 'gate',
+    io: {
+      headers: (req) => req.headers,
+      secure: (req) => req.secure,
+      response: (res) => ({
+        get: (name) => res.getHeader(name),
+        set: (name, value) => res.setHeader(name, value),
+        append: (name, value) => res.append(name, value),
+      }),
+    },
+  });
+  const { onError } = options;
+  const contract = kit.defaultContract;
   const middleware: RequestHandler = function freshgateMiddleware(req, res, next) {
-    const begin = (key: SessionKey) =>
-      engine.begin({
-        ...requestInput(req.headers),
-        contract,
-        sessionKey: key,
-        secure: req.secure,
-        sink: responseSink({
-          get: (name) => res.getHeader(name),
-          set: (name, value) => res.setHeader(name, value),
-          append: (name, value) => res.append(name, value),
-        }),
-      });
-    const fail = (error: unknown) => {
-      if (!sendProblem(res, error)) next(error);
-    };
-    const enter = (started: FreshRequest) => {
-      req.db = started.db;
-      req.freshness = started.freshness;
-      // The rest of the chain runs inside the data source's context, so currentDb() works.
-      runWithDb(started.db, () => next());
-    };
-    let started: FreshRequest | PromiseLike<FreshRequest>;
-    try {
-      // Most requests start synchronously: no promise on the hot path unless a session key
-      // resolver, a token to verify or a pin to read needs one.
-      const key = sessionKey === undefined ? undefined : sessionKey(req);
-      started = isPromise(key) ? key.then(begin) : begin(key);
-    } catch (error) {
-      fail(error);
-      return;
-    }
-    if (isPromise(started)) started.then(enter, fail);
-    else enter(started);
+    if (onError !== undefined) handlers.set(req, onError);
+    const fail = (error: unknown) => answer(error, req, res, next);
+    kit.start(req, res, contract, (started) => enter(req, started, next), fail);
   };
   return tag(middleware, { kind: 'root', contract });
+}
+
+function enter(req: Request, started: FreshRequest, next: NextFunction): void {
+  req.db = started.db;
+  req.freshness = started.freshness;
+  next();
+}
+
+/**
+ * The request's data source, set by {@link freshgate}; throws a `ConfigError` that says so
+ * on a path freshgate is not mounted on. `req.db` is the same value, typed optional.
+ *
+ * @example
+ * ```ts
+ * const { rows } = await freshDb(req).query('SELECT * FROM cases WHERE id = $1', [id]);
+ * ```
+ */
+export function freshDb(req: Request): FreshDataSource {
+  if (req.db !== undefined) return req.db;
+  const where = `${req.method} ${req.originalUrl}`;
+  throw new ConfigError(
+    'freshgate()',
+    `no req.db on ${where}: mount app.use(freshgate(gate)) there`,
+  );
 }
 
 /**
@@ -99,24 +93,45 @@ export function freshgate(engine: Freshgate, options: FreshgateOptions = {}): Re
  * ```
  */
 export function fresh(contract: ContractInput | Contract): RequestHandler {
-  const declared = defineContract(contract, 'fresh()');
+  const declared: Contract = defineContract(contract, 'fresh()');
   const middleware: RequestHandler = function freshContract(req, _res, next) {
-    if (req.freshness == null) {
-      next(
-        new ConfigError(
-          'fresh()',
-          'mount app.use(freshgate(engine)) before routes that use fresh()',
-        ),
-      );
+    if (req.freshness === undefined) {
+      next(new ConfigError('fresh()', 'mount app.use(freshgate(gate)) before it'));
       return;
     }
-    try {
-      req.freshness.useContract(declared);
-    } catch (error) {
-      next(error);
-      return;
-    }
+    req.freshness.useContract(declared);
     next();
   };
   return tag(middleware, { kind: 'fresh', contract: declared });
+}
+
+// The `onError` of the `freshgate()` that started each request, for `freshgateErrors()`.
+const handlers = new WeakMap<Request, FreshgateErrorHandler>();
+
+// A freshgate error that reaches HTTP gets the request's `onError`, else problem+json; other
+// errors, and errors after the headers went out, go on to `next`.
+function answer(error: unknown, req: Request, res: Response, next: NextFunction): void {
+  const problem = toProblem(error);
+  const onError = handlers.get(req);
+  if (problem === null || res.headersSent) next(error);
+  else if (onError !== undefined) onError(error as FreshgateError, req, res, next);
+  else res.status(problem.status).set(problem.headers).send(JSON.stringify(problem.body));
+}
+
+/**
+ * Error middleware that answers freshgate errors thrown by `req.db` in a handler: no replica
+ * and no allowed fallback → 503 with `Retry-After`, a rejected token in strict mode → 400,
+ * both `application/problem+json` unless `freshgate({ onError })` answers them. Other errors
+ * go on to the next error handler. Mount it after the routes.
+ *
+ * @example
+ * ```ts
+ * app.get('/cases/:id', fresh('read-your-writes'), handler);
+ * app.use(freshgateErrors());
+ * ```
+ */
+export function freshgateErrors(): ErrorRequestHandler {
+  return function freshgateErrorHandler(err, req, res, next) {
+    answer(err, req, res, next);
+  };
 }

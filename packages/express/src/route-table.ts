@@ -1,5 +1,20 @@
-import { type RouteDeclaration, type RouteTable, routeTable as table } from '@freshgate/core';
-import { FRESHGATE_LAYER, type LayerTag } from './tag.js';
+import type { Contract, RouteTable } from '@freshgate/core';
+import { type RouteDeclaration, routeTable as table } from '@freshgate/core/adapter';
+
+/** Marks freshgate's middleware so that `routeTable(app)` can find it in the router stack. */
+export const FRESHGATE_LAYER: unique symbol = Symbol.for('@freshgate/express.layer');
+
+/** What a marked middleware declares: the whole middleware (`root`) or a route contract. */
+export interface LayerTag {
+  kind: 'root' | 'fresh';
+  contract: Contract;
+}
+
+/** Marks `handler` with `value` for {@link routeTable}. */
+export function tag<T extends object>(handler: T, value: LayerTag): T {
+  Object.defineProperty(handler, FRESHGATE_LAYER, { value });
+  return handler;
+}
 
 // The parts of Express' router (v4 and v5) the walk reads, typed locally.
 interface Layer {
@@ -9,18 +24,11 @@ interface Layer {
   regexp?: RegExp & { fast_slash?: boolean };
 }
 
-interface Scope {
-  /** Path prefixes freshgate() is mounted on, with the default contract it brings. */
-  defaults: { prefix: string; tag: LayerTag }[];
-}
+// Path prefixes freshgate() is mounted on, with the default contract each brings.
+type Defaults = { prefix: string; tag: LayerTag }[];
 
-function under(path: string, prefix: string): boolean {
-  return (
-    prefix === '' ||
-    path === prefix ||
-    path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`)
-  );
-}
+const under = (path: string, prefix: string) =>
+  prefix === '' || path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`);
 
 // Express 5 keeps the mount path (`rawPath`); Express 4 only a regexp, readable when static.
 function mountPath(layer: Layer): string {
@@ -35,13 +43,13 @@ function mountPath(layer: Layer): string {
   return path === '/' ? '' : path;
 }
 
-function walk(stack: Layer[], prefix: string, scope: Scope, out: RouteDeclaration[]): void {
+function walk(stack: Layer[], prefix: string, defaults: Defaults, out: RouteDeclaration[]): void {
   for (const layer of stack) {
     const marked = layer.handle?.[FRESHGATE_LAYER];
     if (layer.route !== undefined) {
       const paths = [layer.route.path].flat().filter((p): p is string => typeof p === 'string');
       for (const path of paths.map((p) => prefix + p)) {
-        const applying = scope.defaults.filter((d) => under(path, d.prefix));
+        const applying = defaults.filter((d) => under(path, d.prefix));
         if (!applying.some((d) => d.tag.kind === 'root')) continue;
         const own = layer.route.stack
           .map((l) => l.handle?.[FRESHGATE_LAYER])
@@ -54,9 +62,9 @@ function walk(stack: Layer[], prefix: string, scope: Scope, out: RouteDeclaratio
         }
       }
     } else if (marked !== undefined) {
-      scope.defaults.push({ prefix: prefix + mountPath(layer), tag: marked });
+      defaults.push({ prefix: prefix + mountPath(layer), tag: marked });
     } else if (Array.isArray(layer.handle?.stack)) {
-      walk(layer.handle.stack, prefix + mountPath(layer), { defaults: [...scope.defaults] }, out);
+      walk(layer.handle.stack, prefix + mountPath(layer), [...defaults], out);
     }
   }
 }
@@ -80,6 +88,6 @@ export function routeTable(app: object): RouteTable {
   };
   const stack = holder.router?.stack ?? holder._router?.stack ?? holder.stack ?? [];
   const out: RouteDeclaration[] = [];
-  walk(stack, '', { defaults: [] }, out);
+  walk(stack, '', [], out);
   return table(out);
 }

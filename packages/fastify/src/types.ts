@@ -1,29 +1,44 @@
-import type { ContractInput, RequestFreshness, RouteTable } from '@freshgate/core';
+import type {
+  Contract,
+  ContractInput,
+  FreshgateError,
+  RequestFreshness,
+  RouteTable,
+  SessionKey,
+} from '@freshgate/core';
+import type { FreshgateHost } from '@freshgate/core/adapter';
 import type { FreshDataSource, Freshgate } from '@freshgate/pg';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
-/** A session-key resolver's result; numbers (user ids) are used as their decimal text. */
-export type SessionKey = string | number | null | undefined;
+export type { SessionKey } from '@freshgate/core';
 
 /** Options of the {@link freshgate} plugin. */
 export interface FreshgatePluginOptions {
-  /** The Freshgate returned by `createFreshgate()`. Required. */
-  engine: Freshgate;
+  /** The Freshgate returned by `await createFreshgate(...)`, started. Required. */
+  gate: Freshgate | FreshgateHost<FreshDataSource>;
   /**
    * Contract of routes whose `config.freshness` is not set.
    * Default: the engine's `defaultContract` (`'read-your-writes'` unless configured).
    */
-  contract?: ContractInput;
+  contract?: ContractInput | Contract;
   /**
    * Stable key of the client session, for server-side pins, e.g.
    * `request => request.session?.sessionId ?? request.user?.id`. Default: none (tokens only).
+   * A key learned inside the handler is bound with `request.freshness.bindSession(key)`.
    */
-  sessionKey?: (request: FastifyRequest) => SessionKey | Promise<SessionKey>;
+  sessionKey?: (request: FastifyRequest) => SessionKey | PromiseLike<SessionKey>;
+  /**
+   * Answers freshgate's errors (503 no fresh node, 400 rejected token in strict mode) in
+   * place of the default. Default: the app's error handler when it has one (the error has
+   * `statusCode`; `toProblem(error)` gives freshgate's answer), else
+   * `application/problem+json` (RFC 9457).
+   */
+  onError?: (error: FreshgateError, request: FastifyRequest, reply: FastifyReply) => unknown;
 }
 
-/** `fastify.freshgate`: the engine and the app's query classification table. */
+/** `fastify.freshgate`: the Freshgate and the app's query classification table. */
 export interface FreshgateDecoration {
-  readonly engine: Freshgate;
+  readonly gate: Freshgate | FreshgateHost<FreshDataSource>;
   /** Every route registered after the plugin, with its contract and fallback (JSON and Markdown). */
   routeTable(): RouteTable;
 }
@@ -36,11 +51,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /**
      * The request-scoped data source (reads routed by the route's contract, writes to the
-     * primary). `null` on routes with `config.freshness: false`.
+     * primary). Reading it on a route with `config.freshness: false` throws a `ConfigError`.
      */
-    db: FreshDataSource;
-    /** The request's freshness state: contract, `requiredLsn()`, `servedBy`, `token`. */
-    freshness: RequestFreshness;
+    readonly db: FreshDataSource;
+    /** The request's freshness state (`token`, `commitLsn`, `bindSession()`); throws like `db`. */
+    readonly freshness: RequestFreshness;
   }
   interface FastifyInstance {
     freshgate: FreshgateDecoration;

@@ -1,14 +1,24 @@
 import {
-  type BeginInput,
   ConfigError,
-  createEngine,
-  type Engine,
+  type Duration,
   type EngineOptions,
+  NotStartedError,
+  type ReadCount,
   type RequestFreshness,
-  Topology,
   type TopologySnapshot,
 } from '@freshgate/core';
+import {
+  type BeginInput,
+  checkOptions,
+  createEngine,
+  ENGINE_OPTIONS,
+  type Engine,
+  parseDuration,
+  type StartedRequest,
+  Topology,
+} from '@freshgate/core/adapter';
 import pg from 'pg';
+import { runWithDb } from './current-db.js';
 import { type CommitLsnFunction, type DataSourceBackend, FreshDataSource } from './data-source.js';
 import { type MonitorOptions, ReplicaMonitor } from './monitor.js';
 import type { ClientLike, PoolConfigLike, PoolLike } from './pg-types.js';
@@ -16,7 +26,17 @@ import type { ClientLike, PoolConfigLike, PoolLike } from './pg-types.js';
 /** Default time a request may wait for a pool connection before it fails. */
 export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000;
 /** Default interval between position polls of the `wait` fallback. */
-export const DEFAULT_WAIT_POLL_MS = 10;
+export const DEFAULT_WAIT_POLL_INTERVAL: Duration = '10ms';
+
+const OPTIONS = [
+  ...ENGINE_OPTIONS.filter((key) => key !== 'topology'),
+  'primary',
+  'replicas',
+  'monitor',
+  'statementTimeout',
+  'poolSize',
+  'waitPollInterval',
+];
 
 /** A node given as a pool, a connection string or node-postgres pool options. */
 export type NodeInput = PoolLike | string | PoolConfigLike;
@@ -32,23 +52,31 @@ export interface FreshgateOptions extends Omit<EngineOptions, 'topology'> {
   replicas: Record<string, ReplicaInput>;
   /** Replica monitor settings. */
   monitor?: MonitorOptions;
-  /** `statement_timeout` for pools freshgate creates from strings/options (ms). Default: none. */
-  statementTimeoutMs?: number;
+  /** `statement_timeout` for pools freshgate creates from strings/options. Default: none. */
+  statementTimeout?: Duration;
   /** Pool size for pools freshgate creates. Default: node-postgres' (10). */
   poolSize?: number;
-  /** Interval between position polls of the `wait` fallback. Default {@link DEFAULT_WAIT_POLL_MS} (10 ms). */
-  waitPollMs?: number;
+  /** Interval between position polls of the `wait` fallback. Default `'10ms'`. */
+  waitPollInterval?: Duration;
 }
 
 /** What a framework adapter gets for one request. */
-export interface FreshRequest {
-  freshness: RequestFreshness;
-  db: FreshDataSource;
+export interface FreshRequest extends StartedRequest<FreshDataSource> {
+  readonly freshness: RequestFreshness;
+  readonly db: FreshDataSource;
+  /** Runs `fn` with {@link db} as {@link currentDb}. */
+  run<T>(fn: () => T): T;
 }
 
 /** JSON status for dashboards: the monitor's view plus counters. */
 export interface FreshgateStatus extends TopologySnapshot {
+  /** Connections of every pool. */
   pools: Record<string, { total: number; idle: number; waiting: number }>;
+  /**
+   * Reads since start-up per contract, route (`primary` or `replica:<name>`) and reason
+   * (`replica-fresh`, `no-replica`, `strong`, ...).
+   */
+  reads: ReadCount[];
 }
 
 function isPool(input: unknown): input is PoolLike {
@@ -67,29 +95,45 @@ function isPool(input: unknown): input is PoolLike {
  * import pg from 'pg';
  * import { createFreshgate } from '@freshgate/pg';
  *
- * const freshgate = createFreshgate({
+ * const gate = await createFreshgate({
  *   primary: new pg.Pool({ connectionString: process.env.DATABASE_PRIMARY_URL }),
  *   replicas: { r1: process.env.REPLICA_1_URL!, r2: { pool: process.env.REPLICA_2_URL!, tags: { pool: 'reporting' } } },
  *   secret: process.env.FRESHGATE_SECRET!,
  * });
- * await freshgate.start();
+ * await gate.start();
+ * app.use(freshgate(gate)); // @freshgate/express
  * ```
  */
 export class Freshgate {
+  /** The core engine: `defaultContract`, `contract()`, `codec`, `reads()`. */
   readonly engine: Engine;
+  /** The replica-state model; `topology.on(listener)` reports health and circuit changes. */
   readonly topology: Topology;
+  /** The replica monitor (`quarantineReason(name)`, `pollNow(name)`). */
   readonly monitor: ReplicaMonitor;
+  /** The primary's pool. */
   readonly primary: PoolLike;
+  /** The replicas' pools, by name. */
   readonly replicas: ReadonlyMap<string, PoolLike>;
   readonly #owned: PoolLike[] = [];
   readonly #backend: DataSourceBackend;
   #commitLsnFunction: CommitLsnFunction = 'pg_current_wal_lsn';
   #started: Promise<void> | undefined;
+  #ready = false;
   readonly #contracts;
 
   /** Use {@link createFreshgate}. */
   constructor(options: FreshgateOptions, topology: Topology, engine: Engine) {
-    const { primary, replicas, monitor, statementTimeoutMs, poolSize, waitPollMs, clock } = options;
+    const { primary, replicas, monitor, poolSize, clock } = options;
+    const statementTimeoutMs =
+      options.statementTimeout === undefined
+        ? undefined
+        : parseDuration(options.statementTimeout, 'statementTimeout');
+    const waitPollMs = parseDuration(
+      options.waitPollInterval ?? DEFAULT_WAIT_POLL_INTERVAL,
+      'waitPollInterval',
+    );
+    if (waitPollMs < 1) throw new ConfigError('waitPollInterval', 'must be greater than 0');
     const toPool = (input: NodeInput, option: string): PoolLike => {
       if (isPool(input)) return input;
       if (typeof input !== 'string' && (typeof input !== 'object' || input === null)) {
@@ -146,7 +190,7 @@ export class Freshgate {
         this.topology.updateReplica(name, { health: 'down' });
         void this.monitor.pollNow(name);
       },
-      waitPollMs: waitPollMs ?? DEFAULT_WAIT_POLL_MS,
+      waitPollMs,
     };
   }
 
@@ -170,16 +214,23 @@ export class Freshgate {
       }
       this.monitor.start();
       await this.monitor.ready();
+      this.#ready = true;
     })();
     return this.#started;
   }
 
-  /** Starts one request: verifies the token, reads the pin, creates the lazy data source. */
   /**
-   * Starts one request. Like the engine's `begin`, synchronous when there is nothing to wait
-   * for (no token or an already verified one, no pin to read); `await` works either way.
+   * Starts one request: verifies the token, reads the pin, creates the lazy data source. Like
+   * the engine's `begin`, synchronous when there is nothing to wait for (no token or an
+   * already verified one, no pin to read); `await` works either way. Adapters call it.
+   *
+   * @throws {NotStartedError} before `await gate.start()` has
+   *   resolved: without the monitor's first poll no token can be issued and no replica is known.
    */
   begin(input?: BeginInput): FreshRequest | Promise<FreshRequest> {
+    if (!this.#ready) {
+      throw new NotStartedError(this.#started !== undefined);
+    }
     const freshness = this.engine.begin(input);
     return freshness instanceof Promise
       ? freshness.then((f) => this.#request(f))
@@ -187,7 +238,8 @@ export class Freshgate {
   }
 
   #request(freshness: RequestFreshness): FreshRequest {
-    return { freshness, db: new FreshDataSource(this.#backend, freshness, this.#contracts) };
+    const db = new FreshDataSource(this.#backend, freshness, this.#contracts);
+    return { freshness, db, run: (fn) => runWithDb(db, fn) };
   }
 
   /** The monitor's view and pool counters, for status pages. */
@@ -202,7 +254,7 @@ export class Freshgate {
     for (const [name, pool] of this.replicas) {
       pools[name] = { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
     }
-    return { ...this.topology.snapshot(), pools };
+    return { ...this.topology.snapshot(), pools, reads: this.engine.reads() };
   }
 
   /** Stops the monitor and ends the pools freshgate created (the caller's pools are left open). */
@@ -219,15 +271,37 @@ function replicaSpec(input: ReplicaInput): { pool: NodeInput; tags?: Record<stri
 }
 
 /**
- * Creates a {@link Freshgate}: validates the options, builds the engine (keys are imported
- * once, here) and the pools. Call `start()` before serving requests.
+ * Creates a {@link Freshgate}: validates every option (a typo or a bad value throws a
+ * `ConfigError` naming it, e.g. `monitor.interval`), builds the engine (keys are imported
+ * once, here) and the pools. `await gate.start()` before serving requests: until it resolves,
+ * `begin()` throws a `NotStartedError`.
+ *
+ * @example
+ * ```ts
+ * const gate = await createFreshgate({
+ *   primary: process.env.DATABASE_PRIMARY_URL!,
+ *   replicas: { r1: process.env.REPLICA_1_URL! },
+ *   secret: process.env.FRESHGATE_SECRET!,
+ *   monitor: { interval: '100ms', health: { exitLag: '2s' } },
+ *   token: { ttl: '10m' },
+ * });
+ * await gate.start();
+ * ```
  */
 export async function createFreshgate(options: FreshgateOptions): Promise<Freshgate> {
   if (!options || typeof options !== 'object') {
     throw new ConfigError('options', 'pass { primary, replicas, secret }');
   }
-  const { primary, replicas, monitor, statementTimeoutMs, poolSize, waitPollMs, ...engineOptions } =
-    options;
+  checkOptions(options, OPTIONS, 'options');
+  const {
+    primary,
+    replicas,
+    monitor,
+    statementTimeout,
+    poolSize,
+    waitPollInterval,
+    ...engineOptions
+  } = options;
   if (primary === undefined || primary === null) {
     throw new ConfigError(
       'primary',

@@ -22,19 +22,7 @@ export function currentDb(): FreshDataSource {
   return db;
 }
 
-/**
- * Runs `fn` with `db` as {@link currentDb}. Adapters call it around the handler.
- *
- * @example
- * ```ts
- * runWithDb(started.db, () => next());
- * ```
- */
+/** Runs `fn` with `db` as {@link currentDb}. Internal: adapters use `FreshRequest.run`. */
 export function runWithDb<T>(db: FreshDataSource, fn: () => T): T {
   return storage.run(db, fn);
-}
-
-/** Whether `value` is a promise (or any thenable): adapters keep the synchronous path free of them. */
-export function isPromise<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }

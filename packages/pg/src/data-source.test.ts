@@ -1,11 +1,10 @@
 import {
-  createEngine,
   PoolExhaustedError,
   StatementTimeoutError,
-  Topology,
   toProblem,
   UnsafeStatementError,
 } from '@freshgate/core';
+import { createEngine, Topology } from '@freshgate/core/adapter';
 import { describe, expect, it } from 'vitest';
 import { type DataSourceBackend, FreshDataSource } from './data-source.js';
 import type { PoolClientLike, PoolLike } from './pg-types.js';
@@ -141,5 +140,21 @@ describe('FreshDataSource and connection state', () => {
       expect((error as Error).message).toContain('db.transaction(fn)');
     }
     expect(connects).toBe(0);
+  });
+});
+
+describe('FreshDataSource.withContract', () => {
+  it("takes any contract input — 'strong', 'eventual', { maxLag: '2s' } — validated when called", async () => {
+    const { db } = await setup(fakePool({}), fakePool({}));
+    const source = await db('eventual');
+    await source.withContract('strong').query('SELECT 1');
+    expect(source.freshness.servedBy).toBe('primary');
+    const other = await db('strong');
+    await other.withContract('eventual').query('SELECT 1');
+    expect(other.freshness.servedBy).toBe('replica:r1');
+    const bounded = await db('strong');
+    await bounded.withContract({ maxLag: '2s' }).query('SELECT 1');
+    expect(bounded.freshness.servedBy).toBe('replica:r1');
+    expect(() => source.withContract('strogn' as never)).toThrow(/Did you mean "strong"/);
   });
 });

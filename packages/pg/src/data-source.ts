@@ -1,16 +1,18 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   type Contract,
+  type ContractInput,
   type Decision,
+  defineContract,
   FreshnessUnavailableError,
   PoolExhaustedError,
   parseLsn,
   type RequestFreshness,
   StatementTimeoutError,
-  type Topology,
   TransactionAbortedError,
   UnsafeStatementError,
 } from '@freshgate/core';
+import type { Topology } from '@freshgate/core/adapter';
 import { runWithDb } from './current-db.js';
 import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
 import { unsafeStatement } from './session-statement.js';
@@ -174,9 +176,18 @@ export class FreshDataSource implements Queryable {
     return this.#view(this.#eventual);
   }
 
-  /** A view whose reads use `contract` instead of the route's. */
-  withContract(contract: Contract): Queryable {
-    return this.#view(contract);
+  /**
+   * A view whose reads use `contract` instead of the route's (validated now: a typo throws a
+   * `ConfigError`). Writes still go to the primary.
+   *
+   * @example
+   * ```ts
+   * await db.withContract('strong').query('SELECT role FROM members WHERE user_id = $1', [id]);
+   * await db.withContract({ maxLag: '2s' }).query('SELECT count(*) FROM cases');
+   * ```
+   */
+  withContract(contract: ContractInput | Contract): Queryable {
+    return this.#view(defineContract(contract, 'withContract()'));
   }
 
   /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HealthHysteresis } from './health-hysteresis.js';
 
-const options = { enterLagMs: 1_000, enterForMs: 5_000, exitLagMs: 2_000, exitForMs: 1_000 };
+const options = { enterLag: 1_000, enterFor: 5_000, exitLag: 2_000, exitFor: 1_000 };
 
 describe('HealthHysteresis', () => {
   it('judges the first observation at once', () => {

@@ -1,3 +1,6 @@
+import type { Duration } from '@freshgate/core';
+import { checkOptions, parseDuration } from '@freshgate/core/adapter';
+
 /** Default lag under which a lagging replica may become healthy again. */
 export const DEFAULT_ENTER_LAG_MS = 1_000;
 /** Default time the lag must stay under {@link DEFAULT_ENTER_LAG_MS} before the replica is healthy again. */
@@ -7,17 +10,19 @@ export const DEFAULT_EXIT_LAG_MS = 2_000;
 /** Default time the lag must stay over {@link DEFAULT_EXIT_LAG_MS} before the replica is lagging. */
 export const DEFAULT_EXIT_FOR_MS = 1_000;
 
-/** Thresholds of {@link HealthHysteresis}. */
+/** Thresholds of {@link HealthHysteresis} (`monitor.health`), as durations. */
 export interface HysteresisOptions {
-  /** A lagging replica becomes healthy when its lag stays below this… Default 1 s. */
-  enterLagMs?: number;
-  /** …for this long. Default 5 s. */
-  enterForMs?: number;
-  /** A healthy replica becomes lagging when its lag stays above this… Default 2 s. */
-  exitLagMs?: number;
-  /** …for this long. Default 1 s. */
-  exitForMs?: number;
+  /** A lagging replica becomes healthy when its lag stays below this… Default `'1s'`. */
+  enterLag?: Duration;
+  /** …for this long. Default `'5s'`. */
+  enterFor?: Duration;
+  /** A healthy replica becomes lagging when its lag stays above this… Default `'2s'`. */
+  exitLag?: Duration;
+  /** …for this long. Default `'1s'`. */
+  exitFor?: Duration;
 }
+
+const HYSTERESIS_OPTIONS = ['enterLag', 'enterFor', 'exitLag', 'exitFor'];
 
 /**
  * Healthy/lagging judgement with separate enter and exit thresholds and durations, so that
@@ -26,7 +31,7 @@ export interface HysteresisOptions {
  *
  * @example
  * ```ts
- * const health = new HealthHysteresis({ exitLagMs: 2000, exitForMs: 1000 });
+ * const health = new HealthHysteresis({ exitLag: '2s', exitFor: '1s' });
  * health.observe(50, now);   // 'healthy'
  * health.observe(2500, now); // still 'healthy' until the lag has stayed high for 1 s
  * ```
@@ -39,11 +44,13 @@ export class HealthHysteresis {
   readonly #exitLagMs: number;
   readonly #exitForMs: number;
 
-  constructor(options: HysteresisOptions = {}) {
-    this.#enterLagMs = options.enterLagMs ?? DEFAULT_ENTER_LAG_MS;
-    this.#enterForMs = options.enterForMs ?? DEFAULT_ENTER_FOR_MS;
-    this.#exitLagMs = options.exitLagMs ?? DEFAULT_EXIT_LAG_MS;
-    this.#exitForMs = options.exitForMs ?? DEFAULT_EXIT_FOR_MS;
+  /** @param path - where the options sit, for error messages (`monitor.health.`). */
+  constructor(options: HysteresisOptions = {}, path = '') {
+    checkOptions(options, HYSTERESIS_OPTIONS, `${path}options`, path);
+    this.#enterLagMs = parseDuration(options.enterLag ?? DEFAULT_ENTER_LAG_MS, `${path}enterLag`);
+    this.#enterForMs = parseDuration(options.enterFor ?? DEFAULT_ENTER_FOR_MS, `${path}enterFor`);
+    this.#exitLagMs = parseDuration(options.exitLag ?? DEFAULT_EXIT_LAG_MS, `${path}exitLag`);
+    this.#exitForMs = parseDuration(options.exitFor ?? DEFAULT_EXIT_FOR_MS, `${path}exitFor`);
   }
 
   /** Feeds one lag measurement taken at `now`; returns the judgement. */

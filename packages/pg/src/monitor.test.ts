@@ -1,4 +1,4 @@
-import { Topology } from '@freshgate/core';
+import { Topology } from '@freshgate/core/adapter';
 import { describe, expect, it } from 'vitest';
 import { type ConnectNode, ReplicaMonitor } from './monitor.js';
 
@@ -23,7 +23,7 @@ describe('ReplicaMonitor connections', () => {
     const monitor = new ReplicaMonitor(
       topology,
       { primary: slowConnect, replicas: {} },
-      { timeoutMs: 10 },
+      { timeout: 10 },
     );
     await monitor.pollNow('primary');
     expect(topology.primary.health).toBe('down');

@@ -1,47 +1,65 @@
 import {
-  CircuitBreaker,
-  type CircuitBreakerOptions,
+  type CircuitBreakerSettings,
   type Clock,
+  ConfigError,
+  type Duration,
   parseLsn,
+} from '@freshgate/core';
+import {
+  CircuitBreaker,
+  checkOptions,
+  parseDuration,
   systemClock,
   type Topology,
-} from '@freshgate/core';
+  withTimeout,
+} from '@freshgate/core/adapter';
 import { HealthHysteresis, type HysteresisOptions } from './health-hysteresis.js';
 import { LsnHistory } from './lsn-history.js';
 
 /** Default poll interval of every node. */
-export const DEFAULT_MONITOR_INTERVAL_MS = 100;
+export const DEFAULT_MONITOR_INTERVAL: Duration = '100ms';
 /** Default ± fraction of jitter on the poll interval (spreads polls of many app instances). */
 export const DEFAULT_MONITOR_JITTER = 0.1;
 /** Default time a poll may take before it counts as a failure. */
-export const DEFAULT_MONITOR_TIMEOUT_MS = 1_000;
+export const DEFAULT_MONITOR_TIMEOUT: Duration = '1s';
 /** Default time a quarantined replica must look consistent before it is trusted again. */
-export const DEFAULT_QUARANTINE_MS = 2_000;
+export const DEFAULT_QUARANTINE: Duration = '2s';
 /** Default breaker of the monitor: one failed poll opens the circuit (the node is `down`). */
-export const DEFAULT_MONITOR_BREAKER: CircuitBreakerOptions = {
+export const DEFAULT_MONITOR_BREAKER = {
   failureThreshold: 1,
-  openMs: 500,
-  maxOpenMs: 5_000,
-};
+  open: '500ms',
+  maxOpen: '5s',
+} as const;
 
-/** Options of {@link ReplicaMonitor}. */
+/** Options of the replica monitor (`createFreshgate({ monitor })`). Durations are ms or `'2s'`-style strings. */
 export interface MonitorOptions {
-  /** Poll interval per node. Default {@link DEFAULT_MONITOR_INTERVAL_MS} (100 ms). */
-  intervalMs?: number;
-  /** Jitter as a fraction of the interval. Default {@link DEFAULT_MONITOR_JITTER} (0.1). */
+  /** Poll interval per node. Default `'100ms'`. */
+  interval?: Duration;
+  /** Jitter as a fraction of the interval, 0 to 1. Default 0.1. */
   jitter?: number;
-  /** A poll slower than this fails. Default {@link DEFAULT_MONITOR_TIMEOUT_MS} (1 s). */
-  timeoutMs?: number;
+  /** A poll slower than this fails. Default `'1s'`. */
+  timeout?: Duration;
   /** Lag thresholds with hysteresis. Defaults: enter < 1 s for 5 s, leave > 2 s for 1 s. */
   health?: HysteresisOptions;
-  /** Circuit breaker per node. Default: open after 1 failure, for 500 ms doubling up to 5 s (`{ failureThreshold: 1, openMs: 500, maxOpenMs: 5000 }`). */
-  breaker?: CircuitBreakerOptions;
-  /** Time a quarantined replica must stay consistent. Default {@link DEFAULT_QUARANTINE_MS} (2 s). */
-  quarantineMs?: number;
-  /** Heartbeat on the primary every this many ms (0 = off). Default: 1000 when `synchronous_commit` is off, else off. */
-  heartbeatMs?: number;
+  /** Circuit breaker per node. Default `{ failureThreshold: 1, open: '500ms', maxOpen: '5s' }`. */
+  breaker?: CircuitBreakerSettings;
+  /** Time a quarantined replica must stay consistent. Default `'2s'`. */
+  quarantine?: Duration;
+  /** Heartbeat on the primary every this long (0 = off). Default: `'1s'` when `synchronous_commit` is off, else off. */
+  heartbeat?: Duration;
   clock?: Clock;
 }
+
+const MONITOR_OPTIONS = [
+  'interval',
+  'jitter',
+  'timeout',
+  'health',
+  'breaker',
+  'quarantine',
+  'heartbeat',
+  'clock',
+];
 
 /** Opens the monitor's own connection to a node. */
 export type ConnectNode = () => Promise<{
@@ -118,19 +136,39 @@ export class ReplicaMonitor {
   #running = false;
   #readyWaiters: (() => void)[] = [];
 
-  /** @internal `createFreshgate()` builds the monitor from its `monitor` option. */
+  /**
+   * @internal `createFreshgate()` builds the monitor from its `monitor` option. Every option is
+   * checked here; errors name it as `createFreshgate` takes it (`monitor.interval`).
+   */
   constructor(
     topology: Topology,
     nodes: { primary: ConnectNode; replicas: Record<string, ConnectNode> },
     options: MonitorOptions = {},
   ) {
+    checkOptions(options, MONITOR_OPTIONS, 'monitor', 'monitor.');
     this.#topology = topology;
     this.#clock = options.clock ?? systemClock;
-    this.#intervalMs = options.intervalMs ?? DEFAULT_MONITOR_INTERVAL_MS;
+    this.#intervalMs = parseDuration(
+      options.interval ?? DEFAULT_MONITOR_INTERVAL,
+      'monitor.interval',
+    );
+    if (this.#intervalMs < 1) throw new ConfigError('monitor.interval', 'must be greater than 0');
     this.#jitter = options.jitter ?? DEFAULT_MONITOR_JITTER;
-    this.#timeoutMs = options.timeoutMs ?? DEFAULT_MONITOR_TIMEOUT_MS;
-    this.#quarantineMs = options.quarantineMs ?? DEFAULT_QUARANTINE_MS;
-    this.#heartbeatMs = options.heartbeatMs ?? 0;
+    if (typeof this.#jitter !== 'number' || !(this.#jitter >= 0 && this.#jitter <= 1)) {
+      throw new ConfigError(
+        'monitor.jitter',
+        `expected a fraction from 0 to 1, got ${String(this.#jitter)}`,
+      );
+    }
+    this.#timeoutMs = parseDuration(options.timeout ?? DEFAULT_MONITOR_TIMEOUT, 'monitor.timeout');
+    if (this.#timeoutMs < 1) throw new ConfigError('monitor.timeout', 'must be greater than 0');
+    this.#quarantineMs = parseDuration(
+      options.quarantine ?? DEFAULT_QUARANTINE,
+      'monitor.quarantine',
+    );
+    this.#heartbeatMs = parseDuration(options.heartbeat ?? 0, 'monitor.heartbeat');
+    // Checked once, before any node is watched.
+    new HealthHysteresis(options.health, 'monitor.health.');
     const watch = (name: string, role: NodeWatch['role'], connect: ConnectNode): NodeWatch => {
       const node: NodeWatch = {
         name,
@@ -138,11 +176,12 @@ export class ReplicaMonitor {
         connect,
         connection: undefined,
         breaker: new CircuitBreaker({
-          ...DEFAULT_MONITOR_BREAKER,
-          ...options.breaker,
+          defaults: DEFAULT_MONITOR_BREAKER,
+          settings: options.breaker,
+          path: 'monitor.breaker.',
           clock: this.#clock,
         }),
-        health: new HealthHysteresis(options.health),
+        health: new HealthHysteresis(options.health, 'monitor.health.'),
         timer: undefined,
         lastLsn: null,
         started: null,
@@ -261,30 +300,27 @@ export class ReplicaMonitor {
   }
 
   async #query(node: NodeWatch): Promise<PollRow> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('monitor poll timed out')), this.#timeoutMs);
-    });
-    try {
-      if (!node.connection) {
-        const connecting = node.connect();
-        try {
-          node.connection = await Promise.race([connecting, timeout]);
-        } catch (error) {
-          // The connection attempt lost the race but goes on: a slow-to-accept server would
-          // otherwise keep one backend per timed-out poll. End it when (if) it arrives.
-          connecting.then(
-            (late) => late.end().catch(() => {}),
-            () => {},
-          );
-          throw error;
-        }
+    // One deadline for the whole poll: connecting and querying share it.
+    const deadline = performance.now() + this.#timeoutMs;
+    const timedOut = () => new Error('monitor poll timed out');
+    const bounded = <T>(promise: Promise<T>) =>
+      withTimeout(promise, Math.max(0, deadline - performance.now()), timedOut);
+    if (!node.connection) {
+      const connecting = node.connect();
+      try {
+        node.connection = await bounded(connecting);
+      } catch (error) {
+        // The connection attempt lost the race but goes on: a slow-to-accept server would
+        // otherwise keep one backend per timed-out poll. End it when (if) it arrives.
+        connecting.then(
+          (late) => late.end().catch(() => {}),
+          () => {},
+        );
+        throw error;
       }
-      const result = await Promise.race([node.connection.query(POLL_SQL), timeout]);
-      return result.rows[0] as unknown as PollRow;
-    } finally {
-      clearTimeout(timer);
     }
+    const result = await bounded(node.connection.query(POLL_SQL));
+    return result.rows[0] as unknown as PollRow;
   }
 
   #markDown(node: NodeWatch): void {

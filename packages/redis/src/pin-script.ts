@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { MAX_LSN, type Pin, type PinUpdate } from '@freshgate/core';
+import type { Pin, PinUpdate } from '@freshgate/core';
+import { MAX_LSN } from '@freshgate/core/adapter';
 
 /**
  * Name under which the extend script is registered with `defineCommand`. Versioned: a

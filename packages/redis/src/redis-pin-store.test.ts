@@ -35,8 +35,8 @@ describe('redisPinStore: configuration', () => {
     expect(() => redisPinStore(client, { prefx: 'a:' } as never)).toThrow(
       /`prefx`.*Did you mean "prefix"/,
     );
-    expect(() => redisPinStore(client, { circuitBreaker: { openMS: 10 } } as never)).toThrow(
-      /`circuitBreaker.openMS`.*Did you mean "openMs"/,
+    expect(() => redisPinStore(client, { circuitBreaker: { opn: 10 } } as never)).toThrow(
+      /`circuitBreaker.opn`.*Did you mean "open"/,
     );
   });
 
@@ -49,9 +49,9 @@ describe('redisPinStore: configuration', () => {
     expect(() => redisPinStore(client, { circuitBreaker: { failureThreshold: 0 } })).toThrow(
       /`circuitBreaker.failureThreshold`/,
     );
-    expect(() =>
-      redisPinStore(client, { circuitBreaker: { openMs: '2s', maxOpenMs: '1s' } }),
-    ).toThrow(/`circuitBreaker.maxOpenMs`/);
+    expect(() => redisPinStore(client, { circuitBreaker: { open: '2s', maxOpen: '1s' } })).toThrow(
+      /`circuitBreaker.maxOpen`/,
+    );
   });
 
   it('registers its script once per client, however many stores share it', () => {

@@ -1,32 +1,24 @@
+import { ConfigError, memoryPinStore, type Pin, type PinUpdate, StoreError } from '@freshgate/core';
 import {
   CircuitBreaker,
-  ConfigError,
   checkOptions,
-  memoryPinStore,
-  type Pin,
-  type PinUpdate,
   parseDuration,
-  StoreError,
   systemClock,
-} from '@freshgate/core';
+  withTimeout,
+} from '@freshgate/core/adapter';
 import { decodePin, EXTEND_COMMAND, EXTEND_SCRIPT, extendArguments, pinKey } from './pin-script.js';
-import type {
-  RedisClientLike,
-  RedisPinStore,
-  RedisPinStoreBreakerOptions,
-  RedisPinStoreOptions,
-} from './types.js';
+import type { RedisClientLike, RedisPinStore, RedisPinStoreOptions } from './types.js';
 
 /** Default prefix of pin keys. */
 export const DEFAULT_PIN_KEY_PREFIX = 'freshgate:pin:';
 /** Default time allowed per Redis call: a GET takes ~0.1 ms on a LAN, so 50 ms only trips on trouble. */
 export const DEFAULT_REDIS_TIMEOUT = '50ms';
-/** Default consecutive failures that open the circuit. */
-export const DEFAULT_BREAKER_FAILURE_THRESHOLD = 3;
-/** Default open time before a probe: short, because a probe costs one request at most `timeout`. */
-export const DEFAULT_BREAKER_OPEN_MS = 250;
-/** Default cap of the open time, so that pins are used again about a second after Redis returns. */
-export const DEFAULT_BREAKER_MAX_OPEN_MS = 1_000;
+/**
+ * Default circuit breaker: opens after 3 consecutive failures; probes after a short `open`
+ * (a probe costs one request at most `timeout`); `maxOpen` caps the open time so that pins
+ * are used again about a second after Redis returns.
+ */
+export const DEFAULT_BREAKER = { failureThreshold: 3, open: '250ms', maxOpen: '1s' } as const;
 /** Default number of pins this process wrote that are also kept in memory (for their TTL). */
 export const DEFAULT_LOCAL_PINS = 10_000;
 
@@ -35,7 +27,6 @@ export const DEFAULT_LOCAL_PINS = 10_000;
 const DISCONNECTED = new Set(['reconnecting', 'close', 'end']);
 
 const OPTIONS = ['prefix', 'timeout', 'circuitBreaker', 'localPins', 'clock'] as const;
-const BREAKER_OPTIONS = ['failureThreshold', 'openMs', 'maxOpenMs', 'onChange'] as const;
 
 type ExtendCommand = (key: string, ...args: (string | number)[]) => Promise<unknown>;
 
@@ -50,7 +41,7 @@ type ExtendCommand = (key: string, ...args: (string | number)[]) => Promise<unkn
  * - `get` is a single GET, so `enableAutoPipelining` batches concurrent requests.
  * - Every call is bounded by `timeout` and goes through a circuit breaker: while Redis is down,
  *   slow or refusing, calls fail fast with a `StoreError` and the engine applies `onStoreError`.
- *   The breaker probes again after `openMs`, so the store recovers by itself.
+ *   The breaker probes again after `circuitBreaker.open`, so the store recovers by itself.
  *
  * Give it a client of its own, configured to fail fast (see the README): with ioredis defaults
  * a command against a dead Redis waits ~10 s in the offline queue. The store stays bounded
@@ -113,7 +104,12 @@ export function redisPinStore(
     localPins === false || localPins === 0
       ? null
       : memoryPinStore({ maxEntries: localPins, clock });
-  const breaker = new CircuitBreaker({ ...breakerSettings(options.circuitBreaker), clock });
+  const breaker = new CircuitBreaker({
+    defaults: DEFAULT_BREAKER,
+    settings: options.circuitBreaker,
+    path: 'circuitBreaker.',
+    clock,
+  });
 
   // Registered once per client, however many stores share it.
   const commands = redis as unknown as Record<string, ExtendCommand | undefined>;
@@ -140,42 +136,31 @@ export function redisPinStore(
         }),
       );
     }
-    return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const timer = setTimeout(() => {
-        settled = true;
+    let pending: Promise<T>;
+    try {
+      pending = run();
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    let timedOut: StoreError | undefined;
+    const timeout = () => {
+      timedOut = new StoreError(operation, {
+        message: `Pin store ${operation} timed out after ${timeoutMs}ms`,
+      });
+      return timedOut;
+    };
+    // A reply that comes after the timeout is dropped: the timeout already counted as a failure.
+    return withTimeout(pending, timeoutMs, timeout).then(
+      (value) => {
+        breaker.success();
+        return value;
+      },
+      (error: unknown) => {
         breaker.failure();
-        reject(
-          new StoreError(operation, {
-            message: `Pin store ${operation} timed out after ${timeoutMs}ms`,
-          }),
-        );
-      }, timeoutMs);
-      timer.unref?.();
-      const done = (error: unknown, value?: T) => {
-        // A reply that comes after the timeout was already counted as a failure.
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (error === undefined) {
-          breaker.success();
-          resolve(value as T);
-        } else {
-          breaker.failure();
-          reject(new StoreError(operation, { cause: error }));
-        }
-      };
-      let pending: Promise<T>;
-      try {
-        pending = run();
-      } catch (error) {
-        pending = Promise.reject(error);
-      }
-      pending.then(
-        (value) => done(undefined, value),
-        (error: unknown) => done(error ?? new Error('rejected without a reason')),
-      );
-    });
+        if (error !== undefined && error === timedOut) throw error;
+        throw new StoreError(operation, { cause: error ?? new Error('rejected without a reason') });
+      },
+    );
   }
 
   return {
@@ -214,41 +199,4 @@ function merge(shared: Pin | undefined, mine: Pin): Pin {
   const lsn =
     shared.lsn === null || (mine.lsn !== null && mine.lsn > shared.lsn) ? mine.lsn : shared.lsn;
   return { lsn, node: shared.node, ttlMs: Math.max(shared.ttlMs, mine.ttlMs) };
-}
-
-function breakerSettings(input: RedisPinStoreBreakerOptions | undefined) {
-  if (input === undefined) {
-    return {
-      failureThreshold: DEFAULT_BREAKER_FAILURE_THRESHOLD,
-      openMs: DEFAULT_BREAKER_OPEN_MS,
-      maxOpenMs: DEFAULT_BREAKER_MAX_OPEN_MS,
-    };
-  }
-  if (input === null || typeof input !== 'object') {
-    throw new ConfigError('circuitBreaker', 'expected { failureThreshold?, openMs?, maxOpenMs? }');
-  }
-  checkOptions(input, BREAKER_OPTIONS, 'circuitBreaker', 'circuitBreaker.');
-  const failureThreshold = input.failureThreshold ?? DEFAULT_BREAKER_FAILURE_THRESHOLD;
-  if (!Number.isInteger(failureThreshold) || failureThreshold < 1) {
-    throw new ConfigError(
-      'circuitBreaker.failureThreshold',
-      `expected an integer >= 1, got ${String(failureThreshold)}`,
-    );
-  }
-  const openMs = parseDuration(input.openMs ?? DEFAULT_BREAKER_OPEN_MS, 'circuitBreaker.openMs');
-  if (openMs < 1) throw new ConfigError('circuitBreaker.openMs', 'must be at least 1ms');
-  const maxOpenMs = parseDuration(
-    input.maxOpenMs ?? Math.max(openMs, DEFAULT_BREAKER_MAX_OPEN_MS),
-    'circuitBreaker.maxOpenMs',
-  );
-  if (maxOpenMs < openMs) {
-    throw new ConfigError(
-      'circuitBreaker.maxOpenMs',
-      `must be >= circuitBreaker.openMs (${openMs}ms), got ${maxOpenMs}ms`,
-    );
-  }
-  if (input.onChange !== undefined && typeof input.onChange !== 'function') {
-    throw new ConfigError('circuitBreaker.onChange', 'expected a function (from, to) => void');
-  }
-  return { failureThreshold, openMs, maxOpenMs, onChange: input.onChange };
 }

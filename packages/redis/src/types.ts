@@ -20,12 +20,12 @@ export interface RedisClientLike {
 
 /** Circuit breaker settings of {@link RedisPinStoreOptions.circuitBreaker}. */
 export interface RedisPinStoreBreakerOptions {
-  /** Consecutive failures (errors or timeouts) that open the circuit. Default `DEFAULT_BREAKER_FAILURE_THRESHOLD` (3). */
+  /** Consecutive failures (errors or timeouts) that open the circuit. Default 3. */
   failureThreshold?: number;
-  /** Time the circuit stays open before one call probes Redis again. Default `DEFAULT_BREAKER_OPEN_MS` (250 ms). */
-  openMs?: Duration;
-  /** Cap of the open time, which doubles after each failed probe. Default `DEFAULT_BREAKER_MAX_OPEN_MS` (1 s). */
-  maxOpenMs?: Duration;
+  /** Time the circuit stays open before one call probes Redis again. Default `'250ms'`. */
+  open?: Duration;
+  /** Cap of the open time, which doubles after each failed probe. Default `'1s'`. */
+  maxOpen?: Duration;
   /** Called on every state change (`closed` → `open` → `half-open` → …); a throwing listener is ignored. */
   onChange?: (from: CircuitState, to: CircuitState) => void;
 }

@@ -3,7 +3,7 @@
 import { createFreshFetch } from '@freshgate/client';
 import { type Contract, defineContract, formatLsn, parseLsn } from '@freshgate/core';
 import { ManualClock } from '@freshgate/core/testing';
-import { fresh, freshgate as freshgateExpress } from '@freshgate/express';
+import { fresh, freshDb, freshgate as freshgateExpress } from '@freshgate/express';
 import { freshgate as freshgateFastify } from '@freshgate/fastify';
 import {
   createFreshgate,
@@ -16,24 +16,29 @@ import express from 'express';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 
-export async function expressApp(engine: Freshgate): Promise<express.Express> {
+export async function expressApp(gate: Freshgate): Promise<express.Express> {
   const app = express();
-  app.use(freshgateExpress(engine, { sessionKey: (req) => req.get('x-session-id') }));
+  app.use(freshgateExpress(gate, { sessionKey: (req) => req.get('x-session-id') }));
   app.get('/cases', fresh('monotonic'), async (req, res) => {
-    const db: FreshDataSource = req.db;
+    const db: FreshDataSource = freshDb(req);
     const result: QueryResultLike = await db.query('SELECT 1');
+    // @ts-expect-error req.db is absent where freshgate() is not mounted: freshDb(req) checks
+    const unchecked: FreshDataSource = req.db;
     // @ts-expect-error req.db is freshgate's data source, which has no such method
-    req.db.notAMethod();
+    req.db?.notAMethod();
+    await req.freshness?.bindSession('user-1');
+    await db.withContract('eventual').query('SELECT 1');
+    await db.withContract({ maxLag: '2s' }).query('SELECT 1');
     // @ts-expect-error a contract name is one of the six contracts
     fresh('sometimes');
-    res.json(result.rows);
+    res.json({ rows: result.rows, unchecked: unchecked === undefined });
   });
   return app;
 }
 
-export async function fastifyApp(engine: Freshgate) {
+export async function fastifyApp(gate: Freshgate) {
   const app = Fastify();
-  await app.register(freshgateFastify, { engine });
+  await app.register(freshgateFastify, { gate });
   app.get('/cases', { config: { freshness: 'monotonic' } }, async (request) => {
     const db: FreshDataSource = request.db;
     // @ts-expect-error request.db is freshgate's data source, which has no such method
@@ -47,7 +52,7 @@ export async function fastifyApp(engine: Freshgate) {
   return app;
 }
 
-export async function engine(): Promise<Freshgate> {
+export async function gate(): Promise<Freshgate> {
   return createFreshgate({
     primary: 'postgres://127.0.0.1/app',
     replicas: { r1: { connectionString: 'postgres://127.0.0.1/app', max: 5 } },

@@ -33,7 +33,7 @@ describe('bounded staleness and lag measurement', () => {
     freshgate = await freshgateFor(cluster, {
       // Lag thresholds high enough that a 500 ms delay keeps both replicas `healthy`: the
       // contract's maxLag, not health, must keep reads off the delayed one.
-      monitor: { health: { exitLagMs: 5_000, enterLagMs: 4_000, enterForMs: 0 } },
+      monitor: { health: { exitLag: 5_000, enterLag: 4_000, enterFor: 0 } },
     });
     await untilHealthy(freshgate);
   });

@@ -16,7 +16,7 @@ describe('rebuilt and promoted replicas', () => {
     await cluster.primary.query('CREATE TABLE notes (id serial PRIMARY KEY, body text)');
     await cluster.waitForReplicas();
     freshgate = await freshgateFor(cluster, {
-      monitor: { intervalMs: INTERVAL_MS, quarantineMs: 1_000, health: { enterForMs: 0 } },
+      monitor: { interval: INTERVAL_MS, quarantine: 1_000, health: { enterFor: 0 } },
     });
     await untilHealthy(freshgate);
     freshgate.topology.on((event) => events.push({ ...event, at: Date.now() }));
@@ -78,7 +78,7 @@ describe('rebuilt and promoted replicas', () => {
     // Make r1 the primary for good and point r2 at it.
     await failover(cluster, 'r1');
     const after = await freshgateFor(cluster, {
-      monitor: { intervalMs: INTERVAL_MS, health: { enterForMs: 0 } },
+      monitor: { interval: INTERVAL_MS, health: { enterFor: 0 } },
       secret: TEST_SECRET,
     });
     try {

@@ -17,7 +17,7 @@ describe('monotonic reads across replicas with different delays and pauses', () 
     freshgate = await freshgateFor(cluster, {
       pinStore: memoryPinStore(),
       selection: 'round-robin',
-      monitor: { health: { exitLagMs: 10_000, enterLagMs: 10_000, enterForMs: 0 } },
+      monitor: { health: { exitLag: 10_000, enterLag: 10_000, enterFor: 0 } },
     });
     await untilHealthy(freshgate);
   });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { currentDb, type Freshgate, runWithDb } from '@freshgate/pg';
+import { currentDb, type Freshgate } from '@freshgate/pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../../harness/index.js';
 import { freshgateFor, untilHealthy } from '../support.js';
@@ -17,7 +17,7 @@ describe('db.transaction(fn) on real replicas', () => {
     await cluster.waitForReplicas();
     // A short statement_timeout: a statement that escaped the transaction and waits for its
     // row lock fails in 2 s instead of hanging the test.
-    freshgate = await freshgateFor(cluster, { statementTimeoutMs: 2_000, poolSize: 3 });
+    freshgate = await freshgateFor(cluster, { statementTimeout: 2_000, poolSize: 3 });
     await untilHealthy(freshgate);
   });
 
@@ -69,7 +69,7 @@ describe('db.transaction(fn) on real replicas', () => {
   it('keeps currentDb() on the outer request data source inside fn', async () => {
     const { db } = await freshgate.begin();
     const other = await freshgate.begin();
-    await runWithDb(other.db, () =>
+    await other.run(() =>
       db.transaction(async () => {
         expect(currentDb()).toBe(db);
       }),

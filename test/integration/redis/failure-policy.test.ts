@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { hashSessionKey, METRIC_STORE_FAILURES, type PinStore } from '@freshgate/core';
+import { METRIC_STORE_FAILURES, type PinStore } from '@freshgate/core';
+import { hashSessionKey } from '@freshgate/core/adapter';
 import type { Freshgate } from '@freshgate/pg';
 import { DEFAULT_PIN_KEY_PREFIX, type RedisPinStore, redisPinStore } from '@freshgate/redis';
 import type { Redis } from 'ioredis';

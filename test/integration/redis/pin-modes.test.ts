@@ -24,7 +24,7 @@ describe('pin modes with the Redis store', () => {
       replicas: Object.fromEntries(shared.replicas.map((r) => [r.name, r.url])),
       secret: TEST_SECRET,
       budget: false,
-      monitor: { intervalMs: 50 },
+      monitor: { interval: 50 },
       // Each instance only sees what Redis holds: no help from this process's memory.
       pinStore: redisPinStore(client, { localPins: false }),
       ...options,

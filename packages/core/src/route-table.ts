@@ -1,5 +1,4 @@
-import { type Contract, type ContractInput, defineContract } from './contract.js';
-import { ConfigError } from './errors.js';
+import type { Contract } from './contract.js';
 
 /** One declared route and its contract, for the query classification table. */
 export interface RouteDeclaration {
@@ -25,34 +24,6 @@ export interface RouteListing {
   maxLagMs: number | null;
   fallback: string[];
   tags: Record<string, string> | null;
-}
-
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', '*'];
-
-/** The routes declared on an engine. Internal: exposed through the engine. */
-export class RouteRegistry {
-  readonly #routes = new Map<string, RouteDeclaration>();
-
-  declare(method: string, path: string, input: ContractInput | Contract): Contract {
-    const m = String(method).toUpperCase();
-    if (!METHODS.includes(m))
-      throw new ConfigError('method', `unknown HTTP method ${JSON.stringify(method)}`);
-    if (typeof path !== 'string' || path === '')
-      throw new ConfigError('path', 'expected a route path');
-    const key = `${m} ${path}`;
-    const contract = defineContract(input, `routes[${key}]`);
-    if (this.#routes.has(key)) throw new ConfigError(`routes[${key}]`, 'route declared twice');
-    this.#routes.set(key, { method: m, path, contract });
-    return contract;
-  }
-
-  list(): RouteListing[] {
-    return [...this.#routes.values()].map(routeListing);
-  }
-
-  markdown(): string {
-    return routesMarkdown(this.list());
-  }
 }
 
 /**

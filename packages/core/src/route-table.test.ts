@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defineContract } from './contract.js';
-import { routeTable } from './route-registry.js';
+import { routeTable } from './route-table.js';
 
 describe('routeTable', () => {
   it('lists routes with contract and fallback as JSON rows and a Markdown table', () => {
