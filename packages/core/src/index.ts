@@ -56,13 +56,14 @@ export {
   RequestFreshness,
 } from './request-freshness.js';
 export { routeListing, routesMarkdown, routeTable } from './route-registry.js';
-export { hashSessionKey } from './session-key.js';
+export { sessionKeyHasher } from './session-key.js';
 export {
   ATTR_CONTRACT,
   ATTR_ERROR_TYPE,
   ATTR_FALLBACK,
   ATTR_LAG_MS,
   ATTR_NODE,
+  ATTR_PIN_KIND,
   ATTR_REASON,
   ATTR_REQUIRED_LSN,
   ATTR_ROUTE,
@@ -74,6 +75,7 @@ export {
   METRIC_BUDGET_EXHAUSTED,
   METRIC_FALLBACKS,
   METRIC_NODE_TRANSITIONS,
+  METRIC_PIN_EVICTIONS,
   METRIC_REPLICA_LAG,
   METRIC_ROUTES,
   METRIC_STORE_FAILURES,

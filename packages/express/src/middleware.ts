@@ -60,6 +60,7 @@ export function freshgate(engine: Freshgate, options: FreshgateOptions = {}): Re
           get: (name) => res.getHeader(name),
           set: (name, value) => res.setHeader(name, value),
           append: (name, value) => res.append(name, value),
+          remove: (name) => res.removeHeader(name),
         }),
       });
     const fail = (error: unknown) => {

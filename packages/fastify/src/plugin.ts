@@ -71,6 +71,7 @@ const plugin: FastifyPluginCallback<FreshgatePluginOptions> = (fastify, options,
           set: (name, value) => reply.header(name, value),
           // reply.header() appends to an existing set-cookie rather than replacing it.
           append: (name, value) => reply.header(name, value),
+          remove: (name) => reply.removeHeader(name),
         }),
       });
     const key = sessionKey === undefined ? undefined : sessionKey(request);
