@@ -362,17 +362,18 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     const found: FoundToken = { lsn: null, rejection: null, token: null, clear: [] };
     const cid = topology.primary.clusterId;
     const expect = { cid };
-    const uncached: Presented[] = [];
-    if (cid === null) {
+    const consider = (p: Presented, result: VerifyResult) => {
       // Before the monitor has identified the cluster, a token of any cluster would verify:
-      // none is trusted, and a request that carries one reads as if its LSN were unknown.
-      if (presented.length > 0) lsnUnknown = true;
-    } else {
-      for (const p of presented) {
-        const result = codec.verifyCached(p.token, expect);
-        if (result === undefined) uncached.push(p);
-        else useToken(found, p, result, input.sink, secure);
-      }
+      // none is trusted (a tampered one is still refused), and a request that carries a valid
+      // one reads as if its LSN were unknown.
+      if (cid === null && result.ok) lsnUnknown = true;
+      else useToken(found, p, result, input.sink, secure);
+    };
+    const uncached: Presented[] = [];
+    for (const p of presented) {
+      const result = codec.verifyCached(p.token, expect);
+      if (result === undefined) uncached.push(p);
+      else consider(p, result);
     }
     const needsPin = sessionHash !== null && pinStore !== null;
     const start = (pin: Pin | undefined, storeUnavailable: boolean) =>
@@ -396,8 +397,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     // tracking on.
     if (uncached.length === 0 && !needsPin) return start(undefined, false);
     return (async () => {
-      for (const p of uncached)
-        useToken(found, p, await codec.verify(p.token, expect), input.sink, secure);
+      for (const p of uncached) consider(p, await codec.verify(p.token, expect));
       if (!needsPin) return start(undefined, false);
       try {
         const pin = await withTimeout(pinStore.get(sessionHash), storeTimeoutMs, 'get');
