@@ -343,6 +343,31 @@ describe('engine: nobody can quietly loosen another client', () => {
     expect(custom.engine.hashSessionKey('ada')).toBe('h-ada');
   });
 
+  it('keys session hashes from an asymmetric signing key too; without one, a pin store needs hashSessionKey', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const topology = new Topology();
+    const key = { kid: 'ed1', alg: 'EdDSA' as const, publicKey, privateKey };
+    const keys = [key];
+    const a = await createEngine({ topology, keys, pinStore: memoryPinStore() });
+    const b = await createEngine({
+      topology,
+      keys: [{ ...key, privateKey: privateKey.export({ format: 'jwk' }) }],
+    });
+    expect(a.hashSessionKey('ada')).toBe(b.hashSessionKey('ada'));
+    const verifyOnly = [{ kid: 'ed1', alg: 'EdDSA' as const, publicKey }];
+    await expect(
+      createEngine({ topology, keys: verifyOnly, pinStore: memoryPinStore() }),
+    ).rejects.toThrow(/`hashSessionKey`/);
+    const custom = await createEngine({
+      topology,
+      keys: verifyOnly,
+      pinStore: memoryPinStore(),
+      hashSessionKey: (k) => `h-${k}`,
+    });
+    expect(custom.hashSessionKey('ada')).toBe('h-ada');
+  });
+
   it('before the monitor has identified the cluster, no token is trusted and a request carrying one reads the primary', async () => {
     const clock = new ManualClock(1_000_000);
     const topology = new Topology({ replicas: [{ name: 'r1' }], clock });
