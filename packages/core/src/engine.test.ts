@@ -315,6 +315,23 @@ describe('engine: nobody can quietly loosen another client', () => {
     ]);
   });
 
+  it("a rejected cookie next to a valid one of the same name is not cleared: a planted cookie cannot delete the client's own", async () => {
+    const { engine, headers, sink } = await setup({ cookie: true });
+    const valid = (await engine.codec.sign({ lsn: 900n, cid: CID })).token;
+    const f = await engine.begin({ cookie: cookieOf('garbage', valid), sink });
+    expect(f.tokenRejection).toBe('malformed');
+    expect(f.requiredLsn()).toBe(900n);
+    expect(headers).toEqual([]);
+    // Strict mode still refuses the tampered one, and still leaves the valid cookie alone.
+    const strict = await setup({ cookie: true, strict: true });
+    const token = (await strict.engine.codec.sign({ lsn: 900n, cid: CID })).token;
+    await expect(
+      (async () =>
+        strict.engine.begin({ cookie: cookieOf('garbage', token), sink: strict.sink }))(),
+    ).rejects.toBeInstanceOf(TokenRejectedError);
+    expect(strict.headers).toEqual([]);
+  });
+
   it('sid and pin keys are keyed with the server secret: a guessed session key cannot be confirmed', async () => {
     const { engine, sink, store } = await setup({ cookie: true });
     const f = await engine.begin({ contract: 'read-your-writes', sessionKey: 'ada', sink });

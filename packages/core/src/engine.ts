@@ -112,8 +112,12 @@ interface FoundToken {
   lsn: bigint | null;
   rejection: TokenIgnoredReason | null;
   token: string | null;
-  /** Names of rejected cookies, cleared in the response. */
-  clear: string[];
+  /** Names of cookies that carried a rejected token. */
+  rejectedCookies: string[];
+  /** Names of cookies that carried a valid token: never cleared. */
+  validCookies: string[];
+  /** The first rejection strict mode answers with 400. */
+  refusal: TokenRejectionReason | null;
 }
 
 /** Rejections that are no fault of the client: never a 400, even in strict mode. */
@@ -359,7 +363,14 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       // saw is unknown.
       if (cookies.overflow) lsnUnknown = true;
     }
-    const found: FoundToken = { lsn: null, rejection: null, token: null, clear: [] };
+    const found: FoundToken = {
+      lsn: null,
+      rejection: null,
+      token: null,
+      rejectedCookies: [],
+      validCookies: [],
+      refusal: null,
+    };
     const cid = topology.primary.clusterId;
     const expect = { cid };
     const consider = (p: Presented, result: VerifyResult) => {
@@ -367,7 +378,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       // none is trusted (a tampered one is still refused), and a request that carries a valid
       // one reads as if its LSN were unknown.
       if (cid === null && result.ok) lsnUnknown = true;
-      else useToken(found, p, result, input.sink, secure);
+      else useToken(found, p, result);
     };
     const uncached: Presented[] = [];
     for (const p of presented) {
@@ -376,6 +387,27 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       else consider(p, result);
     }
     const needsPin = sessionHash !== null && pinStore !== null;
+    // An HttpOnly cookie cannot be dropped by the page's code: unless cleared here, a rejected
+    // one would come back on every request for up to the token lifetime. A name that also
+    // carried a valid token is left alone: clearing it would drop the client's own cookie
+    // because of one planted under another path.
+    const clearCookies = () =>
+      cookie === null
+        ? []
+        : [...new Set(found.rejectedCookies)].filter((name) => !found.validCookies.includes(name));
+    const refuse = () => {
+      if (found.refusal === null) return;
+      if (input.sink !== undefined && cookie !== null) {
+        for (const name of clearCookies()) {
+          try {
+            input.sink.setHeader('Set-Cookie', clearCookie(cookie, name, secure));
+          } catch {
+            // Headers already sent: nothing more to do.
+          }
+        }
+      }
+      throw new TokenRejectedError(found.refusal);
+    };
     const start = (pin: Pin | undefined, storeUnavailable: boolean) =>
       new RequestFreshness(env, {
         contract: routeContract,
@@ -388,16 +420,20 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         pinnedPrimary: pinMode === 'primary' && pin?.lsn != null,
         storeUnavailable: storeUnavailable || lsnUnknown,
         secure,
-        clearCookies: found.clear,
+        clearCookies: clearCookies(),
         sink: input.sink,
         span,
       });
     // The common request (no token, or one verified before; no session pin to read) starts
     // without a promise: on the hot path every promise costs, the more so with async context
     // tracking on.
-    if (uncached.length === 0 && !needsPin) return start(undefined, false);
+    if (uncached.length === 0 && !needsPin) {
+      refuse();
+      return start(undefined, false);
+    }
     return (async () => {
       for (const p of uncached) consider(p, await codec.verify(p.token, expect));
+      refuse();
       if (!needsPin) return start(undefined, false);
       try {
         const pin = await withTimeout(pinStore.get(sessionHash), storeTimeoutMs, 'get');
@@ -409,38 +445,20 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     })();
   }
 
-  function useToken(
-    found: FoundToken,
-    presented: Presented,
-    result: VerifyResult,
-    sink: ResponseSink | undefined,
-    secure: boolean,
-  ): void {
+  function useToken(found: FoundToken, presented: Presented, result: VerifyResult): void {
+    const name = presented.cookie;
     if (result.ok) {
       if (found.lsn === null || result.lsn > found.lsn) {
         found.lsn = result.lsn;
         found.token = presented.token;
       }
+      if (name !== null) found.validCookies.push(name);
       return;
     }
     found.rejection ??= result.reason;
     telemetry.tokenIgnored(result.reason);
-    // An HttpOnly cookie cannot be dropped by the page's code: unless cleared here, a rejected
-    // one would come back on every request for up to the token lifetime.
-    const name = presented.cookie;
-    if (name !== null && cookie !== null && !found.clear.includes(name)) found.clear.push(name);
-    if (strict && !IGNORABLE.has(result.reason)) {
-      if (sink !== undefined && cookie !== null) {
-        for (const n of found.clear) {
-          try {
-            sink.setHeader('Set-Cookie', clearCookie(cookie, n, secure));
-          } catch {
-            // Headers already sent: nothing more to do.
-          }
-        }
-      }
-      throw new TokenRejectedError(result.reason);
-    }
+    if (name !== null) found.rejectedCookies.push(name);
+    if (strict && !IGNORABLE.has(result.reason)) found.refusal ??= result.reason;
   }
 
   return {
