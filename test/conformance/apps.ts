@@ -80,6 +80,13 @@ export function expressApp(engine: Freshgate): ConformanceApp {
       if (note) res.json(note);
       else res.status(404).json({});
     };
+  app.post('/notes-batch', async (req, res) => {
+    res.append('Set-Cookie', APP_COOKIE);
+    // One statement per note: every commit issues a newer token.
+    for (const id of req.body.ids as string[])
+      await freshDb(req).query('INSERT INTO notes VALUES ($1, $2)', [id, 'batch']);
+    res.status(201).json({});
+  });
   app.get('/notes/:id', async (req, res) => read(() => freshDb(req))(req, res));
   app.get('/feed/:id', fresh(CONTRACTS.feed), read());
   app.get('/eventual/:id', fresh(CONTRACTS.eventual), read());
@@ -131,6 +138,12 @@ export async function fastifyApp(engine: Freshgate): Promise<ConformanceApp> {
       request.body.body,
     ]);
     return reply.code(201).send({ id: request.body.id });
+  });
+  app.post<{ Body: { ids: string[] } }>('/notes-batch', async (request, reply) => {
+    reply.header('set-cookie', APP_COOKIE);
+    for (const id of request.body.ids)
+      await request.db.query('INSERT INTO notes VALUES ($1, $2)', [id, 'batch']);
+    return reply.code(201).send({});
   });
   app.get<{ Params: { id: string } }>('/notes/:id', async (request, reply) => {
     const note = await readNote(request.db, request.params.id);

@@ -63,7 +63,7 @@ describe('@freshgate/client against a real freshgate server', () => {
   });
 
   it('keeps the write token and sends it back: the next read sees the write while replicas lag', async () => {
-    const api = createFreshFetch();
+    const api = createFreshFetch({ origins: [serviceA] });
     const id = randomUUID();
     await paused(async () => {
       expect((await post(api, '/notes', { id, body: 'mine' })).status).toBe(201);
@@ -79,7 +79,7 @@ describe('@freshgate/client against a real freshgate server', () => {
   });
 
   it('keeps the newest token when an older write answers last', async () => {
-    const api = createFreshFetch();
+    const api = createFreshFetch({ origins: [serviceA] });
     const slow = post(api, '/slow-write', { id: randomUUID() }); // token issued first, answers last
     await new Promise((r) => setTimeout(r, 200));
     const fast = await post(api, '/notes', { id: randomUUID(), body: 'newer' });
@@ -90,7 +90,7 @@ describe('@freshgate/client against a real freshgate server', () => {
   });
 
   it('sends X-Read-After-Write on demand: a read with no known LSN goes to the primary', async () => {
-    const api = createFreshFetch();
+    const api = createFreshFetch({ origins: [serviceA] });
     const id = randomUUID();
     await paused(async () => {
       await post(fetch, '/notes', { id, body: 'elsewhere' });
@@ -102,7 +102,7 @@ describe('@freshgate/client against a real freshgate server', () => {
   });
 
   it("forwards the request's token to another service (causal reads across services)", async () => {
-    const api = createFreshFetch();
+    const api = createFreshFetch({ origins: [serviceA] });
     const id = randomUUID();
     await paused(async () => {
       await post(api, '/notes', { id, body: 'causal' });

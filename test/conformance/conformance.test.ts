@@ -117,10 +117,11 @@ const SCENARIOS: [string, (t: Context) => Promise<void>][] = [
         .set('X-Forwarded-Proto', 'https')
         .send({ id: newId(), body: 's' })
         .expect(201);
+      // On https the name is __Host- prefixed: a sibling subdomain cannot set it.
       const secure = (https.headers['set-cookie'] as unknown as string[]).find((c) =>
-        c.startsWith('fg_fresh='),
+        c.startsWith('__Host-fg_fresh='),
       );
-      expect(secure).toMatch(/; HttpOnly; SameSite=Lax; Secure$/);
+      expect(secure).toMatch(/; Path=\/; HttpOnly; SameSite=Lax; Secure$/);
     },
   ],
   [
@@ -245,14 +246,19 @@ const SCENARIOS: [string, (t: Context) => Promise<void>][] = [
   [
     'strict mode: an invalid token is 400 problem+json; otherwise it is ignored, and no client input yields a 500',
     async ({ http, strict, engine }) => {
+      const cid = engine.topology.primary.clusterId as string;
+      const own = (await engine.engine.codec.sign({ lsn: 1n, cid })).token;
+      const kid = JSON.parse(Buffer.from(own.split('.')[0] as string, 'base64url').toString()).kid;
       const other = await createTokenCodec({ secret: 'another-secret-of-at-least-32-bytes!!' });
-      const forged = (
-        await other.sign({ lsn: 1n, cid: engine.topology.primary.clusterId as string })
-      ).token;
+      const unknownKid = (await other.sign({ lsn: 1n, cid })).token;
+      // The engine's kid over another secret: a forgery.
+      const forger = await createTokenCodec({
+        keys: [{ kid, secret: 'another-secret-of-at-least-32-bytes!!' }],
+      });
+      const forged = (await forger.sign({ lsn: 1n, cid })).token;
       for (const [token, reason] of [
         ['garbage', 'malformed'],
-        // Signed with a key this engine does not hold (its kid is unknown here).
-        [forged, 'unknown-kid'],
+        [forged, 'signature'],
       ]) {
         const res = await strict
           .get(`/notes/${newId()}`)
@@ -262,6 +268,8 @@ const SCENARIOS: [string, (t: Context) => Promise<void>][] = [
         expect(JSON.parse(res.text)).toMatchObject({ status: 400, reason });
       }
       await strict.get(`/notes/${newId()}`).expect(404);
+      // Signed with a key no longer listed (after a rotation): the client did nothing wrong.
+      await strict.get(`/notes/${newId()}`).set('X-Freshness-Token', unknownKid).expect(404);
       const hostile: [string, string][] = [
         ['X-Freshness-Token', 'garbage'],
         ['X-Freshness-Token', forged],
@@ -271,6 +279,70 @@ const SCENARIOS: [string, (t: Context) => Promise<void>][] = [
       ];
       for (const [name, value] of hostile) {
         await http.get(`/notes/${newId()}`).set(name, value).expect(404);
+      }
+    },
+  ],
+  [
+    'an older valid fg_fresh cookie sent before the newest (planted from a sibling subdomain) does not hide a write',
+    async ({ http, cluster }) => {
+      const first = await http.post('/notes').send({ id: newId(), body: 'old' }).expect(201);
+      const cookieOf = (res: { headers: Record<string, unknown> }) =>
+        (res.headers['set-cookie'] as unknown as string[])
+          .find((c) => c.startsWith('fg_fresh='))
+          ?.split(';')[0] as string;
+      const older = cookieOf(first);
+      await cluster.waitForReplicas();
+      const id = newId();
+      await paused(cluster, async () => {
+        const write = await http.post('/notes').send({ id, body: 'new' }).expect(201);
+        // Browsers send the cookie with the longer Path first: the planted one comes first.
+        const read = await http
+          .get(`/notes/${id}`)
+          .set('Cookie', `${older}; app_session=1; ${cookieOf(write)}`)
+          .expect(200, { body: 'new' });
+        expect(read.headers['x-freshness-route']).toBe('primary');
+        // Control: the older cookie alone lets a lagging replica answer.
+        const blind = await http.get(`/notes/${id}`).set('Cookie', older).expect(404);
+        expect(blind.headers['x-freshness-route']).toMatch(REPLICA);
+      });
+    },
+  ],
+  [
+    'a response that issues several tokens carries exactly one fg_fresh cookie, the newest, and keeps the app cookie',
+    async ({ http }) => {
+      const ids = [newId(), newId(), newId(), newId()];
+      const res = await http.post('/notes-batch').send({ ids }).expect(201);
+      const cookies = res.headers['set-cookie'] as unknown as string[];
+      expect(cookies).toContain('app_session=1; Path=/');
+      const fresh = cookies.filter((c) => c.startsWith('fg_fresh='));
+      expect(fresh).toHaveLength(1);
+      expect(fresh[0]?.slice('fg_fresh='.length).split(';')[0]).toBe(
+        res.headers['x-freshness-token'],
+      );
+      expect(cookies).toHaveLength(2);
+    },
+  ],
+  [
+    'strict mode: a rejected cookie is cleared in the 400; foreign-cluster and unknown-kid cookies are ignored and cleared',
+    async ({ strict, engine }) => {
+      const cleared = (res: { headers: Record<string, unknown> }) =>
+        ((res.headers['set-cookie'] as unknown as string[] | undefined) ?? []).filter((c) =>
+          c.startsWith('fg_fresh=;'),
+        );
+      const bad = await strict
+        .get(`/notes/${newId()}`)
+        .set('Cookie', 'fg_fresh=garbage')
+        .expect(400);
+      expect(cleared(bad)).toEqual(['fg_fresh=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax']);
+      const other = await createTokenCodec({ secret: 'another-secret-of-at-least-32-bytes!!' });
+      const foreign = (await engine.engine.codec.sign({ lsn: 1n, cid: 'another/1' })).token;
+      const unknownKid = (await other.sign({ lsn: 1n, cid: 'x' })).token;
+      for (const token of [foreign, unknownKid]) {
+        const res = await strict
+          .get(`/notes/${newId()}`)
+          .set('Cookie', `fg_fresh=${token}`)
+          .expect(404);
+        expect(cleared(res)).toHaveLength(1);
       }
     },
   ],
@@ -346,6 +418,7 @@ const SCENARIOS: [string, (t: Context) => Promise<void>][] = [
         })),
       ).toEqual([
         row('POST', '/notes', 'read-your-writes', ['primary']),
+        row('POST', '/notes-batch', 'read-your-writes', ['primary']),
         row('GET', '/notes/:id', 'read-your-writes', ['primary']),
         row('GET', '/feed/:id', CONTRACTS.feed, ['primary']),
         row('GET', '/eventual/:id', 'eventual', ['primary']),
@@ -378,7 +451,7 @@ describe('conformance: one engine, the same scenarios over Express and Fastify',
       health: { exitLag: 60_000, exitFor: 60_000, enterLag: 60_000, enterFor: 0 },
     };
     engine = await freshgateFor(cluster, { pinStore: memoryPinStore(), cookie: true, monitor });
-    strictEngine = await freshgateFor(cluster, { strict: true, monitor });
+    strictEngine = await freshgateFor(cluster, { strict: true, cookie: true, monitor });
     await untilHealthy(engine);
     await untilHealthy(strictEngine);
   });

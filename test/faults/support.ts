@@ -27,6 +27,8 @@ export const ROUTES = {
   waiting: { contract: 'read-your-writes', fallback: [{ wait: '150ms' }, 'primary'] },
 } as const satisfies Record<string, ContractInput | undefined>;
 export type ReadRoute = keyof typeof ROUTES;
+/** Writes of one `POST /batch/:key` request. */
+export const BATCH_WRITES = 5;
 
 async function readItem(db: Queryable, key: string) {
   const { rows } = await db.query<{ version: number }>('SELECT version FROM items WHERE key = $1', [
@@ -62,6 +64,13 @@ function expressApp(freshgate: Freshgate): express.Express {
   app.use(freshgateExpress(freshgate, { sessionKey: (req) => sessionOf(req.headers) }));
   app.post('/items/:key', async (req, res) => {
     res.status(201).json(await writeItem(freshDb(req), String(req.params.key)));
+  });
+  app.post('/batch/:key', async (req, res) => {
+    res.append('Set-Cookie', 'app_session=1; Path=/');
+    // Several commits in one request: each issues a newer token.
+    let last = {};
+    for (let i = 0; i < BATCH_WRITES; i++) last = await writeItem(freshDb(req), String(req.params.key));
+    res.status(201).json(last);
   });
   for (const [name, contract] of Object.entries(ROUTES)) {
     const path = name === 'items' ? '/items/:key' : `/${name}/items/:key`;
@@ -123,6 +132,12 @@ async function fastifyApp(freshgate: Freshgate) {
   app.post<KeyRequest>('/items/:key', async (request, reply) =>
     reply.code(201).send(await writeItem(request.db, request.params.key)),
   );
+  app.post<KeyRequest>('/batch/:key', async (request, reply) => {
+    reply.header('set-cookie', 'app_session=1; Path=/');
+    let last = {};
+    for (let i = 0; i < BATCH_WRITES; i++) last = await writeItem(request.db, request.params.key);
+    return reply.code(201).send(last);
+  });
   for (const [name, contract] of Object.entries(ROUTES)) {
     const path = name === 'items' ? '/items/:key' : `/${name}/items/:key`;
     app.get<KeyRequest>(path, { config: { freshness: contract } }, async (request) =>

@@ -10,11 +10,27 @@ export interface CasebookConfig {
   lab: boolean;
 }
 
-/** A development-only secret, used when FRESHGATE_SECRET is not set (and said so at start-up). */
-export const DEMO_SECRET = 'casebook-demo-secret-do-not-use-in-production';
+/** Options of {@link readConfig}. */
+export interface ReadConfigOptions {
+  /**
+   * Token secret to use when `FRESHGATE_SECRET` is not set. Only `pnpm demo` passes one: a
+   * secret generated for the run, which dies with it. Anywhere else the variable is required:
+   * a secret written in source code would let anyone forge tokens.
+   */
+  fallbackSecret?: string;
+}
 
 /** Reads and validates the environment; throws with the variable name on bad input. */
-export function readConfig(env: NodeJS.ProcessEnv = process.env): CasebookConfig {
+export function readConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  options: ReadConfigOptions = {},
+): CasebookConfig {
+  const secret = env.FRESHGATE_SECRET || options.fallbackSecret;
+  if (!secret) {
+    throw new Error(
+      'FRESHGATE_SECRET is required: a random secret of at least 32 bytes, e.g. `openssl rand -base64 32` (or run `pnpm demo`, which generates one per run)',
+    );
+  }
   const primaryUrl = env.DATABASE_PRIMARY_URL;
   if (!primaryUrl)
     throw new Error('DATABASE_PRIMARY_URL is required (or run `pnpm demo` for embedded servers)');
@@ -39,7 +55,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): CasebookConfig
     primaryUrl,
     replicas,
     redisUrl: env.REDIS_URL || undefined,
-    secret: env.FRESHGATE_SECRET || DEMO_SECRET,
+    secret,
     port,
     host: env.HOST || '127.0.0.1',
     framework,

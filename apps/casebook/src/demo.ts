@@ -5,6 +5,7 @@
 // (`node --import tsx`, no wrapper that relays signals and kills a child that is slow to
 // answer), so that `pnpm demo` reports this exit status rather than the shell's death by the
 // same Ctrl-C.
+import { randomBytes } from 'node:crypto';
 import { startCluster } from '@freshgate/harness';
 import { readConfig } from './config.js';
 import { seed } from './schema.js';
@@ -15,13 +16,19 @@ console.log('starting an embedded PostgreSQL primary and two streaming replicasâ
 const cluster = await startCluster({ replicas: 2 });
 let running: Awaited<ReturnType<typeof startServer>> | undefined;
 try {
-  const config = readConfig({
-    ...process.env,
-    DATABASE_PRIMARY_URL: cluster.primary.url,
-    DATABASE_REPLICA_URLS: cluster.replicas.map((r) => `${r.name}=${r.url}`).join(','),
-    CASEBOOK_LAB: '1',
-    PORT: process.env.PORT ?? '3000',
-  });
+  const config = readConfig(
+    {
+      ...process.env,
+      DATABASE_PRIMARY_URL: cluster.primary.url,
+      DATABASE_REPLICA_URLS: cluster.replicas.map((r) => `${r.name}=${r.url}`).join(','),
+      CASEBOOK_LAB: '1',
+      PORT: process.env.PORT ?? '3000',
+    },
+    {
+      // Tokens of this run only: a new secret each time, never one written down.
+      fallbackSecret: randomBytes(32).toString('base64url'),
+    },
+  );
   running = await startServer(config);
   const { db } = await running.casebook.freshgate.begin({ contract: 'strong' });
   await seed(db);

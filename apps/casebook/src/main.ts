@@ -1,10 +1,9 @@
 // `pnpm --filter casebook start`: serve casebook against the databases in the environment.
-import { DEMO_SECRET, readConfig } from './config.js';
+import { readConfig } from './config.js';
 import { startServer } from './server.js';
 
+// Refuses to start without FRESHGATE_SECRET: there is no built-in secret to fall back to.
 const config = readConfig();
-if (config.secret === DEMO_SECRET)
-  console.warn('FRESHGATE_SECRET is not set: using the demo secret');
 const running = await startServer(config);
 console.log(`casebook (${config.framework}) listening on ${running.url}`);
 

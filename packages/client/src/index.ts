@@ -2,6 +2,7 @@ export { type FreshnessCarrier, forwardFreshness } from './forward.js';
 export {
   createFreshFetch,
   DEFAULT_CHANNEL,
+  DEFAULT_MAX_TOKEN_TTL,
   type FreshFetch,
   type FreshFetchOptions,
   type FreshRequestInit,

@@ -20,6 +20,7 @@ function nodeAdapter(
         get: (name) => res.getHeader(name),
         set: (name, value) => res.setHeader(name, value),
         append: (name, value) => res.appendHeader(name, value),
+        remove: (name) => res.removeHeader(name),
       }),
     },
   });

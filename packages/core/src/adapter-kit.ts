@@ -97,6 +97,7 @@ export function isPromise<T>(value: T | PromiseLike<T>): value is PromiseLike<T>
  *         get: (n) => res.getHeader(n),
  *         set: (n, v) => res.setHeader(n, v),
  *         append: (n, v) => res.appendHeader(n, v),
+ *         remove: (n) => res.removeHeader(n),
  *       }),
  *     },
  *   });

@@ -32,6 +32,5 @@ export { MAX_LSN, maxLsn, tryParseLsn } from './lsn.js';
 export type { ResponseSink } from './request-freshness.js';
 export { RequestFreshness } from './request-freshness.js';
 export { type RouteDeclaration, routeTable } from './route-table.js';
-export { hashSessionKey } from './session-key.js';
 export { withTimeout } from './timeout.js';
 export { Topology } from './topology.js';

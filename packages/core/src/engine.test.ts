@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { defineContract } from './contract.js';
 import { createEngine, type EngineOptions } from './engine.js';
@@ -6,7 +7,6 @@ import { ManualClock } from './manual-clock.js';
 import { memoryPinStore, type PinStore } from './pin-store.js';
 import { toProblem } from './problem.js';
 import { RequestFreshness } from './request-freshness.js';
-import { hashSessionKey } from './session-key.js';
 import { Topology } from './topology.js';
 
 const SECRET = 'engine-test-secret-that-is-long-enough!!';
@@ -102,9 +102,12 @@ describe('engine: writes and read-your-writes', () => {
     expect(headers).toEqual([
       ['X-Freshness-Route', 'primary'],
       ['X-Freshness-Token', token],
-      ['Set-Cookie', `fg_fresh=${token}; Max-Age=600; Path=/; HttpOnly; SameSite=Lax; Secure`],
+      [
+        'Set-Cookie',
+        `__Host-fg_fresh=${token}; Max-Age=600; Path=/; HttpOnly; SameSite=Lax; Secure`,
+      ],
     ]);
-    expect(await store.get(hashSessionKey('sess-1'))).toMatchObject({
+    expect(await store.get(engine.hashSessionKey('sess-1'))).toMatchObject({
       lsn: 950n,
       node: null,
       ttlMs: 5000,
@@ -141,10 +144,10 @@ describe('engine: writes and read-your-writes', () => {
     await signup.wrote(950n);
     expect(signup.commitLsn).toBe('0/3B6');
     await signup.bindSession(42);
-    expect(await store.get(hashSessionKey('42'))).toMatchObject({ lsn: 950n });
+    expect(await store.get(engine.hashSessionKey('42'))).toMatchObject({ lsn: 950n });
     await signup.wrote(970n);
     expect(signup.commitLsn).toBe('0/3CA');
-    expect(await store.get(hashSessionKey('42'))).toMatchObject({ lsn: 970n });
+    expect(await store.get(engine.hashSessionKey('42'))).toMatchObject({ lsn: 970n });
 
     // The next request knows only the key (no token, no cookie): the pin makes it fresh.
     const next = await engine.begin({ contract: 'read-your-writes', sessionKey: '42' });
@@ -153,7 +156,7 @@ describe('engine: writes and read-your-writes', () => {
 
   it('bindSession: a login reads the pin of the session it binds, so earlier writes of that user count', async () => {
     const { engine, store } = await setup();
-    await store.extend(hashSessionKey('user-7'), { lsn: 980n, node: null, ttlMs: 5_000 });
+    await store.extend(engine.hashSessionKey('user-7'), { lsn: 980n, node: null, ttlMs: 5_000 });
     const login = await engine.begin({ contract: 'read-your-writes' });
     expect(login.requiredLsn()).toBeNull();
     await login.bindSession('user-7');
@@ -239,7 +242,7 @@ describe('engine: writes and read-your-writes', () => {
     const { token } = await engine.codec.sign({
       lsn: 950n,
       cid: CID,
-      sid: hashSessionKey('anonymous-visitor'),
+      sid: engine.hashSessionKey('anonymous-visitor'),
     });
     // The session key changed at login: the client's own token must still count.
     for (const contract of ['read-your-writes', 'monotonic', 'causal'] as const) {
@@ -265,6 +268,176 @@ describe('engine: writes and read-your-writes', () => {
     const bad = await engine.begin({ token: 'garbage', cookie: cookieOf(older) });
     expect(bad.requiredLsn()).toBe(500n);
     expect(bad.tokenRejection).toBe('malformed');
+  });
+});
+
+describe('engine: nobody can quietly loosen another client', () => {
+  const cookieOf = (...tokens: string[]) => tokens.map((t) => `fg_fresh=${t}`).join('; ');
+
+  it('an older valid fg_fresh cookie sent before the newest one does not lower the required LSN', async () => {
+    const { engine } = await setup({ cookie: true });
+    const older = (await engine.codec.sign({ lsn: 500n, cid: CID })).token;
+    const newer = (await engine.codec.sign({ lsn: 900n, cid: CID })).token;
+    // Browsers send the cookie with the longer Path first: a planted one comes before ours.
+    for (const cookie of [cookieOf(older, newer), `theme=dark; ${cookieOf(newer, older)}`]) {
+      const f = await engine.begin({ contract: 'read-your-writes', cookie });
+      expect(f.requiredLsn()).toBe(900n);
+      expect(f.forwardToken()).toBe(newer);
+    }
+    // Not yet in the verified-token cache: the same through the asynchronous path.
+    const fresh = await setup({ cookie: true, token: { cacheSize: 0 } });
+    const o = (await fresh.engine.codec.sign({ lsn: 500n, cid: CID })).token;
+    const n = (await fresh.engine.codec.sign({ lsn: 900n, cid: CID })).token;
+    expect((await fresh.engine.begin({ cookie: cookieOf(o, 'garbage', n) })).requiredLsn()).toBe(
+      900n,
+    );
+  });
+
+  it('more fg_fresh cookies than a browser sends route as an unknown LSN (the primary), never looser', async () => {
+    const { engine } = await setup({ cookie: true });
+    const older = (await engine.codec.sign({ lsn: 500n, cid: CID })).token;
+    const newer = (await engine.codec.sign({ lsn: 900n, cid: CID })).token;
+    const cookie = cookieOf(...Array.from({ length: 20 }, () => older), newer);
+    const f = await engine.begin({ contract: 'read-your-writes', cookie });
+    expect(f.route()).toMatchObject({ kind: 'primary' });
+  });
+
+  it('on https the cookie is __Host- prefixed (a sibling subdomain cannot set it); both names are read', async () => {
+    const { engine, headers, sink } = await setup({ cookie: true });
+    const f = await engine.begin({ contract: 'read-your-writes', sink, secure: true });
+    await f.wrote(950n);
+    expect(headers.find(([n]) => n === 'Set-Cookie')?.[1]).toMatch(
+      /^__Host-fg_fresh=[^;]+; Max-Age=600; Path=\/; HttpOnly; SameSite=Lax; Secure$/,
+    );
+    const older = (await engine.codec.sign({ lsn: 500n, cid: CID })).token;
+    const cookie = `fg_fresh=${older}; __Host-fg_fresh=${f.token}`;
+    expect((await engine.begin({ cookie, secure: true })).requiredLsn()).toBe(950n);
+    // A configured name or domain is used as given.
+    const named = await setup({ cookie: { name: 'fresh' } });
+    const g = await named.engine.begin({ sink: named.sink, secure: true });
+    await g.wrote(950n);
+    expect(named.headers.find(([n]) => n === 'Set-Cookie')?.[1]).toMatch(/^fresh=/);
+  });
+
+  it('a rejected cookie is cleared in the response; expired, foreign-cluster and unknown-kid tokens never make strict mode answer 400', async () => {
+    const strict = await setup({ strict: true, cookie: true });
+    const other = await createEngine({
+      topology: new Topology(),
+      secret: 'another-secret-that-is-long-enough-too!',
+    });
+    const { token: unknownKid } = await other.codec.sign({ lsn: 1n, cid: CID });
+    const { token: expired } = await strict.engine.codec.sign({ lsn: 1n, cid: CID });
+    strict.clock.advance(11 * 60_000);
+    const { token: foreign } = await strict.engine.codec.sign({ lsn: 1n, cid: 'c/2' });
+    for (const [token, reason] of [
+      [unknownKid, 'unknown-kid'],
+      [foreign, 'foreign-cluster'],
+      [expired, 'expired'],
+    ] as const) {
+      strict.headers.length = 0;
+      const f = await strict.engine.begin({ cookie: cookieOf(token), sink: strict.sink });
+      expect(f.tokenRejection).toBe(reason);
+      expect(strict.headers).toEqual([
+        ['Set-Cookie', 'fg_fresh=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax'],
+      ]);
+      // From the header too: the client did nothing wrong.
+      expect((await strict.engine.begin({ token })).tokenRejection).toBe(reason);
+    }
+    // A tampered cookie is still a 400 in strict mode, and the 400 clears it.
+    strict.headers.length = 0;
+    const err = await (async () =>
+      strict.engine.begin({
+        cookie: cookieOf('garbage'),
+        sink: strict.sink,
+        secure: true,
+      }))().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TokenRejectedError);
+    expect(strict.headers).toEqual([
+      ['Set-Cookie', 'fg_fresh=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax; Secure'],
+    ]);
+  });
+
+  it("a rejected cookie next to a valid one of the same name is not cleared: a planted cookie cannot delete the client's own", async () => {
+    const { engine, headers, sink } = await setup({ cookie: true });
+    const valid = (await engine.codec.sign({ lsn: 900n, cid: CID })).token;
+    const f = await engine.begin({ cookie: cookieOf('garbage', valid), sink });
+    expect(f.tokenRejection).toBe('malformed');
+    expect(f.requiredLsn()).toBe(900n);
+    expect(headers).toEqual([]);
+    // Strict mode still refuses the tampered one, and still leaves the valid cookie alone.
+    const strict = await setup({ cookie: true, strict: true });
+    const token = (await strict.engine.codec.sign({ lsn: 900n, cid: CID })).token;
+    await expect(
+      (async () =>
+        strict.engine.begin({ cookie: cookieOf('garbage', token), sink: strict.sink }))(),
+    ).rejects.toBeInstanceOf(TokenRejectedError);
+    expect(strict.headers).toEqual([]);
+  });
+
+  it('sid and pin keys are keyed with the server secret: a guessed session key cannot be confirmed', async () => {
+    const { engine, sink, store } = await setup({ cookie: true });
+    const f = await engine.begin({ contract: 'read-your-writes', sessionKey: 'ada', sink });
+    await f.wrote(950n);
+    const payload = (token: string) =>
+      JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as {
+        sid?: string;
+      };
+    const sid = payload(f.token as string).sid as string;
+    expect(sid).toHaveLength(22);
+    // The unkeyed hash a dictionary attack would compute.
+    const unkeyed = createHash('sha256')
+      .update('freshgate:session:')
+      .update('ada')
+      .digest('base64url')
+      .slice(0, 22);
+    expect(sid).not.toBe(unkeyed);
+    expect(await store.get(unkeyed)).toBeUndefined();
+    expect(await store.get(sid)).toMatchObject({ lsn: 950n });
+    // Another secret, another hash: the same for every process sharing the secret.
+    const other = await setup({ secret: 'a-different-secret-that-is-long-enough' });
+    expect(other.engine.hashSessionKey('ada')).not.toBe(sid);
+    expect((await setup()).engine.hashSessionKey('ada')).toBe(sid);
+    // A custom hash still wins.
+    const custom = await setup({ hashSessionKey: (k) => `h-${k}` });
+    expect(custom.engine.hashSessionKey('ada')).toBe('h-ada');
+  });
+
+  it('keys session hashes from an asymmetric signing key too; without one, a pin store needs hashSessionKey', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const topology = new Topology();
+    const key = { kid: 'ed1', alg: 'EdDSA' as const, publicKey, privateKey };
+    const keys = [key];
+    const a = await createEngine({ topology, keys, pinStore: memoryPinStore() });
+    const b = await createEngine({
+      topology,
+      keys: [{ ...key, privateKey: privateKey.export({ format: 'jwk' }) }],
+    });
+    expect(a.hashSessionKey('ada')).toBe(b.hashSessionKey('ada'));
+    const verifyOnly = [{ kid: 'ed1', alg: 'EdDSA' as const, publicKey }];
+    await expect(
+      createEngine({ topology, keys: verifyOnly, pinStore: memoryPinStore() }),
+    ).rejects.toThrow(/`hashSessionKey`/);
+    const custom = await createEngine({
+      topology,
+      keys: verifyOnly,
+      pinStore: memoryPinStore(),
+      hashSessionKey: (k) => `h-${k}`,
+    });
+    expect(custom.hashSessionKey('ada')).toBe('h-ada');
+  });
+
+  it('before the monitor has identified the cluster, no token is trusted and a request carrying one reads the primary', async () => {
+    const clock = new ManualClock(1_000_000);
+    const topology = new Topology({ replicas: [{ name: 'r1' }], clock });
+    topology.updatePrimary({ currentLsn: 1000n, health: 'healthy' });
+    topology.updateReplica('r1', { replayLsn: 900n, lagMs: 10, health: 'healthy' });
+    const engine = await createEngine({ topology, secret: SECRET, clock });
+    const { token } = await engine.codec.sign({ lsn: 10n, cid: 'some-other-cluster' });
+    const f = await engine.begin({ contract: 'read-your-writes', token });
+    expect(f.forwardToken()).toBeNull();
+    expect(f.requiredLsn()).toBeNull();
+    expect(f.route()).toMatchObject({ kind: 'primary' });
   });
 });
 
@@ -548,7 +721,7 @@ describe('engine: monotonic floors', () => {
     expect(d.kind).toBe('primary');
     expect(f.needsReadBound(d)).toBe(true);
     await f.observedRead(d, { lsn: 1000n });
-    expect(await store.get(hashSessionKey('k'))).toMatchObject({ lsn: 1000n, node: null });
+    expect(await store.get(engine.hashSessionKey('k'))).toMatchObject({ lsn: 1000n, node: null });
     topology.updateReplica('r1', { health: 'healthy', replayLsn: 999n });
     const g = await engine.begin({ contract: 'monotonic', sessionKey: 'k' });
     expect(g.requiredLsn()).toBe(1000n);

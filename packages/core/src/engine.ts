@@ -8,11 +8,17 @@ import {
   defineContract,
   parseReadAfterWrite,
 } from './contract.js';
-import { type CookieOptions, type CookieSettings, cookieSettings, readCookie } from './cookie.js';
+import {
+  type CookieOptions,
+  type CookieSettings,
+  clearCookie,
+  cookieSettings,
+  readCookies,
+} from './cookie.js';
 import type { DecideContext, SelectionPolicy } from './decide.js';
 import { didYouMean } from './did-you-mean.js';
 import { type Duration, parseDuration } from './duration.js';
-import { ConfigError, TokenRejectedError } from './errors.js';
+import { ConfigError, TokenRejectedError, type TokenRejectionReason } from './errors.js';
 import type { Pin, PinStore } from './pin-store.js';
 import {
   type RequestEnvironment,
@@ -20,7 +26,7 @@ import {
   type ResponseSink,
   storeCall,
 } from './request-freshness.js';
-import { hashSessionKey } from './session-key.js';
+import { sessionHashSecret, sessionKeyHasher } from './session-key.js';
 import {
   type ReadCount,
   Telemetry,
@@ -67,7 +73,13 @@ export interface EngineOptions {
    * tokens cached, default 10 000), `algorithms` (default: those of the keys), `typ`.
    */
   token?: TokenOptions;
-  /** Reject invalid tokens with 400 instead of ignoring them. Default `false`. */
+  /**
+   * Reject tampered tokens (malformed, oversize, bad signature, algorithm, `typ`, claims)
+   * with 400 instead of ignoring them. An expired token, one of another cluster (after a
+   * failover) or signed with a key no longer listed (after a rotation) is ignored in either
+   * mode: the client did nothing wrong. A rejected cookie is cleared in the response either way.
+   * Default `false`.
+   */
   strict?: boolean;
   /** Server-side pins for requests with a session key. Default: none (tokens only). */
   pinStore?: PinStore;
@@ -95,7 +107,11 @@ export interface EngineOptions {
   cookie?: boolean | CookieOptions;
   /** Metrics and span hooks. */
   telemetry?: TelemetryOptions;
-  /** Hash applied to session keys before they reach the store or a token. Default: SHA-256. */
+  /**
+   * Hash applied to session keys before they reach the store or a token. Default: HMAC-SHA-256
+   * keyed from the signing key (see `sessionKeyHasher`), so a `sid` or a pin key cannot be
+   * matched against guessed session keys.
+   */
   hashSessionKey?: (sessionKey: string) => string;
   /** Default: `systemClock` (the process clock). */
   clock?: Clock;
@@ -106,6 +122,25 @@ interface FoundToken {
   lsn: bigint | null;
   rejection: TokenIgnoredReason | null;
   token: string | null;
+  /** Names of cookies that carried a rejected token. */
+  rejectedCookies: string[];
+  /** Names of cookies that carried a valid token: never cleared. */
+  validCookies: string[];
+  /** The first rejection strict mode answers with 400. */
+  refusal: TokenRejectionReason | null;
+}
+
+/** Rejections that are no fault of the client: never a 400, even in strict mode. */
+const IGNORABLE: ReadonlySet<TokenRejectionReason> = new Set([
+  'expired',
+  'foreign-cluster',
+  'unknown-kid',
+]);
+
+/** One presented token and where it came from (a cookie name, or `null` for the header). */
+interface Presented {
+  token: string;
+  cookie: string | null;
 }
 
 /** What an adapter knows about a request when it starts. */
@@ -114,7 +149,7 @@ export interface BeginInput {
   contract?: Contract | ContractInput;
   /** `X-Freshness-Token` request header. */
   token?: string | undefined;
-  /** Raw `Cookie` request header (the `fg_fresh` cookie is used when there is no header token). */
+  /** Raw `Cookie` request header (every `fg_fresh` cookie in it counts, as the header token does). */
   cookie?: string | undefined;
   /** `X-Read-After-Write` request header. */
   readAfterWrite?: string | readonly string[] | undefined;
@@ -149,6 +184,8 @@ export interface Engine {
   contract(input: Contract | ContractInput): Contract;
   /** Read counters since start-up, one row per contract, route and reason. */
   reads(): ReadCount[];
+  /** The hash of a session key as it is written to the pin store and a token's `sid`. */
+  hashSessionKey(sessionKey: string): string;
 }
 
 /** The option names of {@link EngineOptions}, for layers that pass options through. */
@@ -247,8 +284,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     if (typeof settings === 'string') throw new ConfigError('cookie', settings);
     cookie = settings;
   }
-  const hash = options.hashSessionKey ?? hashSessionKey;
-  if (typeof hash !== 'function') throw new ConfigError('hashSessionKey', 'expected a function');
+  if (options.hashSessionKey !== undefined && typeof options.hashSessionKey !== 'function')
+    throw new ConfigError('hashSessionKey', 'expected a function');
   if (options.token !== undefined) {
     checkOptions(
       options.token,
@@ -276,6 +313,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     { ...options.token, secret: options.secret, keys: options.keys, clock },
     'token.',
   );
+  const hash =
+    options.hashSessionKey ??
+    sessionKeyHasher(sessionHashSecret(options.secret, options.keys, pinStore !== null));
   const telemetry = new Telemetry(options.telemetry);
   telemetry.watch(topology);
   const decideContext: DecideContext = {
@@ -316,25 +356,75 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   function begin(input: BeginInput = {}): RequestFreshness | Promise<RequestFreshness> {
     const span = input.span ?? trace.getActiveSpan();
     const routeContract = input.contract === undefined ? defaultContract : contract(input.contract);
-    const headerToken = input.token || undefined;
-    const cookieToken = cookie !== null ? readCookie(input.cookie, cookie.name) : undefined;
     const sessionHash =
       input.sessionKey != null && input.sessionKey !== '' ? hash(String(input.sessionKey)) : null;
+    const secure = input.secure === true;
 
-    // Header and cookie can both be present and differ (another tab of the same browser
-    // wrote since this tab last saw a token): the newest valid one wins. A token only ever
-    // raises the required LSN, so one issued under another session key (the key changed at
-    // login) still counts: ignoring it could only show the client the past.
-    const found: FoundToken = { lsn: null, rejection: null, token: null };
-    const expect = { cid: topology.primary.clusterId };
-    const uncached: string[] = [];
-    for (const token of headerToken === cookieToken ? [headerToken] : [headerToken, cookieToken]) {
-      if (token === undefined || token === '') continue;
-      const result = codec.verifyCached(token, expect);
-      if (result === undefined) uncached.push(token);
-      else useToken(found, token, result);
+    // Header and cookies can all be present and differ (another tab of the same browser wrote
+    // since this tab last saw a token; an older cookie planted from a sibling subdomain, which
+    // the browser sends first): every valid one is verified and the newest wins, so nothing a
+    // third party adds can lower the required LSN. A token only ever raises it, so one issued
+    // under another session key (the key changed at login) still counts: ignoring it could
+    // only show the client the past.
+    const presented: Presented[] = [];
+    const headerToken = input.token || undefined;
+    if (headerToken !== undefined) presented.push({ token: headerToken, cookie: null });
+    let lsnUnknown = false;
+    if (cookie !== null) {
+      const cookies = readCookies(input.cookie, cookie.names);
+      for (const c of cookies.values) {
+        if (c.value !== '' && !presented.some((p) => p.token === c.value))
+          presented.push({ token: c.value, cookie: c.name });
+      }
+      // More freshness cookies than a browser keeps: some were not read, so what the client
+      // saw is unknown.
+      if (cookies.overflow) lsnUnknown = true;
+    }
+    const found: FoundToken = {
+      lsn: null,
+      rejection: null,
+      token: null,
+      rejectedCookies: [],
+      validCookies: [],
+      refusal: null,
+    };
+    const cid = topology.primary.clusterId;
+    const expect = { cid };
+    const consider = (p: Presented, result: VerifyResult) => {
+      // Before the monitor has identified the cluster, a token of any cluster would verify:
+      // none is trusted (a tampered one is still refused), and a request that carries a valid
+      // one reads as if its LSN were unknown.
+      if (cid === null && result.ok) lsnUnknown = true;
+      else useToken(found, p, result);
+    };
+    const uncached: Presented[] = [];
+    for (const p of presented) {
+      const result = codec.verifyCached(p.token, expect);
+      if (result === undefined) uncached.push(p);
+      else consider(p, result);
     }
     const needsPin = sessionHash !== null && pinStore !== null;
+    // An HttpOnly cookie cannot be dropped by the page's code: unless cleared here, a rejected
+    // one would come back on every request for up to the token lifetime. A name that also
+    // carried a valid token is left alone: clearing it would drop the client's own cookie
+    // because of one planted under another path.
+    const clearCookies = () =>
+      cookie === null
+        ? []
+        : [...new Set(found.rejectedCookies)].filter((name) => !found.validCookies.includes(name));
+    const refuse = () => {
+      if (found.refusal === null) return;
+      if (input.sink !== undefined && cookie !== null) {
+        for (const name of clearCookies()) {
+          try {
+            input.sink.setHeader('Set-Cookie', clearCookie(cookie, name, secure));
+          } catch {
+            // Headers already sent: nothing more to do.
+          }
+        }
+      }
+      throw new TokenRejectedError(found.refusal);
+    };
     const start = (pin: Pin | undefined, storeUnavailable: boolean) =>
       new RequestFreshness(env, {
         contract: routeContract,
@@ -345,17 +435,22 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         sessionHash,
         pin,
         pinnedPrimary: pinMode === 'primary' && pin?.lsn != null,
-        storeUnavailable,
-        secure: input.secure === true,
+        storeUnavailable: storeUnavailable || lsnUnknown,
+        secure,
+        clearCookies: clearCookies(),
         sink: input.sink,
         span,
       });
     // The common request (no token, or one verified before; no session pin to read) starts
     // without a promise: on the hot path every promise costs, the more so with async context
     // tracking on.
-    if (uncached.length === 0 && !needsPin) return start(undefined, false);
+    if (uncached.length === 0 && !needsPin) {
+      refuse();
+      return start(undefined, false);
+    }
     return (async () => {
-      for (const token of uncached) useToken(found, token, await codec.verify(token, expect));
+      for (const p of uncached) consider(p, await codec.verify(p.token, expect));
+      refuse();
       if (!needsPin) return start(undefined, false);
       try {
         const pin = await storeCall(pinStore.get(sessionHash), storeTimeoutMs, 'get');
@@ -367,17 +462,20 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     })();
   }
 
-  function useToken(found: FoundToken, token: string, result: VerifyResult): void {
+  function useToken(found: FoundToken, presented: Presented, result: VerifyResult): void {
+    const name = presented.cookie;
     if (result.ok) {
       if (found.lsn === null || result.lsn > found.lsn) {
         found.lsn = result.lsn;
-        found.token = token;
+        found.token = presented.token;
       }
+      if (name !== null) found.validCookies.push(name);
       return;
     }
     found.rejection ??= result.reason;
     telemetry.tokenIgnored(result.reason);
-    if (strict) throw new TokenRejectedError(result.reason);
+    if (name !== null) found.rejectedCookies.push(name);
+    if (strict && !IGNORABLE.has(result.reason)) found.refusal ??= result.reason;
   }
 
   return {
@@ -388,5 +486,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     begin,
     contract,
     reads: () => telemetry.reads(),
+    hashSessionKey: (sessionKey) => hash(sessionKey),
   };
 }

@@ -20,6 +20,9 @@ function target(initial: Record<string, string | string[]> = {}) {
       const current = headers[key];
       headers[key] = current === undefined ? [value] : [...[current].flat(), value];
     },
+    remove: (name) => {
+      delete headers[name.toLowerCase()];
+    },
   };
   return { headers, sink: responseSink(t) };
 }
@@ -62,6 +65,16 @@ describe('responseSink', () => {
     const { headers, sink } = target({ 'set-cookie': 'sid=1' });
     sink.setHeader('Set-Cookie', 'fg_fresh=t; Max-Age=600');
     expect(headers['set-cookie']).toEqual(['sid=1', 'fg_fresh=t; Max-Age=600']);
+  });
+
+  it('replaces an earlier fg_fresh cookie (one per response, the newest) and keeps the application cookies', () => {
+    const { headers, sink } = target({ 'set-cookie': ['sid=1', 'theme=dark'] });
+    for (let i = 1; i <= 5; i++) sink.setHeader('Set-Cookie', `fg_fresh=t${i}; Max-Age=600`);
+    expect(headers['set-cookie']).toEqual(['sid=1', 'theme=dark', 'fg_fresh=t5; Max-Age=600']);
+    const alone = target();
+    alone.sink.setHeader('Set-Cookie', 'fg_fresh=; Max-Age=0');
+    alone.sink.setHeader('Set-Cookie', 'fg_fresh=t1; Max-Age=600');
+    expect(alone.headers['set-cookie']).toEqual(['fg_fresh=t1; Max-Age=600']);
   });
 
   it('exposes freshgate headers to cross-origin code, merged into an existing CORS list', () => {

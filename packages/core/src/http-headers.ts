@@ -16,12 +16,37 @@ const EXPOSE = 'Access-Control-Expose-Headers';
 
 /**
  * What a framework response offers for header writing. `append` must add a value next to the
- * existing ones (it is only used for `Set-Cookie`, so the application's cookies survive).
+ * existing ones and `remove` drop every value of a header (both only used for `Set-Cookie`, so
+ * the application's cookies survive while the freshness cookie is replaced).
  */
 export interface HeaderTarget {
   get(name: string): unknown;
   set(name: string, value: string): void;
   append(name: string, value: string): void;
+  remove(name: string): void;
+}
+
+/** The name of the cookie a `Set-Cookie` value sets. */
+function cookieName(setCookie: unknown): string {
+  const value = String(setCookie);
+  const eq = value.indexOf('=');
+  return (eq === -1 ? value : value.slice(0, eq)).trim();
+}
+
+/**
+ * Sets a `Set-Cookie` value, replacing an earlier value for the same cookie (a request that
+ * issues several tokens sends one cookie, the newest) and keeping every other cookie.
+ */
+function setCookie(target: HeaderTarget, value: string): void {
+  const current = target.get('Set-Cookie');
+  const values = Array.isArray(current) ? current : current == null ? [] : [current];
+  const name = cookieName(value);
+  const others = values.filter((v) => cookieName(v) !== name);
+  if (others.length !== values.length) {
+    target.remove('Set-Cookie');
+    for (const other of others) target.append('Set-Cookie', String(other));
+  }
+  target.append('Set-Cookie', value);
 }
 
 function first(value: string | readonly string[] | undefined): string | undefined {
@@ -74,8 +99,8 @@ export function mergeExposeHeaders(current: unknown): string | null {
 }
 
 /**
- * The {@link ResponseSink} an adapter passes to `begin`: `Set-Cookie` is appended (never
- * replacing the application's cookies), and every freshgate header is also listed in
+ * The {@link ResponseSink} an adapter passes to `begin`: `Set-Cookie` is appended next to the
+ * application's cookies, replacing only an earlier value of the same cookie, and every freshgate header is also listed in
  * `Access-Control-Expose-Headers`, merged into whatever the application's CORS setup put
  * there, so that cross-origin browser code can read it.
  *
@@ -85,6 +110,7 @@ export function mergeExposeHeaders(current: unknown): string | null {
  *   get: (name) => res.getHeader(name),
  *   set: (name, value) => res.setHeader(name, value),
  *   append: (name, value) => res.appendHeader(name, value),
+ *   remove: (name) => res.removeHeader(name),
  * });
  * ```
  */
@@ -92,7 +118,7 @@ export function responseSink(target: HeaderTarget): ResponseSink {
   return {
     setHeader(name, value) {
       if (name === 'Set-Cookie') {
-        target.append(name, value);
+        setCookie(target, value);
         return;
       }
       target.set(name, value);

@@ -1,3 +1,4 @@
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from './manual-clock.js';
 import { memoryPinStore } from './pin-store.js';
@@ -19,6 +20,30 @@ describe('memoryPinStore', () => {
     expect(await store.get('b')).toBeUndefined();
     expect((await store.get('a'))?.lsn).toBe(3n);
     expect((await store.get('c'))?.lsn).toBe(4n);
+  });
+
+  it("a flood of node-only pins under new session keys never evicts another session's LSN pin", async () => {
+    class Reader extends MetricReader {
+      protected override async onShutdown(): Promise<void> {}
+      protected override async onForceFlush(): Promise<void> {}
+    }
+    const reader = new Reader();
+    const meter = new MeterProvider({ readers: [reader] }).getMeter('test');
+    const clock = new ManualClock();
+    const store = memoryPinStore({ clock, maxEntries: 100, meter });
+    await store.extend('victim', { lsn: 0x5000n, node: null, ttlMs: 5000 });
+    // Any monotonic read under a new session key records its sticky node.
+    for (let i = 0; i < 1000; i++) {
+      await store.extend(`attacker-${i}`, { lsn: null, node: 'replica:r1', ttlMs: 600_000 });
+    }
+    expect((await store.get('victim'))?.lsn).toBe(0x5000n);
+    const { resourceMetrics } = await reader.collect();
+    const evictions = resourceMetrics.scopeMetrics
+      .flatMap((m) => m.metrics)
+      .find((m) => m.descriptor.name === 'freshgate.pin.evictions');
+    expect(evictions?.dataPoints.map((p) => [p.attributes, p.value])).toEqual([
+      [{ 'freshgate.pin.kind': 'node' }, 901],
+    ]);
   });
 
   it('reports the remaining TTL', async () => {

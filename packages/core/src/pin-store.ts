@@ -1,5 +1,7 @@
+import { type Meter, metrics } from '@opentelemetry/api';
 import { type Clock, systemClock } from './clock.js';
 import { ConfigError } from './errors.js';
+import { ATTR_PIN_KIND, METRIC_PIN_EVICTIONS } from './telemetry.js';
 
 /**
  * What a pin store holds for one (hashed) session key.
@@ -57,8 +59,14 @@ export const DEFAULT_MEMORY_PIN_STORE_MAX_ENTRIES = 100_000;
 
 /** Options of {@link memoryPinStore}. */
 export interface MemoryPinStoreOptions {
-  /** Pins kept at most; the least recently written is dropped first. Default {@link DEFAULT_MEMORY_PIN_STORE_MAX_ENTRIES}. */
+  /**
+   * Pins kept at most. When full, the least recently written pin that only names a sticky
+   * node is dropped first; a pin holding an LSN (a write) only when no such pin is left. Each
+   * drop counts in `freshgate.pin.evictions`. Default {@link DEFAULT_MEMORY_PIN_STORE_MAX_ENTRIES}.
+   */
   maxEntries?: number;
+  /** Meter of the eviction counter. Default: `metrics.getMeter('@freshgate/core')`. */
+  meter?: Meter;
   /** Default {@link systemClock}. */
   clock?: Clock;
 }
@@ -84,24 +92,44 @@ export function memoryPinStore(options: MemoryPinStoreOptions = {}): PinStore {
     throw new ConfigError('maxEntries', `expected an integer >= 1, got ${String(maxEntries)}`);
   }
   const clock = options.clock ?? systemClock;
+  const evictions = (options.meter ?? metrics.getMeter('@freshgate/core')).createCounter(
+    METRIC_PIN_EVICTIONS,
+    { description: 'Pins dropped by the memory pin store to stay within maxEntries, by kind' },
+  );
+  const NODE = Object.freeze({ [ATTR_PIN_KIND]: 'node' });
+  const LSN = Object.freeze({ [ATTR_PIN_KIND]: 'lsn' });
   // Map iteration order is insertion order; re-inserting on write makes the first key the
-  // least recently written one.
-  const entries = new Map<string, Entry>();
+  // least recently written one. Pins that only name a sticky node are kept apart from those
+  // holding an LSN: any request under a new session key can create the former, so a flood of
+  // them must not push out another session's write.
+  const nodePins = new Map<string, Entry>();
+  const lsnPins = new Map<string, Entry>();
+
+  function evictOne(): void {
+    const now = clock.now();
+    const from = nodePins.size > 0 ? nodePins : lsnPins;
+    const oldest = from.keys().next();
+    if (oldest.done) return;
+    const expired = (from.get(oldest.value) as Entry).expiresAt <= now;
+    from.delete(oldest.value);
+    if (!expired) evictions.add(1, from === nodePins ? NODE : LSN);
+  }
 
   return {
     async get(key) {
-      const entry = entries.get(key);
+      const entry = lsnPins.get(key) ?? nodePins.get(key);
       if (!entry) return undefined;
       const ttlMs = entry.expiresAt - clock.now();
       if (ttlMs <= 0) {
-        entries.delete(key);
+        lsnPins.delete(key);
+        nodePins.delete(key);
         return undefined;
       }
       return { lsn: entry.lsn, node: entry.node, ttlMs };
     },
     async extend(key, update) {
       const now = clock.now();
-      let entry = entries.get(key);
+      let entry = lsnPins.get(key) ?? nodePins.get(key);
       if (entry && entry.expiresAt <= now) entry = undefined;
       const lsn =
         entry?.lsn == null
@@ -110,12 +138,10 @@ export function memoryPinStore(options: MemoryPinStoreOptions = {}): PinStore {
             ? update.lsn
             : entry.lsn;
       const node = update.node === undefined ? (entry?.node ?? null) : update.node;
-      entries.delete(key);
-      entries.set(key, { lsn, node, expiresAt: now + update.ttlMs });
-      if (entries.size > maxEntries) {
-        const oldest = entries.keys().next();
-        if (!oldest.done) entries.delete(oldest.value);
-      }
+      lsnPins.delete(key);
+      nodePins.delete(key);
+      (lsn === null ? nodePins : lsnPins).set(key, { lsn, node, expiresAt: now + update.ttlMs });
+      if (nodePins.size + lsnPins.size > maxEntries) evictOne();
     },
   };
 }

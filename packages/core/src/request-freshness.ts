@@ -1,7 +1,7 @@
 import { context, type Span, trace } from '@opentelemetry/api';
 import type { Clock } from './clock.js';
 import type { Contract } from './contract.js';
-import { type CookieSettings, serializeCookie } from './cookie.js';
+import { type CookieSettings, clearCookie, serializeCookie } from './cookie.js';
 import {
   type DecideContext,
   type Decision,
@@ -36,7 +36,8 @@ export const HEADER_READ_AFTER_WRITE = 'X-Read-After-Write';
 
 /**
  * Where the engine writes response headers. Adapters translate it to their framework; for
- * `Set-Cookie` they must append rather than replace the application's cookies.
+ * `Set-Cookie` they must keep the application's cookies and replace an earlier value of the
+ * same cookie (one freshness cookie per response, the newest): `responseSink` does both.
  */
 export interface ResponseSink {
   setHeader(name: string, value: string): void;
@@ -90,6 +91,8 @@ export interface RequestStart {
   pinnedPrimary: boolean;
   storeUnavailable: boolean;
   secure: boolean;
+  /** Names of rejected freshness cookies to clear (`Max-Age=0`) in the response. */
+  clearCookies?: readonly string[];
   sink: ResponseSink | undefined;
   span: Span | undefined;
 }
@@ -155,6 +158,10 @@ export class RequestFreshness {
       pinnedPrimary: start.pinnedPrimary,
       storeUnavailable: start.storeUnavailable,
     });
+    if (env.cookie !== null) {
+      for (const name of start.clearCookies ?? [])
+        this.#setHeader('Set-Cookie', clearCookie(env.cookie, name, start.secure));
+    }
   }
 
   /** The route's declared contract. */

@@ -112,7 +112,9 @@ describe('telemetry', () => {
     const { engine, reader, clock, decisions } = await setup();
     const { token } = await engine.codec.sign({ lsn: 900n, cid: 'c/1' });
     await engine.begin({ token: 'garbage' });
-    await engine.begin({ token: `${token}x` });
+    await engine.begin({
+      token: `${token.slice(0, -2)}${token.at(-2) === 'A' ? 'B' : 'A'}${token.at(-1)}`,
+    });
     // Two waits that time out, then primary (budget 1) then error.
     for (let i = 0; i < 2; i++) {
       const f = await engine.begin({ token, sessionKey: 's' });

@@ -37,6 +37,8 @@ export const ATTR_NODE = 'freshgate.node';
 export const ATTR_TRANSITION = 'freshgate.transition';
 /** Metric attribute: the state a node changed to (`healthy`, `lagging`, `down`, `open`, ...). */
 export const ATTR_STATE = 'freshgate.state';
+/** Metric attribute: what an evicted pin held (`node`: only a sticky node; `lsn`: a floor). */
+export const ATTR_PIN_KIND = 'freshgate.pin.kind';
 /** Standard attribute set on spans of failed reads. */
 export const ATTR_ERROR_TYPE = 'error.type';
 
@@ -52,6 +54,8 @@ export const METRIC_BUDGET_EXHAUSTED = 'freshgate.budget.exhausted';
 export const METRIC_WAIT_DURATION = 'freshgate.wait.duration';
 /** Counter: pin store failures and timeouts, by `freshgate.store.operation`. */
 export const METRIC_STORE_FAILURES = 'freshgate.store.failures';
+/** Counter: pins the memory pin store dropped to stay within `maxEntries`, by `freshgate.pin.kind`. */
+export const METRIC_PIN_EVICTIONS = 'freshgate.pin.evictions';
 /** Counter: node state changes seen by the monitor, by `freshgate.node`, `freshgate.transition`, `freshgate.state`. */
 export const METRIC_NODE_TRANSITIONS = 'freshgate.node.transitions';
 /** Gauge (ms): measured replication lag of each replica, by `freshgate.node`. */

@@ -63,6 +63,43 @@ describe('createTokenCodec', () => {
     expect(b.verifyCached(token, { cid: CID })).toMatchObject({ ok: true, lsn: 5n });
   });
 
+  it('accepts only the canonical compact form: no padding, whitespace or alternate last characters', async () => {
+    const clock = new ManualClock();
+    const a = await createTokenCodec({ secret: SECRET, clock });
+    const { token } = await a.sign({ lsn: 5n, cid: CID });
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // The same bytes under another spelling: a decoder ignores the unused low bits.
+    const respell = (segment: string) => {
+      const unused = segment.length % 4 === 2 ? 4 : 2;
+      const last = ALPHABET.indexOf(segment.at(-1) as string);
+      return segment.slice(0, -1) + ALPHABET[last + 1 < 1 << unused ? last + 1 : last - 1];
+    };
+    expect(signature).toHaveLength(43);
+    const variants = [
+      `${token}=`,
+      `${header}.${payload}.${signature}=`,
+      `${header}.${payload} .${signature}`,
+      `${header}.${payload}.${signature.slice(0, 20)}\t${signature.slice(20)}`,
+      `${header}.${payload}.${respell(signature)}`,
+      ...(header.length % 4 === 0 ? [] : [`${respell(header)}.${payload}.${signature}`]),
+      ...(payload.length % 4 === 0 ? [] : [`${header}.${respell(payload)}.${signature}`]),
+    ];
+    // A cold codec (another process): each variant would otherwise cost a full verify.
+    const b = await createTokenCodec({ secret: SECRET, clock });
+    for (const variant of variants) {
+      expect(variant).not.toBe(token);
+      expect(await b.verify(variant, { cid: CID })).toEqual({ ok: false, reason: 'malformed' });
+      expect(b.verifyCached(variant, { cid: CID })).toEqual({ ok: false, reason: 'malformed' });
+    }
+    // A signature longer than the algorithm's is refused before any verify.
+    expect(await b.verify(`${token}AAAA`, { cid: CID })).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
+    expect(await b.verify(token, { cid: CID })).toMatchObject({ ok: true, lsn: 5n });
+  });
+
   it('rejects a tampered payload or signature', async () => {
     const { codec } = await hsCodec();
     const { token } = await codec.sign({ lsn: 5n, cid: CID });
@@ -104,7 +141,12 @@ describe('createTokenCodec', () => {
   it('rejects alg: none and unlisted algorithms', async () => {
     const { codec, clock } = await hsCodec();
     const none = `${b64({ alg: 'none', kid: 'k1', typ: 'freshgate+jwt' })}.${b64(claims(clock))}.`;
-    expect(await codec.verify(none)).toEqual({ ok: false, reason: 'algorithm' });
+    // No signature at all is not even the compact form.
+    expect(await codec.verify(none)).toEqual({ ok: false, reason: 'malformed' });
+    expect(await codec.verify(`${none}${'A'.repeat(43)}`)).toEqual({
+      ok: false,
+      reason: 'algorithm',
+    });
     const hs512 = forge(
       { alg: 'HS512', kid: 'k1', typ: 'freshgate+jwt' },
       claims(clock),

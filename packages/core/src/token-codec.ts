@@ -162,6 +162,38 @@ const OPTION_KEYS = [
   'clock',
 ];
 const MAX_CLAIM_LENGTH = 128;
+/** Characters of the base64url signature of each algorithm (32 or 64 bytes, unpadded). */
+const SIGNATURE_LENGTH: Record<TokenAlgorithm, number> = { HS256: 43, EdDSA: 86, ES256: 86 };
+const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Whether `segment` (base64url characters only) is the one unpadded encoding of its bytes:
+ * a decoder ignores the unused low bits of the last character, so each token would otherwise
+ * have several spellings, each a separate cache entry costing a full verify.
+ */
+function canonicalSegment(segment: string): boolean {
+  const rest = segment.length % 4;
+  if (rest === 0) return true;
+  if (rest === 1) return false;
+  const last = BASE64URL.indexOf(segment.charAt(segment.length - 1));
+  return (last & (rest === 2 ? 0b1111 : 0b11)) === 0;
+}
+
+/**
+ * Whether `token` is in canonical compact form: three base64url segments, no padding, no
+ * whitespace, no unused bits set. Cheap, and checked before any cache lookup or decoding.
+ */
+function isCanonical(token: string): boolean {
+  if (!COMPACT.test(token)) return false;
+  const first = token.indexOf('.');
+  const second = token.indexOf('.', first + 1);
+  return (
+    canonicalSegment(token.slice(0, first)) &&
+    canonicalSegment(token.slice(first + 1, second)) &&
+    canonicalSegment(token.slice(second + 1))
+  );
+}
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -420,6 +452,7 @@ export async function createTokenCodec(
 
     verifyCached(token, expect) {
       if (token.length > maxLength) return REJECTED.oversize;
+      if (!isCanonical(token)) return REJECTED.malformed;
       return lookup(token, expect);
     },
 
@@ -427,12 +460,12 @@ export async function createTokenCodec(
       if (typeof token !== 'string' || token === '') return REJECTED.malformed;
       // Checked before anything parses it, so a huge header costs nothing.
       if (token.length > maxLength) return REJECTED.oversize;
+      if (!isCanonical(token)) return REJECTED.malformed;
       const cached = lookup(token, expect);
       if (cached !== undefined) return cached;
 
       let header: ReturnType<typeof decodeProtectedHeader>;
       try {
-        if (token.split('.').length !== 3) return REJECTED.malformed;
         header = decodeProtectedHeader(token);
       } catch {
         return REJECTED.malformed;
@@ -447,6 +480,8 @@ export async function createTokenCodec(
       // A key is bound to its algorithm: an HS256 token "signed" with an ES256 key's public
       // bytes (algorithm confusion) never reaches a verifier.
       if (key.alg !== alg) return REJECTED.algorithm;
+      if (token.length - token.lastIndexOf('.') - 1 !== SIGNATURE_LENGTH[key.alg])
+        return REJECTED.malformed;
 
       let payload: Uint8Array;
       try {

@@ -44,6 +44,7 @@ export function freshgate(
         get: (name) => res.getHeader(name),
         set: (name, value) => res.setHeader(name, value),
         append: (name, value) => res.append(name, value),
+        remove: (name) => res.removeHeader(name),
       }),
     },
   });

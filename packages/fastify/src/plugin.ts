@@ -37,6 +37,7 @@ const plugin: FastifyPluginCallback<FreshgatePluginOptions> = (fastify, options,
           get: (name) => reply.getHeader(name),
           set: (name, value) => reply.header(name, value),
           append: (name, value) => reply.header(name, value),
+          remove: (name) => reply.removeHeader(name),
         }),
       },
     });

@@ -26,7 +26,7 @@ export const DEFAULT_LOCAL_PINS = 10_000;
 // client with an offline queue from piling commands up while Redis is away.
 const DISCONNECTED = new Set(['reconnecting', 'close', 'end']);
 
-const OPTIONS = ['prefix', 'timeout', 'circuitBreaker', 'localPins', 'clock'] as const;
+const OPTIONS = ['prefix', 'timeout', 'circuitBreaker', 'localPins', 'clock', 'onWarning'] as const;
 
 type ExtendCommand = (key: string, ...args: (string | number)[]) => Promise<unknown>;
 
@@ -110,6 +110,37 @@ export function redisPinStore(
     path: 'circuitBreaker.',
     clock,
   });
+  const warn =
+    options.onWarning ?? ((message: string) => process.emitWarning(message, 'FreshgateWarning'));
+  if (typeof warn !== 'function')
+    throw new ConfigError('onWarning', 'expected a function (message) => void');
+  let policyChecked = false;
+
+  /**
+   * Warns once when Redis may evict live pins. Run after the first answered call (the client is
+   * connected then: it may have no offline queue); a server that refuses CONFIG (managed Redis)
+   * is not checked.
+   */
+  function checkPolicy(): void {
+    if (policyChecked) return;
+    policyChecked = true;
+    if (typeof redis.config !== 'function') return;
+    redis.config('GET', 'maxmemory-policy').then(
+      (reply) => {
+        const policy = maxmemoryPolicy(reply);
+        if (policy?.startsWith('allkeys-')) {
+          try {
+            warn(
+              `freshgate: Redis maxmemory-policy is ${policy}: under memory pressure Redis evicts live pins (sessions then read the past). Use volatile-ttl, volatile-lru or noeviction (pins always have a TTL), or a Redis of their own.`,
+            );
+          } catch {
+            // A throwing listener must not break the store.
+          }
+        }
+      },
+      () => {},
+    );
+  }
 
   // Registered once per client, however many stores share it.
   const commands = redis as unknown as Record<string, ExtendCommand | undefined>;
@@ -153,6 +184,7 @@ export function redisPinStore(
     return withTimeout(pending, timeoutMs, timeout).then(
       (value) => {
         breaker.success();
+        checkPolicy();
         return value;
       },
       (error: unknown) => {
@@ -191,6 +223,16 @@ export function redisPinStore(
       await call('extend', () => extendCommand(pinKey(prefix, key), args));
     },
   };
+}
+
+/** The policy in a `CONFIG GET maxmemory-policy` reply (`['maxmemory-policy', 'allkeys-lru']`). */
+function maxmemoryPolicy(reply: unknown): string | undefined {
+  if (Array.isArray(reply) && typeof reply[1] === 'string') return reply[1];
+  if (reply !== null && typeof reply === 'object') {
+    const value = (reply as Record<string, unknown>)['maxmemory-policy'];
+    if (typeof value === 'string') return value;
+  }
+  return undefined;
 }
 
 /** Redis is shared by every process and wins on the node; the LSN is the higher of the two. */

@@ -16,6 +16,8 @@ export interface RedisClientLike {
   defineCommand(name: string, definition: { lua: string; numberOfKeys: number }): void;
   /** ioredis connection status; while it says the client is disconnected, calls fail at once. */
   readonly status?: string;
+  /** `CONFIG GET maxmemory-policy`, checked once; a client or server without it is not checked. */
+  config?(subcommand: 'GET', parameter: string): Promise<unknown>;
 }
 
 /** Circuit breaker settings of {@link RedisPinStoreOptions.circuitBreaker}. */
@@ -54,6 +56,12 @@ export interface RedisPinStoreOptions {
   localPins?: number | false;
   /** Source of time for the breaker and for pin expiry estimates. Default `systemClock`. */
   clock?: Clock;
+  /**
+   * Receives configuration warnings, such as a Redis `maxmemory-policy` of `allkeys-*` (under
+   * memory pressure Redis would then evict live pins, and sessions would read the past).
+   * Default: `process.emitWarning`.
+   */
+  onWarning?: (message: string) => void;
 }
 
 /**

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { METRIC_STORE_FAILURES, type PinStore } from '@freshgate/core';
-import { hashSessionKey } from '@freshgate/core/adapter';
 import type { Freshgate } from '@freshgate/pg';
 import { DEFAULT_PIN_KEY_PREFIX, type RedisPinStore, redisPinStore } from '@freshgate/redis';
 import type { Redis } from 'ioredis';
@@ -103,7 +102,7 @@ describe('Redis pin store failure policy on real servers', () => {
     let running = true;
     const loops = Array.from({ length: workers }, async () => {
       const sessionKey = `fault-${randomUUID()}`;
-      const hash = hashSessionKey(sessionKey);
+      const hash = freshgate.engine.hashSessionKey(sessionKey);
       while (running) {
         try {
           samples.push(await writeThenRead(sessionKey, hash));
