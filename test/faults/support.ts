@@ -69,7 +69,8 @@ function expressApp(freshgate: Freshgate): express.Express {
     res.append('Set-Cookie', 'app_session=1; Path=/');
     // Several commits in one request: each issues a newer token.
     let last = {};
-    for (let i = 0; i < BATCH_WRITES; i++) last = await writeItem(freshDb(req), String(req.params.key));
+    for (let i = 0; i < BATCH_WRITES; i++)
+      last = await writeItem(freshDb(req), String(req.params.key));
     res.status(201).json(last);
   });
   for (const [name, contract] of Object.entries(ROUTES)) {
