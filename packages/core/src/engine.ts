@@ -71,12 +71,19 @@ export interface EngineOptions {
   /** Time allowed per pin store call. Default {@link DEFAULT_PIN_STORE_TIMEOUT}. */
   pinStoreTimeout?: Duration;
   /**
-   * When the pin store fails: `primary` routes the session's reads to the primary (never
-   * weaker), `token-only` carries on with the token alone. Default `'primary'`.
+   * When the pin store fails or times out for a request without a valid token (a request
+   * with one routes by its token): `barrier` reads at the primary's position observed after
+   * the request arrived, from a replica that has replayed it (see docs/degraded-modes.md);
+   * `primary` routes the read to the primary within the budget; `token-only` carries on with
+   * no known LSN (weaker: the session may miss its own writes). Default `'barrier'`.
    */
-  onStoreError?: 'primary' | 'token-only';
-  /** Primary fallback budget; `false` for no limit. Default `{ rate: 200, burst: 400 }`. */
-  budget?: { rate?: number; burst?: number } | false;
+  onStoreError?: 'barrier' | 'primary' | 'token-only';
+  /**
+   * Primary fallback budget; `false` for no limit. `reserve` is the share of `burst` that
+   * anonymous traffic (no valid token, no session key) cannot take. Default
+   * `{ rate: 200, burst: 400, reserve: 0.5 }`.
+   */
+  budget?: { rate?: number; burst?: number; reserve?: number } | false;
   /** Contract of requests that name none. Default {@link DEFAULT_CONTRACT}. */
   defaultContract?: ContractInput;
   /** Replica selection policy. Default {@link DEFAULT_SELECTION}. */
@@ -228,13 +235,13 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const pinMode = oneOf(options.pinMode, ['lsn', 'primary'] as const, 'lsn', 'pinMode');
   const onStoreError = oneOf(
     options.onStoreError,
-    ['primary', 'token-only'] as const,
-    'primary',
+    ['barrier', 'primary', 'token-only'] as const,
+    'barrier',
     'onStoreError',
   );
   const selection = oneOf(options.selection, SELECTIONS, DEFAULT_SELECTION, 'selection');
   if (options.budget !== undefined && options.budget !== false) {
-    checkKeys(options.budget, ['rate', 'burst'], (key, hint) => {
+    checkKeys(options.budget, ['rate', 'burst', 'reserve'], (key, hint) => {
       throw new ConfigError(`budget.${key}`, hint);
     });
   }
@@ -329,6 +336,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         pin,
         pinnedPrimary: pinMode === 'primary' && pin?.lsn != null,
         storeUnavailable,
+        storeErrorToPrimary: onStoreError === 'primary',
         secure: input.secure === true,
         sink: input.sink,
         span,
@@ -345,7 +353,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         return start(pin, false);
       } catch (error) {
         telemetry.storeFailed('get', error, span);
-        return start(undefined, onStoreError === 'primary');
+        return start(undefined, onStoreError !== 'token-only');
       }
     })();
   }

@@ -1,4 +1,10 @@
-export { DEFAULT_BUDGET_BURST, DEFAULT_BUDGET_RATE, PrimaryBudget } from './budget.js';
+export {
+  type BudgetPriority,
+  DEFAULT_BUDGET_BURST,
+  DEFAULT_BUDGET_RATE,
+  DEFAULT_BUDGET_RESERVE,
+  PrimaryBudget,
+} from './budget.js';
 export { checkOptions } from './check-options.js';
 export {
   CircuitBreaker,
@@ -58,6 +64,8 @@ export {
 export { routeListing, routesMarkdown, routeTable } from './route-registry.js';
 export { hashSessionKey } from './session-key.js';
 export {
+  ATTR_BARRIER_LSN,
+  ATTR_BARRIER_SOURCE,
   ATTR_CONTRACT,
   ATTR_ERROR_TYPE,
   ATTR_FALLBACK,
@@ -71,6 +79,7 @@ export {
   ATTR_STORE_OPERATION,
   ATTR_TRANSITION,
   ATTR_WAIT_OUTCOME,
+  METRIC_BARRIERS,
   METRIC_BUDGET_EXHAUSTED,
   METRIC_FALLBACKS,
   METRIC_NODE_TRANSITIONS,

@@ -10,6 +10,8 @@ export type {
 } from './contract.js';
 export type { CookieOptions } from './cookie.js';
 export type {
+  BarrierCause,
+  BarrierDecision,
   CheckDecision,
   DecideContext,
   Decision,
@@ -27,7 +29,7 @@ export type { BeginInput, Engine, EngineOptions } from './engine.js';
 export type { FreshgateErrorCode, TokenRejectionReason } from './errors.js';
 export type { MemoryPinStoreOptions, Pin, PinStore, PinUpdate } from './pin-store.js';
 export type { Problem } from './problem.js';
-export type { ResponseSink, RouteOptions } from './request-freshness.js';
+export type { BarrierSource, ResponseSink, RouteOptions } from './request-freshness.js';
 export type { RouteDeclaration, RouteListing, RouteTable } from './route-registry.js';
 export type { TelemetryOptions, TokenIgnoredReason } from './telemetry.js';
 export type {

@@ -5,6 +5,7 @@ import {
   type Engine,
   type EngineOptions,
   type RequestFreshness,
+  systemClock,
   Topology,
   type TopologySnapshot,
 } from '@freshgate/core';
@@ -12,6 +13,7 @@ import pg from 'pg';
 import { type CommitLsnFunction, type DataSourceBackend, FreshDataSource } from './data-source.js';
 import { type MonitorOptions, ReplicaMonitor } from './monitor.js';
 import type { ClientLike, PoolLike } from './pg-types.js';
+import { PrimaryPosition } from './primary-position.js';
 
 /** Default time a request may wait for a pool connection before it fails. */
 export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000;
@@ -137,8 +139,12 @@ export class Freshgate {
       },
       { clock, ...monitor },
     );
+    const position = new PrimaryPosition(this.primary, clock ?? systemClock, () =>
+      this.monitor.primarySample(),
+    );
     this.#backend = {
       topology: this.topology,
+      primaryPositionAfter: (since) => position.after(since),
       primary: this.primary,
       replicas: this.replicas,
       commitLsnFunction: () => this.#commitLsnFunction,
