@@ -182,3 +182,34 @@ describe('engine: barrier reads end to end (no I/O)', () => {
     }
   });
 });
+
+describe('engine: pins after a store outage', () => {
+  it('a failed pin write makes pin reads incomplete until that pin would have expired: barrier meanwhile', async () => {
+    const { topology, clock } = setup();
+    let failing = true;
+    const pins = new Map<string, { lsn: bigint | null; node: string | null; ttlMs: number }>();
+    const flaky: PinStore = {
+      get: async (key) => pins.get(key),
+      extend: async (key, update) => {
+        if (failing) throw new Error('ECONNREFUSED');
+        pins.set(key, { lsn: update.lsn, node: update.node ?? null, ttlMs: update.ttlMs });
+      },
+    };
+    const engine = await createEngine({
+      topology,
+      clock,
+      secret: 'barrier-test-secret-that-is-long-enough',
+      pinStore: flaky,
+      pinTtl: '5s',
+    });
+    const writer = await engine.begin({ sessionKey: 'user-1' });
+    await writer.wrote(520n);
+    failing = false;
+    // The store answers again, without the write it missed.
+    const reader = await engine.begin({ sessionKey: 'user-1' });
+    expect(reader.route()).toMatchObject({ kind: 'barrier', reason: 'store-unavailable' });
+    clock.advance(5_001);
+    const later = await engine.begin({ sessionKey: 'user-1' });
+    expect(later.route().kind).not.toBe('barrier');
+  });
+});

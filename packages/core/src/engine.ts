@@ -287,6 +287,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     readPinTtlMs: pinMode === 'primary' ? null : Math.max(pinTtlMs, codec.ttlMs),
     storeTimeoutMs,
     cookie,
+    store: { extendFailedAt: Number.NEGATIVE_INFINITY },
   };
   const registry = new RouteRegistry();
   const named = new Map<string, Contract>();
@@ -350,7 +351,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       if (!needsPin) return start(undefined, false);
       try {
         const pin = await withTimeout(pinStore.get(sessionHash), storeTimeoutMs, 'get');
-        return start(pin, false);
+        // Writes whose pins failed recently are missing from the answer: it is as good as a
+        // failed read until their pins would have expired anyway.
+        const incomplete = clock.now() - env.store.extendFailedAt < pinTtlMs;
+        return start(pin, incomplete && onStoreError !== 'token-only');
       } catch (error) {
         telemetry.storeFailed('get', error, span);
         return start(undefined, onStoreError !== 'token-only');

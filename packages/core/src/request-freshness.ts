@@ -59,6 +59,12 @@ export interface RequestEnvironment {
   readPinTtlMs: number | null;
   storeTimeoutMs: number;
   cookie: CookieSettings | null;
+  /**
+   * Clock time of the last failed pin write (`-Infinity` before any). A write whose pin could
+   * not be extended is missing from the store until its pin would have expired: until then a
+   * pin read does not tell the whole story.
+   */
+  store: { extendFailedAt: number };
 }
 
 /** What `Engine.begin` found out before the request could route. Internal. */
@@ -475,6 +481,7 @@ export class RequestFreshness {
       this.#pinNode = update.node;
       this.#pinTtlMs = ttlMs;
     } catch (error) {
+      env.store.extendFailedAt = env.clock.now();
       env.telemetry.storeFailed('extend', error, this.#span());
     }
   }

@@ -11,7 +11,7 @@ import {
 } from '@freshgate/core';
 import pg from 'pg';
 import { type CommitLsnFunction, type DataSourceBackend, FreshDataSource } from './data-source.js';
-import { type MonitorOptions, ReplicaMonitor } from './monitor.js';
+import { DEFAULT_MONITOR_TIMEOUT_MS, type MonitorOptions, ReplicaMonitor } from './monitor.js';
 import type { ClientLike, PoolLike } from './pg-types.js';
 import { PrimaryPosition } from './primary-position.js';
 
@@ -87,7 +87,10 @@ export class Freshgate {
   readonly #backend: DataSourceBackend;
   #commitLsnFunction: CommitLsnFunction = 'pg_current_wal_lsn';
   #started: Promise<void> | undefined;
+  #barrierClient: Promise<ClientLike> | undefined;
+  #closed = false;
   readonly #contracts;
+  readonly #barrierTimeoutMs: number;
 
   /** Use {@link createFreshgate}. */
   constructor(options: FreshgateOptions, topology: Topology, engine: Engine) {
@@ -116,6 +119,7 @@ export class Freshgate {
     this.replicas = replicaPools;
     this.topology = topology;
     this.engine = engine;
+    this.#barrierTimeoutMs = monitor?.timeoutMs ?? DEFAULT_MONITOR_TIMEOUT_MS;
     this.#contracts = {
       strong: this.engine.contract('strong'),
       eventual: this.engine.contract('eventual'),
@@ -139,8 +143,10 @@ export class Freshgate {
       },
       { clock, ...monitor },
     );
-    const position = new PrimaryPosition(this.primary, clock ?? systemClock, () =>
-      this.monitor.primarySample(),
+    const position = new PrimaryPosition(
+      (sql) => this.#barrierQuery(sql, connector(this.primary)),
+      clock ?? systemClock,
+      () => this.monitor.primarySample(),
     );
     this.#backend = {
       topology: this.topology,
@@ -154,6 +160,38 @@ export class Freshgate {
       },
       waitPollMs: waitPollMs ?? DEFAULT_WAIT_POLL_MS,
     };
+  }
+
+  /**
+   * One statement on the barrier connection (opened on first use, reopened after a failure),
+   * bounded by the monitor's poll timeout so that a hung primary cannot hang requests.
+   */
+  async #barrierQuery(
+    sql: string,
+    connect: () => Promise<ClientLike>,
+  ): Promise<{ rows: Record<string, unknown>[] }> {
+    if (this.#closed) throw new Error('freshgate: closed');
+    const connecting = (this.#barrierClient ??= connect());
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error('freshgate: primary position timed out')),
+        this.#barrierTimeoutMs,
+      );
+    });
+    try {
+      const client = await Promise.race([connecting, timeout]);
+      return await Promise.race([client.query(sql), timeout]);
+    } catch (error) {
+      if (this.#barrierClient === connecting) this.#barrierClient = undefined;
+      connecting.then(
+        (client) => client.end().catch(() => {}),
+        () => {},
+      );
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The function that reads commit LSNs (`pg_current_wal_lsn`, or the insert position when `synchronous_commit` is off). */
@@ -213,6 +251,13 @@ export class Freshgate {
 
   /** Stops the monitor and ends the pools freshgate created (the caller's pools are left open). */
   async close(): Promise<void> {
+    this.#closed = true;
+    const barrier = this.#barrierClient;
+    this.#barrierClient = undefined;
+    await barrier?.then(
+      (client) => client.end().catch(() => {}),
+      () => {},
+    );
     await this.monitor.close();
     await Promise.all(this.#owned.map((pool) => pool.end().catch(() => {})));
   }

@@ -1,5 +1,7 @@
 import { type BarrierSource, type Clock, parseLsn } from '@freshgate/core';
-import type { PoolLike } from './pg-types.js';
+
+/** Runs one statement on the primary, on a connection no request queues for. */
+export type PrimaryQuery = (text: string) => Promise<{ rows: Record<string, unknown>[] }>;
 
 /** A primary position and the clock time at which the statement that read it was sent. */
 export interface PrimarySample {
@@ -14,25 +16,27 @@ export interface PrimarySample {
  * `SELECT pg_current_wal_lsn()` (it reads no table) runs on the primary, shared by every
  * barrier that started before it was sent: at most one is in flight and one queued behind it,
  * so a flood of barrier reads costs one round trip per round trip time, whatever its size.
+ * It runs on a connection of its own: behind the pool's queue, a flood's own primary reads
+ * would delay every barrier.
  * Waiting for the next monitor sample instead would cost half a poll interval on average
  * (50 ms at the default 100 ms) against ~0.1–0.3 ms for the round trip (docs/degraded-modes.md).
  *
  * @example
  * ```ts
- * const probe = new PrimaryPosition(pool, clock, () => monitor.primarySample());
+ * const probe = new PrimaryPosition((sql) => client.query(sql), clock, () => monitor.primarySample());
  * const { lsn } = await probe.after(requestStartedAt);
  * ```
  */
 export class PrimaryPosition {
-  readonly #pool: PoolLike;
+  readonly #query: PrimaryQuery;
   readonly #clock: Clock;
   readonly #sample: () => PrimarySample | null;
   #current: Promise<bigint> | null = null;
   #currentSentAt = Number.NEGATIVE_INFINITY;
   #queued: Promise<bigint> | null = null;
 
-  constructor(pool: PoolLike, clock: Clock, sample: () => PrimarySample | null) {
-    this.#pool = pool;
+  constructor(query: PrimaryQuery, clock: Clock, sample: () => PrimarySample | null) {
+    this.#query = query;
     this.#clock = clock;
     this.#sample = sample;
   }
@@ -62,13 +66,11 @@ export class PrimaryPosition {
 
   #run(): Promise<bigint> {
     const sentAt = this.#clock.now();
-    const running = this.#pool
-      .query('SELECT pg_current_wal_lsn()::text AS lsn')
-      .then(({ rows }) => {
-        const text = rows[0]?.lsn;
-        if (typeof text !== 'string') throw new Error('freshgate: the primary has no WAL position');
-        return parseLsn(text);
-      });
+    const running = this.#query('SELECT pg_current_wal_lsn()::text AS lsn').then(({ rows }) => {
+      const text = rows[0]?.lsn;
+      if (typeof text !== 'string') throw new Error('freshgate: the primary has no WAL position');
+      return parseLsn(text);
+    });
     this.#current = running;
     this.#currentSentAt = sentAt;
     const done = () => {
