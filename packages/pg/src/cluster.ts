@@ -171,7 +171,8 @@ export class Freshgate {
     connect: () => Promise<ClientLike>,
   ): Promise<{ rows: Record<string, unknown>[] }> {
     if (this.#closed) throw new Error('freshgate: closed');
-    const connecting = (this.#barrierClient ??= connect());
+    this.#barrierClient ??= connect();
+    const connecting = this.#barrierClient;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
