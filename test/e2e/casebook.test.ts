@@ -223,6 +223,7 @@ for (const framework of FRAMEWORKS) {
       expect(status.body.counters).toMatchObject({
         routes: expect.any(Object),
         fallbacks: expect.any(Object),
+        degraded: expect.any(Object),
       });
 
       expect((await call('POST', '/api/lab/replicas/r1/pause')).body).toEqual({

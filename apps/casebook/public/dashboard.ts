@@ -17,6 +17,7 @@ interface Status {
   counters: {
     routes: Record<string, { primary: number; replica: number }>;
     fallbacks: Record<string, number>;
+    degraded: Record<string, number>;
     budgetExhausted: number;
   };
   lab: boolean;
@@ -133,16 +134,19 @@ function render(status: Status): void {
       );
     }),
   );
-  const fallbacks = Object.entries(status.counters.fallbacks);
-  $('#fallbacks tbody').replaceChildren(
-    ...(fallbacks.length
-      ? fallbacks.map(([k, n]) =>
-          el('tr', {}, el('td', {}, k), el('td', { class: 'num' }, String(n))),
-        )
-      : [el('tr', {}, el('td', {}, 'none yet'))]),
-  );
+  countTable('#fallbacks', status.counters.fallbacks);
+  countTable('#degraded', status.counters.degraded ?? {});
   $('#budget').textContent = `primary budget exhausted ${status.counters.budgetExhausted} times`;
   drawChart();
+}
+
+function countTable(selector: string, counts: Record<string, number>): void {
+  const rows = Object.entries(counts);
+  $(`${selector} tbody`).replaceChildren(
+    ...(rows.length
+      ? rows.map(([k, n]) => el('tr', {}, el('td', {}, k), el('td', { class: 'num' }, String(n))))
+      : [el('tr', {}, el('td', {}, 'none yet'))]),
+  );
 }
 
 function labButton(label: string, replica: string, action: () => Promise<void>): HTMLElement {
