@@ -184,7 +184,7 @@ describe('engine: barrier reads end to end (no I/O)', () => {
 });
 
 describe('engine: pins after a store outage', () => {
-  it('a failed pin write makes pin reads incomplete until that pin would have expired: barrier meanwhile', async () => {
+  it("a failed pin write makes that session's pin reads incomplete until the pin would have expired: barrier meanwhile", async () => {
     const { topology, clock } = setup();
     let failing = true;
     const pins = new Map<string, { lsn: bigint | null; node: string | null; ttlMs: number }>();
@@ -208,6 +208,9 @@ describe('engine: pins after a store outage', () => {
     // The store answers again, without the write it missed.
     const reader = await engine.begin({ sessionKey: 'user-1' });
     expect(reader.route()).toMatchObject({ kind: 'barrier', reason: 'store-unavailable' });
+    // Other sessions lost nothing: their pins are whole.
+    const other = await engine.begin({ sessionKey: 'user-2' });
+    expect(other.route().kind).not.toBe('barrier');
     clock.advance(5_001);
     const later = await engine.begin({ sessionKey: 'user-1' });
     expect(later.route().kind).not.toBe('barrier');

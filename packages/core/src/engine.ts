@@ -287,7 +287,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     readPinTtlMs: pinMode === 'primary' ? null : Math.max(pinTtlMs, codec.ttlMs),
     storeTimeoutMs,
     cookie,
-    store: { extendFailedAt: Number.NEGATIVE_INFINITY },
+    store: { failedAt: new Map(), everyoneAt: Number.NEGATIVE_INFINITY },
   };
   const registry = new RouteRegistry();
   const named = new Map<string, Contract>();
@@ -351,9 +351,15 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       if (!needsPin) return start(undefined, false);
       try {
         const pin = await withTimeout(pinStore.get(sessionHash), storeTimeoutMs, 'get');
-        // Writes whose pins failed recently are missing from the answer: it is as good as a
-        // failed read until their pins would have expired anyway.
-        const incomplete = clock.now() - env.store.extendFailedAt < pinTtlMs;
+        // A write of this session whose pin failed recently is missing from the answer: it is
+        // as good as a failed read until that pin would have expired anyway.
+        const now = clock.now();
+        const failedAt = env.store.failedAt.get(sessionHash);
+        if (failedAt !== undefined && now - failedAt >= pinTtlMs)
+          env.store.failedAt.delete(sessionHash);
+        const incomplete =
+          (failedAt !== undefined && now - failedAt < pinTtlMs) ||
+          now - env.store.everyoneAt < pinTtlMs;
         return start(pin, incomplete && onStoreError !== 'token-only');
       } catch (error) {
         telemetry.storeFailed('get', error, span);

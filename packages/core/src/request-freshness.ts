@@ -60,11 +60,12 @@ export interface RequestEnvironment {
   storeTimeoutMs: number;
   cookie: CookieSettings | null;
   /**
-   * Clock time of the last failed pin write (`-Infinity` before any). A write whose pin could
-   * not be extended is missing from the store until its pin would have expired: until then a
-   * pin read does not tell the whole story.
+   * Failed pin writes: a write whose pin could not be extended is missing from the store until
+   * its pin would have expired, and until then that session's pin read does not tell the whole
+   * story. Per session (hashed key → clock time); past {@link MAX_FAILED_PINS} sessions, one
+   * time for all (`everyoneAt`).
    */
-  store: { extendFailedAt: number };
+  store: { failedAt: Map<string, number>; everyoneAt: number };
 }
 
 /** What `Engine.begin` found out before the request could route. Internal. */
@@ -481,7 +482,12 @@ export class RequestFreshness {
       this.#pinNode = update.node;
       this.#pinTtlMs = ttlMs;
     } catch (error) {
-      env.store.extendFailedAt = env.clock.now();
+      const store = env.store;
+      if (store.failedAt.size >= MAX_FAILED_PINS) {
+        store.failedAt.clear();
+        store.everyoneAt = env.clock.now();
+      }
+      store.failedAt.set(key, env.clock.now());
       env.telemetry.storeFailed('extend', error, this.#span());
     }
   }
@@ -508,6 +514,9 @@ export class RequestFreshness {
     return this.#start.span ?? trace.getSpan(context.active());
   }
 }
+
+/** Sessions whose failed pin writes are remembered one by one (then: all sessions at once). */
+export const MAX_FAILED_PINS = 10_000;
 
 /** How a barrier's primary position was obtained. */
 export type BarrierSource = 'monitor' | 'query' | 'shared';
