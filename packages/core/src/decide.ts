@@ -480,9 +480,13 @@ function better(a: ReplicaState, b: ReplicaState, selection: SelectionPolicy): b
  *
  * Rules, in order: transactions, locking reads and reads after a write in the request go to
  * the primary; `strong` always does; `X-Read-After-Write` makes the contract at least
- * read-your-writes and, with no LSN known, sends the read to the primary; a required LSN
- * beyond the primary's known position routes to the primary without waiting; a request that
- * used a replica keeps it (or leaves for the primary: no time travel within a request);
+ * read-your-writes. A read that must include every write acknowledged before the request
+ * arrived but knows no LSN (a hint without one, a failed pin read, a replica lost
+ * mid-request) first gets a `barrier` decision: the primary's position observed after that
+ * moment becomes its required LSN. A required LSN beyond the primary's known position gets
+ * a barrier too (a fresh look), and only past the fresh position routes to the primary
+ * without waiting; a request that used a replica keeps it (or leaves for the primary: no time
+ * travel within a request);
  * monotonic/causal sessions stick to their last node; otherwise the policy picks among
  * healthy replicas of the same cluster whose replay LSN ≥ the required LSN (and, for
  * `{ maxLag }`, whose lag ≤ maxLag). When none qualifies but one is merely behind, the first
