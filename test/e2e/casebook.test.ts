@@ -231,6 +231,7 @@ for (const framework of FRAMEWORKS) {
       expect(status.body.counters).toMatchObject({
         routes: expect.any(Object),
         fallbacks: expect.any(Object),
+        degraded: expect.any(Object),
       });
 
       // Lab answers are read back from the replica, not echoed.

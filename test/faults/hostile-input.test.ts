@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { METRIC_TOKEN_REJECTIONS } from '@freshgate/core';
+import { METRIC_BARRIERS, METRIC_TOKEN_REJECTIONS } from '@freshgate/core';
 import type { Freshgate } from '@freshgate/pg';
 import { redisPinStore } from '@freshgate/redis';
 import type { Redis } from 'ioredis';
@@ -226,13 +226,19 @@ describe('hostile input over HTTP', () => {
             if (status === 200 && path.startsWith('/strong')) expect(routeOf(head)).toBe('primary');
           }
         }
-        // The read-after-write hint only tightens: with no LSN known, even eventual reads the primary.
+        // The read-after-write hint only tightens: with no LSN known, even an eventual read takes
+        // a barrier (the primary's position after it arrived), served by the primary or by a
+        // replica that has replayed it.
         const plain = await raw(url, '/eventual/items/seed', []);
         expect(routeOf(plain.head)).toBe('replica:r1');
+        const barriers = () =>
+          telemetry.sum(METRIC_BARRIERS, { 'freshgate.reason': 'hint-no-lsn' });
+        const before = barriers();
         const hinted = await raw(url, '/eventual/items/seed', ['X-Read-After-Write: true']);
-        expect(routeOf(hinted.head)).toBe('primary');
+        expect(routeOf(hinted.head)).toMatch(/^(primary|replica:r1)$/);
         const upgraded = await raw(url, '/items/seed', ['X-Read-After-Write: tRuE ']);
-        expect(routeOf(upgraded.head)).toBe('primary');
+        expect(routeOf(upgraded.head)).toMatch(/^(primary|replica:r1)$/);
+        expect(barriers() - before).toBe(2);
         // Still serving.
         expect((await call(`${url}/items/seed`)).status).toBe(200);
       });

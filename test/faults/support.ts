@@ -46,6 +46,26 @@ async function writeItem(db: Queryable, key: string) {
   return { version: rows[0]?.version };
 }
 
+/**
+ * The contract of `/twice/items/:key`: two reads of one request, a pause between them (a
+ * replica may die in it), served stale when no replica qualifies.
+ */
+export const TWICE_CONTRACT = { contract: 'read-your-writes', fallback: 'stale' } as const;
+
+/**
+ * Reads the item twice, 30 ms apart, within one request. A second read older than the first
+ * (time travel inside a request) answers 500.
+ */
+async function readTwice(db: Queryable, key: string) {
+  const first = await readItem(db, key);
+  await sleep(30);
+  const second = await readItem(db, key);
+  if (second.version < first.version) {
+    throw new Error(`time travel: ${first.version} then ${second.version}`);
+  }
+  return second;
+}
+
 /** Error a handler throws on purpose: its 500 is the application's, not freshgate's. */
 export class HandlerError extends Error {}
 
@@ -81,6 +101,9 @@ function expressApp(freshgate: Freshgate): express.Express {
     if (contract === undefined) app.get(path, handler);
     else app.get(path, fresh(contract), handler);
   }
+  app.get('/twice/items/:key', fresh(TWICE_CONTRACT), async (req, res) => {
+    res.json(await readTwice(freshDb(req), String(req.params.key)));
+  });
   app.get('/slow', fresh('strong'), async (req, res) => {
     await freshDb(req).query('SELECT pg_sleep($1)', [Number(req.query.s ?? 0.5)]);
     res.json({});
@@ -145,6 +168,11 @@ async function fastifyApp(freshgate: Freshgate) {
       readItem(request.db, request.params.key),
     );
   }
+  app.get<KeyRequest>(
+    '/twice/items/:key',
+    { config: { freshness: TWICE_CONTRACT } },
+    async (request) => readTwice(request.db, request.params.key),
+  );
   type SlowRequest = { Querystring: { s?: string } };
   app.get<SlowRequest>('/slow', { config: { freshness: 'strong' } }, async (request) => {
     await request.db.query('SELECT pg_sleep($1)', [Number(request.query.s ?? 0.5)]);

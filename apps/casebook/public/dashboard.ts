@@ -21,6 +21,7 @@ interface Status {
       { contract: string; primary: number; replica: number; reasons: Record<string, number> }
     >;
     fallbacks: Record<string, number>;
+    degraded: Record<string, number>;
     budgetExhausted: number;
   };
   lab: boolean;
@@ -173,16 +174,19 @@ function render(status: Status): void {
         })
       : [el('tr', {}, el('td', {}, 'no reads yet'))]),
   );
-  const fallbacks = Object.entries(status.counters.fallbacks);
-  $('#fallbacks tbody').replaceChildren(
-    ...(fallbacks.length
-      ? fallbacks.map(([k, n]) =>
-          el('tr', {}, el('td', {}, k), el('td', { class: 'num' }, String(n))),
-        )
-      : [el('tr', {}, el('td', {}, 'none yet'))]),
-  );
+  countTable('#fallbacks', status.counters.fallbacks);
+  countTable('#degraded', status.counters.degraded ?? {});
   $('#budget').textContent = `primary budget exhausted ${status.counters.budgetExhausted} times`;
   drawChart();
+}
+
+function countTable(selector: string, counts: Record<string, number>): void {
+  const rows = Object.entries(counts);
+  $(`${selector} tbody`).replaceChildren(
+    ...(rows.length
+      ? rows.map(([k, n]) => el('tr', {}, el('td', {}, k), el('td', { class: 'num' }, String(n))))
+      : [el('tr', {}, el('td', {}, 'none yet'))]),
+  );
 }
 
 /** The replica's delay input, showing the delay the replica reports unless the user is editing. */

@@ -16,6 +16,11 @@ export class Counters {
   /** Per route (`GET /api/cases/:id`), filled for reads made inside {@link Counters.within}. */
   readonly byRoute: Record<string, RouteCounts> = {};
   readonly fallbacks: Record<string, number> = {};
+  /**
+   * Degraded paths taken: barriers by cause (store down, hint without a token, a token ahead of
+   * this instance, a replica lost mid-request) and barrier reads a replica served.
+   */
+  readonly degraded: Record<string, number> = {};
   budgetExhausted = 0;
   // The route whose handler is running: the engine's hook knows the contract, not the route.
   readonly #route = new AsyncLocalStorage<string>();
@@ -45,14 +50,22 @@ export class Counters {
       const key = `${decision.fallback}: ${decision.reason}`;
       this.fallbacks[key] = (this.fallbacks[key] ?? 0) + 1;
     }
+    if (decision.kind === 'barrier') this.#count(`barrier: ${decision.reason}`);
+    else if (decision.reason === 'barrier-caught-up')
+      this.#count('served by a replica at the barrier');
     if (decision.budgetExhausted) this.budgetExhausted++;
   };
+
+  #count(key: string): void {
+    this.degraded[key] = (this.degraded[key] ?? 0) + 1;
+  }
 
   toJSON() {
     return {
       routes: this.routes,
       byRoute: this.byRoute,
       fallbacks: this.fallbacks,
+      degraded: this.degraded,
       budgetExhausted: this.budgetExhausted,
     };
   }

@@ -110,8 +110,10 @@ function expected(
   const required =
     level === 'eventual' || !lsnKnown ? null : situation === 'future-lsn' ? 1000n : 100n;
   if (level !== 'eventual') {
-    if (hint && required === null) return fallback('hint-no-lsn');
-    if (situation === 'future-lsn' && required !== null) return fallback('future-lsn');
+    // No position known yet: a fresh primary position comes first, whatever the replicas say.
+    if (hint && required === null) return { kind: 'barrier', reason: 'hint-no-lsn' };
+    if (situation === 'future-lsn' && required !== null)
+      return { kind: 'barrier', reason: 'future-lsn' };
   }
   switch (situation) {
     case 'none':
@@ -239,26 +241,28 @@ describe('decide: rules that hold whatever the replicas say', () => {
     ).toBe('replica');
   });
 
-  it('pinMode primary and a failed store route to the primary', () => {
+  it('pinMode primary routes to the primary; a failed store asks for a barrier, or the primary without one', () => {
     const { ctx } = setup('caught-up');
     const ryw = defineContract('read-your-writes');
     expect(decide(routeRequest(ryw, { pinnedPrimary: true }), ctx).reason).toBe('pinned-primary');
-    expect(decide(routeRequest(ryw, { storeUnavailable: true }), ctx)).toMatchObject({
-      kind: 'primary',
-      reason: 'store-unavailable',
-    });
+    expect(decide(routeRequest(ryw, { storeUnavailable: true, startedAt: 42 }), ctx)).toMatchObject(
+      { kind: 'barrier', reason: 'store-unavailable', since: 42 },
+    );
+    expect(
+      decide(routeRequest(ryw, { storeUnavailable: true, barrierFailed: true }), ctx),
+    ).toMatchObject({ kind: 'primary', reason: 'store-unavailable' });
     expect(
       decide(routeRequest(defineContract('eventual'), { storeUnavailable: true }), ctx).kind,
     ).toBe('replica');
   });
 
-  it('a hint with no LSN, a failed store and a future LSN never take a stale or waiting fallback', () => {
+  it('without a barrier, a hint with no LSN, a failed store and a future LSN never take a stale or waiting fallback', () => {
     const staleFirst = defineContract({ contract: 'eventual', fallback: ['stale', 'error'] });
     const monotonic = defineContract({ contract: 'monotonic', fallback: [{ wait: 500 }, 'stale'] });
     const cases: [Contract, Partial<RouteRequest>, string][] = [
-      [staleFirst, { readAfterWrite: true }, 'hint-no-lsn'],
-      [monotonic, { storeUnavailable: true }, 'store-unavailable'],
-      [monotonic, { requiredLsn: PRIMARY_LSN + 1n }, 'future-lsn'],
+      [staleFirst, { readAfterWrite: true, barrierFailed: true }, 'hint-no-lsn'],
+      [monotonic, { storeUnavailable: true, barrierFailed: true }, 'store-unavailable'],
+      [monotonic, { requiredLsn: PRIMARY_LSN + 1n, barrierLsn: PRIMARY_LSN }, 'future-lsn'],
     ];
     for (const [contract, fields, reason] of cases) {
       const { ctx } = setup('caught-up');
@@ -275,13 +279,14 @@ describe('decide: rules that hold whatever the replicas say', () => {
     }
   });
 
-  it('never waits on a future LSN', () => {
+  it('never waits on an LSN beyond the primary position seen after the request arrived', () => {
     const { ctx } = setup('caught-up');
     const c = defineContract({
       contract: 'read-your-writes',
       fallback: [{ wait: 500 }, 'primary'],
     });
-    expect(decide(routeRequest(c, { requiredLsn: PRIMARY_LSN + 1n }), ctx)).toMatchObject({
+    const fields = { requiredLsn: PRIMARY_LSN + 1n, barrierLsn: PRIMARY_LSN };
+    expect(decide(routeRequest(c, fields), ctx)).toMatchObject({
       kind: 'primary',
       reason: 'future-lsn',
     });

@@ -1,4 +1,4 @@
-import type { PrimaryBudget } from './budget.js';
+import type { BudgetPriority, PrimaryBudget } from './budget.js';
 import type { Contract, ContractLevel } from './contract.js';
 import type { PrimaryState, ReplicaState, Topology } from './topology.js';
 
@@ -11,11 +11,14 @@ export type SelectionPolicy = 'least-lag' | 'least-in-flight' | 'round-robin';
  * Primary by rule: `in-transaction`, `locking-read`, `after-write`, `strong`,
  * `request-on-primary`, `pinned-primary`.
  * Replica: `replica-caught-up`, `replica-healthy`, `within-max-lag`, `sticky-replica`,
- * `request-replica`.
+ * `request-replica`, `barrier-caught-up` (a barrier read: the replica replayed the primary
+ * position observed after the request arrived).
  * No replica (the fallback chain applies): `hint-no-lsn`, `future-lsn`, `store-unavailable`,
- * `sticky-primary`, `sticky-unavailable`, `request-replica-unavailable`,
- * `no-healthy-replica`, `no-replica-caught-up`, `lag-exceeds-max`.
- * Check: `replica-behind`.
+ * `request-replica-lost`, `sticky-primary`, `sticky-unavailable`,
+ * `request-replica-unavailable`, `no-healthy-replica`, `no-replica-caught-up`,
+ * `lag-exceeds-max`.
+ * Check: `replica-behind`. Barrier (a fresh primary position is needed first): the
+ * {@link BarrierCause}.
  */
 export type DecisionReason =
   | 'in-transaction'
@@ -38,7 +41,23 @@ export type DecisionReason =
   | 'no-healthy-replica'
   | 'no-replica-caught-up'
   | 'lag-exceeds-max'
-  | 'replica-behind';
+  | 'replica-behind'
+  | 'barrier-caught-up'
+  | 'request-replica-lost';
+
+/**
+ * Why a read needs a barrier: the primary's position observed after the request arrived (or,
+ * for `request-replica-lost`, after its replica failed) as its required LSN.
+ * `store-unavailable`: the pin store failed or timed out for a request without a token;
+ * `hint-no-lsn`: `X-Read-After-Write` without any known LSN; `future-lsn`: a token ahead of
+ * this instance's last primary sample (normal with several app instances);
+ * `request-replica-lost`: the request's replica died after serving it.
+ */
+export type BarrierCause =
+  | 'store-unavailable'
+  | 'hint-no-lsn'
+  | 'future-lsn'
+  | 'request-replica-lost';
 
 /** Which fallback produced a decision, or `null` when none was needed. */
 export type FallbackKind = 'primary' | 'wait' | 'stale' | 'error';
@@ -99,6 +118,21 @@ export interface WaitDecision extends DecisionBase {
   readonly lagMs: null;
 }
 
+/**
+ * Observe the primary's position with a statement sent at or after `since` (a monitor sample
+ * or one `pg_current_wal_lsn()`), report it with `RequestFreshness.observedBarrier`, then
+ * ask again: the read then needs a node that has replayed that position.
+ */
+export interface BarrierDecision extends DecisionBase {
+  readonly kind: 'barrier';
+  readonly reason: BarrierCause;
+  /** Clock time after which the primary's position must have been observed. */
+  readonly since: number;
+  readonly route: null;
+  readonly stale: false;
+  readonly lagMs: null;
+}
+
 /** Fail closed: HTTP 503 with `Retry-After`. */
 export interface ErrorDecision extends DecisionBase {
   readonly kind: 'error';
@@ -114,6 +148,7 @@ export type Decision =
   | ReplicaDecision
   | CheckDecision
   | WaitDecision
+  | BarrierDecision
   | ErrorDecision;
 
 /** Everything about one read that the decision depends on. Reused across calls. */
@@ -136,8 +171,21 @@ export interface RouteRequest {
   locking: boolean;
   /** `pinMode: 'primary'` and the session holds a live pin. */
   pinnedPrimary: boolean;
-  /** The pin store failed and `onStoreError` is `primary`. */
+  /** The pin store failed or timed out and no valid token tells the session's position. */
   storeUnavailable: boolean;
+  /** Clock time at which the request's replica was found dead, else `null`. */
+  replicaLostAt: number | null;
+  /**
+   * The primary position observed for this request's barrier (already part of
+   * `requiredLsn`), else `null`.
+   */
+  barrierLsn: bigint | null;
+  /** Why the barrier was taken, kept as the reason of the decisions it leads to. */
+  barrierCause: BarrierCause | null;
+  /** No barrier can be taken (the primary could not be asked, or `onStoreError: 'primary'`). */
+  barrierFailed: boolean;
+  /** Neither a valid token nor a session key: primary fallbacks have `low` budget priority. */
+  anonymous: boolean;
   /** A position check may still be requested in this request. */
   checkAllowed: boolean;
   /** A wait may still be requested in this request. */
@@ -177,6 +225,11 @@ export function routeRequest(contract: Contract, fields: Partial<RouteRequest> =
     locking: false,
     pinnedPrimary: false,
     storeUnavailable: false,
+    replicaLostAt: null,
+    barrierLsn: null,
+    barrierCause: null,
+    barrierFailed: false,
+    anonymous: false,
     checkAllowed: true,
     waitAllowed: true,
     fallbackFrom: 0,
@@ -289,7 +342,8 @@ function runFallbacks(
     const step = chain[i] as (typeof chain)[number];
     switch (step.kind) {
       case 'primary':
-        if (ctx.budget.tryTake()) return primary(ctx.topology.primary, cause, 'primary', exhausted);
+        if (ctx.budget.tryTake(priority(request, cause)))
+          return primary(ctx.topology.primary, cause, 'primary', exhausted);
         exhausted = true;
         break;
       case 'wait':
@@ -310,6 +364,14 @@ function runFallbacks(
         }
         break;
       case 'stale': {
+        if (request.barrierCause !== null) {
+          // A barrier read must not show the past: the fresh equivalent of a stale answer is
+          // the primary, within the budget.
+          if (ctx.budget.tryTake(priority(request, cause)))
+            return primary(ctx.topology.primary, cause, 'primary', exhausted);
+          exhausted = true;
+          break;
+        }
         const node =
           staleOnly === undefined
             ? staleCandidate(ctx, request.contract, level)
@@ -331,11 +393,34 @@ function runFallbacks(
 }
 
 function primaryOrError(
+  request: RouteRequest,
   ctx: DecideContext,
   cause: DecisionReason,
 ): PrimaryDecision | ErrorDecision {
-  if (ctx.budget.tryTake()) return primary(ctx.topology.primary, cause, 'primary', false);
+  if (ctx.budget.tryTake(priority(request, cause)))
+    return primary(ctx.topology.primary, cause, 'primary', false);
   return errorDecision(ctx, cause, true);
+}
+
+/**
+ * Anonymous traffic, and tokens the primary has not reached (only a restore or a forged key
+ * makes them), use the budget above its reserve only.
+ */
+function priority(request: RouteRequest, cause: DecisionReason): BudgetPriority {
+  return request.anonymous || cause === 'future-lsn' ? 'low' : 'normal';
+}
+
+function barrier(cause: BarrierCause, since: number): BarrierDecision {
+  return {
+    kind: 'barrier',
+    reason: cause,
+    since,
+    fallback: null,
+    budgetExhausted: false,
+    route: null,
+    stale: false,
+    lagMs: null,
+  };
 }
 
 function errorDecision(
@@ -395,9 +480,13 @@ function better(a: ReplicaState, b: ReplicaState, selection: SelectionPolicy): b
  *
  * Rules, in order: transactions, locking reads and reads after a write in the request go to
  * the primary; `strong` always does; `X-Read-After-Write` makes the contract at least
- * read-your-writes and, with no LSN known, sends the read to the primary; a required LSN
- * beyond the primary's known position routes to the primary without waiting; a request that
- * used a replica keeps it (or leaves for the primary: no time travel within a request);
+ * read-your-writes. A read that must include every write acknowledged before the request
+ * arrived but knows no LSN (a hint without one, a failed pin read, a replica lost
+ * mid-request) first gets a `barrier` decision: the primary's position observed after that
+ * moment becomes its required LSN. A required LSN beyond the primary's known position gets
+ * a barrier too (a fresh look), and only past the fresh position routes to the primary
+ * without waiting; a request that used a replica keeps it (or leaves for the primary: no time
+ * travel within a request);
  * monotonic/causal sessions stick to their last node; otherwise the policy picks among
  * healthy replicas of the same cluster whose replay LSN ≥ the required LSN (and, for
  * `{ maxLag }`, whose lag ≤ maxLag). When none qualifies but one is merely behind, the first
@@ -419,20 +508,45 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
   const contract = request.contract;
   if (contract.level === 'strong') return primary(p, 'strong', null, false);
 
+  // A hint, or a request that must not travel back in time after losing its replica, reads
+  // at least its own writes.
   const level: ContractLevel =
-    request.readAfterWrite && contract.level === 'eventual' ? 'read-your-writes' : contract.level;
+    (request.readAfterWrite || request.replicaLostAt !== null) && contract.level === 'eventual'
+      ? 'read-your-writes'
+      : contract.level;
   const required = level === 'eventual' ? null : request.requiredLsn;
 
   if (level !== 'eventual') {
     if (request.requestOnPrimary) return primary(p, 'request-on-primary', null, false);
     if (request.pinnedPrimary) return primary(p, 'pinned-primary', null, false);
-    // Cases where only the primary is known to be fresh enough: the route's own chain must
-    // not serve them from a replica (`stale`) or wait for one, so they get the primary within
-    // the budget, else fail closed.
-    if (request.storeUnavailable) return primaryOrError(ctx, 'store-unavailable');
-    if (request.readAfterWrite && required === null) return primaryOrError(ctx, 'hint-no-lsn');
+    // Everything acknowledged before a moment is at or before the primary's position observed
+    // after it: with that position as the required LSN, a replica that has replayed it is as
+    // good as the primary. Until it is known, nothing is routed.
+    const cause: BarrierCause | null =
+      request.barrierLsn !== null
+        ? null
+        : request.replicaLostAt !== null
+          ? 'request-replica-lost'
+          : request.storeUnavailable
+            ? 'store-unavailable'
+            : request.readAfterWrite && required === null
+              ? 'hint-no-lsn'
+              : null;
+    if (cause !== null) {
+      // No barrier to be had: only the primary is known to be fresh enough, so the route's
+      // own chain must not serve a replica (`stale`) or wait for one.
+      if (request.barrierFailed) return primaryOrError(request, ctx, cause);
+      return barrier(cause, request.replicaLostAt ?? request.startedAt);
+    }
     if (required !== null && p.currentLsn !== null && required > p.currentLsn) {
-      return primaryOrError(ctx, 'future-lsn');
+      // Beyond this instance's last sample is normal (another instance took the write since):
+      // look at the primary now before calling the LSN impossible.
+      if (request.barrierLsn === null && !request.barrierFailed) {
+        return barrier('future-lsn', request.startedAt);
+      }
+      // Beyond the primary's position seen after the request arrived: a restore or data loss.
+      // Only the primary can answer; the read's own position replaces the token.
+      return primaryOrError(request, ctx, 'future-lsn');
     }
   }
 
@@ -530,15 +644,19 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
         ? 'within-max-lag'
         : required === null
           ? 'replica-healthy'
-          : 'replica-caught-up';
+          : request.barrierCause !== null && request.barrierLsn === required
+            ? 'barrier-caught-up'
+            : 'replica-caught-up';
     return replica(best, reason, false, null, false);
   }
 
+  // A barrier read that no replica can serve yet keeps the barrier's cause: the degraded
+  // path stays visible in the fallback metrics.
   const cause: DecisionReason = !anyServable
     ? 'no-healthy-replica'
     : !anyWithinLag
       ? 'lag-exceeds-max'
-      : 'no-replica-caught-up';
+      : (request.barrierCause ?? 'no-replica-caught-up');
   if (behind !== null && required !== null && request.checkAllowed) return check(behind, required);
   return runFallbacks(request, ctx, level, cause, behind, undefined);
 }

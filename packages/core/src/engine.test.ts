@@ -194,10 +194,17 @@ describe('engine: writes and read-your-writes', () => {
     });
   });
 
-  it('X-Read-After-Write with nothing known sends the read to the primary; garbage is ignored', async () => {
+  it('X-Read-After-Write with nothing known reads at a barrier (a replica past the fresh primary position); garbage is ignored', async () => {
     const { engine } = await setup();
     const hinted = await engine.begin({ contract: 'eventual', readAfterWrite: 'true' });
-    expect(hinted.route()).toMatchObject({ kind: 'primary', reason: 'hint-no-lsn' });
+    expect(hinted.route()).toMatchObject({ kind: 'barrier', reason: 'hint-no-lsn' });
+    hinted.observedBarrier(900n, 'query');
+    expect(hinted.requiredLsn()).toBe(900n);
+    expect(hinted.route()).toMatchObject({
+      kind: 'replica',
+      route: 'replica:r1',
+      reason: 'barrier-caught-up',
+    });
     const ignored = await engine.begin({ contract: 'eventual', readAfterWrite: 'please' });
     expect(ignored.route()).toMatchObject({ kind: 'replica', reason: 'replica-healthy' });
   });
@@ -208,8 +215,22 @@ describe('engine: writes and read-your-writes', () => {
     });
     const { token } = await engine.codec.sign({ lsn: 5000n, cid: CID });
     const freshness = await engine.begin({ token });
+    // Ahead of this instance's sample: look at the primary first.
+    expect(freshness.route()).toMatchObject({ kind: 'barrier', reason: 'future-lsn' });
+    freshness.observedBarrier(1000n, 'query');
     const decision = freshness.route();
     expect(decision).toMatchObject({ kind: 'primary', reason: 'future-lsn' });
+  });
+
+  it('a token ahead of the last sample but reached by the primary (another app instance wrote) routes by the token', async () => {
+    const { engine } = await setup();
+    const { token } = await engine.codec.sign({ lsn: 1100n, cid: CID });
+    const freshness = await engine.begin({ token });
+    expect(freshness.route()).toMatchObject({ kind: 'barrier', reason: 'future-lsn' });
+    freshness.observedBarrier(1200n, 'shared');
+    // The token stays the requirement: the barrier was only a look at the primary.
+    expect(freshness.requiredLsn()).toBe(1100n);
+    expect(freshness.route()).toMatchObject({ kind: 'check', lsn: 1100n });
   });
 
   it('ignores invalid and foreign-cluster tokens, or rejects them in strict mode', async () => {
@@ -465,12 +486,27 @@ describe('engine: request scope', () => {
     );
     expect(new Set(names).size).toBe(1);
     expect(headers).toEqual([['X-Freshness-Route', `replica:${names[0]}`]]);
+    const first = freshness.route();
+    await freshness.observedRead(first);
     topology.updateReplica(names[0] as string, { health: 'down' });
+    // What the request read is bounded by the primary's position observed from now on.
+    expect(freshness.route()).toMatchObject({ kind: 'barrier', reason: 'request-replica-lost' });
+    freshness.observedBarrier(1000n, 'query');
+    const other = names[0] === 'r1' ? 'r2' : 'r1';
+    expect(freshness.route()).toMatchObject({ kind: 'check', node: { name: other } });
     expect(freshness.route()).toMatchObject({
       kind: 'primary',
-      reason: 'request-replica-unavailable',
+      reason: 'request-replica-lost',
     });
     expect(freshness.servedBy).toBe('primary');
+  });
+
+  it('a replica that died before serving the request is simply replaced', async () => {
+    const { engine, topology } = await setup();
+    const freshness = await engine.begin({ contract: 'eventual' });
+    const first = freshness.route();
+    topology.updateReplica((first as { node: { name: string } }).node.name, { health: 'down' });
+    expect(freshness.route()).toMatchObject({ kind: 'replica', reason: 'replica-healthy' });
   });
 
   it('a per-query strong contract and transactions go to the primary', async () => {
@@ -530,8 +566,24 @@ describe('engine: pin store failures', () => {
     extend: () => Promise.reject(new Error('ECONNREFUSED')),
   };
 
-  it("onStoreError 'primary' reads from the primary; writes still succeed", async () => {
+  it('a failed store: a barrier for a session without a token, the token for one with it; writes still succeed', async () => {
     const { engine } = await setup({ pinStore: failing });
+    const f = await engine.begin({ contract: 'read-your-writes', sessionKey: 's' });
+    expect(f.route()).toMatchObject({ kind: 'barrier', reason: 'store-unavailable' });
+    f.observedBarrier(950n, 'monitor');
+    expect(f.route()).toMatchObject({ kind: 'check', lsn: 950n });
+    expect(f.route()).toMatchObject({ kind: 'primary', reason: 'store-unavailable' });
+    await expect(f.wrote(1001n)).resolves.toBeUndefined();
+    expect(f.token).not.toBeNull();
+    const { token } = await engine.codec.sign({ lsn: 800n, cid: CID });
+    const withToken = await engine.begin({ contract: 'read-your-writes', sessionKey: 's', token });
+    expect(withToken.route()).toMatchObject({ kind: 'replica', reason: 'replica-caught-up' });
+    const eventual = await engine.begin({ contract: 'eventual', sessionKey: 's' });
+    expect(eventual.route().kind).toBe('replica');
+  });
+
+  it("onStoreError 'primary' reads from the primary; writes still succeed", async () => {
+    const { engine } = await setup({ pinStore: failing, onStoreError: 'primary' });
     const f = await engine.begin({ contract: 'read-your-writes', sessionKey: 's' });
     expect(f.route()).toMatchObject({ kind: 'primary', reason: 'store-unavailable' });
     await expect(f.wrote(1001n)).resolves.toBeUndefined();
@@ -732,6 +784,8 @@ describe('engine: monotonic floors', () => {
     const { engine } = await setup();
     const { token } = await engine.codec.sign({ lsn: 5000n, cid: CID });
     const f = await engine.begin({ contract: 'monotonic', token });
+    expect(f.route().kind).toBe('barrier');
+    f.observedBarrier(1000n, 'query');
     const d = f.route();
     expect(d.reason).toBe('future-lsn');
     await f.observedRead(d, { lsn: 1000n });

@@ -93,12 +93,19 @@ export interface EngineOptions {
   /** Time allowed per pin store call. Default {@link DEFAULT_PIN_STORE_TIMEOUT}. */
   pinStoreTimeout?: Duration;
   /**
-   * When the pin store fails: `primary` routes the session's reads to the primary (never
-   * weaker), `token-only` carries on with the token alone. Default `'primary'`.
+   * When the pin store fails or times out for a request without a valid token (a request
+   * with one routes by its token): `barrier` reads at the primary's position observed after
+   * the request arrived, from a replica that has replayed it (see docs/degraded-modes.md);
+   * `primary` routes the read to the primary within the budget; `token-only` carries on with
+   * no known LSN (weaker: the session may miss its own writes). Default `'barrier'`.
    */
-  onStoreError?: 'primary' | 'token-only';
-  /** Primary fallback budget; `false` for no limit. Default `{ rate: 200, burst: 400 }`. */
-  budget?: { rate?: number; burst?: number } | false;
+  onStoreError?: 'barrier' | 'primary' | 'token-only';
+  /**
+   * Primary fallback budget; `false` for no limit. `reserve` is the share of `burst` that
+   * anonymous traffic (no valid token, no session key) cannot take. Default
+   * `{ rate: 200, burst: 400, reserve: 0.5 }`.
+   */
+  budget?: { rate?: number; burst?: number; reserve?: number } | false;
   /** Contract of requests that name none. Default {@link DEFAULT_CONTRACT}. */
   defaultContract?: ContractInput;
   /** Replica selection policy. Default {@link DEFAULT_SELECTION}. */
@@ -265,13 +272,13 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const pinMode = oneOf(options.pinMode, ['lsn', 'primary'] as const, 'lsn', 'pinMode');
   const onStoreError = oneOf(
     options.onStoreError,
-    ['primary', 'token-only'] as const,
-    'primary',
+    ['barrier', 'primary', 'token-only'] as const,
+    'barrier',
     'onStoreError',
   );
   const selection = oneOf(options.selection, SELECTIONS, DEFAULT_SELECTION, 'selection');
   if (options.budget !== undefined && options.budget !== false) {
-    checkOptions(options.budget, ['rate', 'burst'], 'budget', 'budget.');
+    checkOptions(options.budget, ['rate', 'burst', 'reserve'], 'budget', 'budget.');
   }
   const budget = options.budget === false ? null : new PrimaryBudget({ ...options.budget, clock });
   const defaultContract = defineContract(
@@ -338,6 +345,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     storeErrorToPrimary: onStoreError === 'primary',
     hashSessionKey: hash,
     cookie,
+    store: { failedAt: new Map(), everyoneAt: Number.NEGATIVE_INFINITY },
   };
   const named = new Map<string, Contract>();
 
@@ -436,6 +444,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         pin,
         pinnedPrimary: pinMode === 'primary' && pin?.lsn != null,
         storeUnavailable: storeUnavailable || lsnUnknown,
+        storeErrorToPrimary: onStoreError === 'primary',
         secure,
         clearCookies: clearCookies(),
         sink: input.sink,
@@ -454,10 +463,19 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       if (!needsPin) return start(undefined, false);
       try {
         const pin = await storeCall(pinStore.get(sessionHash), storeTimeoutMs, 'get');
-        return start(pin, false);
+        // A write of this session whose pin failed recently is missing from the answer: it is
+        // as good as a failed read until that pin would have expired anyway.
+        const now = clock.now();
+        const failedAt = env.store.failedAt.get(sessionHash);
+        if (failedAt !== undefined && now - failedAt >= pinTtlMs)
+          env.store.failedAt.delete(sessionHash);
+        const incomplete =
+          (failedAt !== undefined && now - failedAt < pinTtlMs) ||
+          now - env.store.everyoneAt < pinTtlMs;
+        return start(pin, incomplete && onStoreError !== 'token-only');
       } catch (error) {
         telemetry.storeFailed('get', error, span);
-        return start(undefined, onStoreError === 'primary');
+        return start(undefined, onStoreError !== 'token-only');
       }
     })();
   }

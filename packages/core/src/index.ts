@@ -26,6 +26,8 @@ export {
 } from './request-freshness.js';
 export { sessionKeyHasher } from './session-key.js';
 export {
+  ATTR_BARRIER_LSN,
+  ATTR_BARRIER_SOURCE,
   ATTR_CONTRACT,
   ATTR_ERROR_TYPE,
   ATTR_FALLBACK,
@@ -40,6 +42,7 @@ export {
   ATTR_STORE_OPERATION,
   ATTR_TRANSITION,
   ATTR_WAIT_OUTCOME,
+  METRIC_BARRIERS,
   METRIC_BUDGET_EXHAUSTED,
   METRIC_FALLBACKS,
   METRIC_NODE_TRANSITIONS,

@@ -3,6 +3,7 @@ import type { Clock } from './clock.js';
 import type { Contract } from './contract.js';
 import { type CookieSettings, clearCookie, serializeCookie } from './cookie.js';
 import {
+  type BarrierCause,
   type DecideContext,
   type Decision,
   decide,
@@ -74,6 +75,13 @@ export interface RequestEnvironment {
   storeErrorToPrimary: boolean;
   hashSessionKey: (sessionKey: string) => string;
   cookie: CookieSettings | null;
+  /**
+   * Failed pin writes: a write whose pin could not be extended is missing from the store until
+   * its pin would have expired, and until then that session's pin read does not tell the whole
+   * story. Per session (hashed key → clock time); past {@link MAX_FAILED_PINS} sessions, one
+   * time for all (`everyoneAt`).
+   */
+  store: { failedAt: Map<string, number>; everyoneAt: number };
 }
 
 /** What `Engine.begin` found out before the request could route. Internal. */
@@ -90,6 +98,8 @@ export interface RequestStart {
   pin: Pin | undefined;
   pinnedPrimary: boolean;
   storeUnavailable: boolean;
+  /** `onStoreError: 'primary'`: a failed store sends the request to the primary, no barrier. */
+  storeErrorToPrimary?: boolean;
   secure: boolean;
   /** Names of rejected freshness cookies to clear (`Max-Age=0`) in the response. */
   clearCookies?: readonly string[];
@@ -126,6 +136,11 @@ export class RequestFreshness {
   #tokenRejection: TokenIgnoredReason | null;
   #tokenLsn: bigint | null;
   #floor: bigint | null = null;
+  /** The barrier's primary position, part of the required LSN. */
+  #barrierLsn: bigint | null = null;
+  #barrierCause: BarrierCause | null = null;
+  /** A read of this request completed on its replica. */
+  #readOnReplica = false;
   #issuedLsn: bigint | null = null;
   #token: string | null = null;
   #routeHeader: string | null = null;
@@ -156,7 +171,12 @@ export class RequestFreshness {
       readAfterWrite: start.readAfterWrite,
       startedAt: this.#startedAt,
       pinnedPrimary: start.pinnedPrimary,
-      storeUnavailable: start.storeUnavailable,
+      // A valid token never depends on the store: a failed store only loses what it alone
+      // knew, which matters for a request that carries nothing else.
+      storeUnavailable: start.storeUnavailable && start.tokenLsn === null,
+      barrierFailed:
+        start.storeUnavailable && start.tokenLsn === null && start.storeErrorToPrimary === true,
+      anonymous: start.tokenLsn === null && start.sessionHash === null,
     });
     if (env.cookie !== null) {
       for (const name of start.clearCookies ?? [])
@@ -206,10 +226,51 @@ export class RequestFreshness {
     return this.#token ?? this.#start.presentedToken ?? null;
   }
 
-  /** The LSN reads of `contract` must reach: max(token, pin, read floor), or `null`. */
+  /**
+   * The LSN reads of `contract` must reach: max(token, pin, barrier, read floor), or `null`.
+   */
   requiredLsn(contract: Contract = this.#contract): bigint | null {
     const monotonic = contract.level === 'monotonic' || contract.level === 'causal';
-    return maxLsn(maxLsn(this.#tokenLsn, this.#pinLsn), monotonic ? this.#floor : null);
+    const known = maxLsn(maxLsn(this.#tokenLsn, this.#pinLsn), this.#barrierLsn);
+    return maxLsn(known, monotonic ? this.#floor : null);
+  }
+
+  /**
+   * Reports the primary position observed for a `barrier` decision: `lsn` must come from a
+   * statement sent at or after the decision's `since` (a monitor sample or
+   * `pg_current_wal_lsn()`), so that it covers every write acknowledged before then. Later
+   * reads of the request need a node that has replayed it. `source` says how it was obtained
+   * (`monitor`: a sample already taken, `query`: a primary round trip, `shared`: another
+   * request's round trip).
+   *
+   * @example
+   * ```ts
+   * const d = freshness.route();
+   * if (d.kind === 'barrier') freshness.observedBarrier(await primaryPositionAfter(d.since), 'query');
+   * ```
+   */
+  observedBarrier(lsn: bigint, source: BarrierSource): void {
+    const env = this.#env;
+    const request = this.#request;
+    const cause = this.#barrierCause ?? 'hint-no-lsn';
+    env.topology.observePrimaryLsn(lsn);
+    request.barrierLsn = lsn;
+    request.checkAllowed = true;
+    // A token ahead of this instance's sample only needed a fresh look at the primary; it
+    // stays the requirement (the barrier would demand more than the client saw).
+    if (cause !== 'future-lsn') {
+      this.#barrierLsn = maxLsn(this.#barrierLsn, lsn);
+      request.barrierCause = cause;
+    }
+    env.telemetry.barrier(cause, source, lsn, this.#span());
+  }
+
+  /**
+   * Reports that the primary position for a `barrier` decision could not be observed: the
+   * next decision sends the read to the primary within the budget, or fails closed.
+   */
+  barrierFailed(): void {
+    this.#request.barrierFailed = true;
   }
 
   /**
@@ -300,10 +361,27 @@ export class RequestFreshness {
     request.contract = contract;
     request.inTransaction = options?.inTransaction === true;
     request.locking = options?.locking === true;
+    const now = env.clock.now();
+    const used = request.requestReplica;
+    if (
+      used !== null &&
+      (used.health === 'down' || used.health === 'quarantined' || used.circuit !== 'closed')
+    ) {
+      request.requestReplica = null;
+      if (this.#readOnReplica) {
+        // The request's replica died after serving it. What it read is bounded by the
+        // primary's position observed from now on: the rest of the request needs a node at
+        // least that far (no time travel).
+        request.replicaLostAt = now;
+        request.barrierLsn = null;
+        request.checkAllowed = true;
+        request.waitAllowed = true;
+        this.#readOnReplica = false;
+      }
+    }
     request.requiredLsn = this.requiredLsn(contract);
     request.stickyRoute = this.#sessionHash === null ? null : this.#pinNode;
 
-    const now = env.clock.now();
     if (this.#waitStartedAt !== null) {
       const node = this.#waitNode;
       const caughtUp =
@@ -320,6 +398,9 @@ export class RequestFreshness {
     switch (decision.kind) {
       case 'check':
         request.checkAllowed = false;
+        break;
+      case 'barrier':
+        this.#barrierCause = decision.reason;
         break;
       case 'wait':
         request.waitAllowed = false;
@@ -374,6 +455,7 @@ export class RequestFreshness {
     options?: { lsn?: bigint; contract?: Contract },
   ): Promise<void> {
     const contract = options?.contract ?? this.#contract;
+    if (decision.kind === 'replica') this.#readOnReplica = true;
     if (decision.kind !== 'primary' && decision.kind !== 'replica') return;
     if (contract.level !== 'monotonic' && contract.level !== 'causal') return;
     const env = this.#env;
@@ -491,6 +573,12 @@ export class RequestFreshness {
       this.#pinNode = update.node;
       this.#pinTtlMs = ttlMs;
     } catch (error) {
+      const store = env.store;
+      if (store.failedAt.size >= MAX_FAILED_PINS) {
+        store.failedAt.clear();
+        store.everyoneAt = env.clock.now();
+      }
+      store.failedAt.set(key, env.clock.now());
       env.telemetry.storeFailed('extend', error, this.#span());
     }
   }
@@ -517,6 +605,12 @@ export class RequestFreshness {
     return this.#start.span ?? trace.getSpan(context.active());
   }
 }
+
+/** Sessions whose failed pin writes are remembered one by one (then: all sessions at once). */
+export const MAX_FAILED_PINS = 10_000;
+
+/** How a barrier's primary position was obtained. */
+export type BarrierSource = 'monitor' | 'query' | 'shared';
 
 /** A pin store call bounded by the engine's `pinStoreTimeout`. */
 export function storeCall<T>(

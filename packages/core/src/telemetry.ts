@@ -8,7 +8,7 @@ import {
   SpanStatusCode,
 } from '@opentelemetry/api';
 import type { Contract, ContractLevel } from './contract.js';
-import type { Decision, DecisionReason } from './decide.js';
+import type { BarrierCause, Decision, DecisionReason } from './decide.js';
 import type { TokenRejectionReason } from './errors.js';
 import { formatLsn } from './lsn.js';
 import type { Topology, TopologyEvent } from './topology.js';
@@ -39,6 +39,10 @@ export const ATTR_TRANSITION = 'freshgate.transition';
 export const ATTR_STATE = 'freshgate.state';
 /** Metric attribute: what an evicted pin held (`node`: only a sticky node; `lsn`: a floor). */
 export const ATTR_PIN_KIND = 'freshgate.pin.kind';
+/** Span attribute: the primary position a barrier read must reach, `X/Y`. */
+export const ATTR_BARRIER_LSN = 'freshgate.barrier_lsn';
+/** Metric attribute: how a barrier's primary position was obtained (`monitor`, `query`, `shared`). */
+export const ATTR_BARRIER_SOURCE = 'freshgate.barrier.source';
 /** Standard attribute set on spans of failed reads. */
 export const ATTR_ERROR_TYPE = 'error.type';
 
@@ -58,6 +62,11 @@ export const METRIC_STORE_FAILURES = 'freshgate.store.failures';
 export const METRIC_PIN_EVICTIONS = 'freshgate.pin.evictions';
 /** Counter: node state changes seen by the monitor, by `freshgate.node`, `freshgate.transition`, `freshgate.state`. */
 export const METRIC_NODE_TRANSITIONS = 'freshgate.node.transitions';
+/**
+ * Counter: barriers taken (a read that needs the primary's current position as its required
+ * LSN), by `freshgate.reason` (the {@link BarrierCause}) and `freshgate.barrier.source`.
+ */
+export const METRIC_BARRIERS = 'freshgate.barriers';
 /** Gauge (ms): measured replication lag of each replica, by `freshgate.node`. */
 export const METRIC_REPLICA_LAG = 'freshgate.replica.lag';
 
@@ -99,6 +108,7 @@ export class Telemetry {
   readonly #wait: Histogram;
   readonly #storeFailures: Counter;
   readonly #transitions: Counter;
+  readonly #barriers: Counter;
   readonly #meter: Meter;
   readonly #onDecision: TelemetryOptions['onDecision'];
   // Attribute objects are reused: metric points are recorded per statement.
@@ -128,6 +138,10 @@ export class Telemetry {
     });
     this.#transitions = meter.createCounter(METRIC_NODE_TRANSITIONS, {
       description: 'Node health, circuit and cluster changes, by node and new state',
+    });
+    this.#barriers = meter.createCounter(METRIC_BARRIERS, {
+      description:
+        'Barrier reads: primary positions observed as a required LSN, by cause and source',
     });
     this.#meter = meter;
     this.#onDecision = options.onDecision;
@@ -255,6 +269,17 @@ export class Telemetry {
       ms,
       this.#attrs(`w\0${outcome}`, () => ({ [ATTR_WAIT_OUTCOME]: outcome })),
     );
+  }
+
+  barrier(cause: BarrierCause, source: string, lsn: bigint, span: Span | undefined): void {
+    this.#barriers.add(
+      1,
+      this.#attrs(`b\0${cause}\0${source}`, () => ({
+        [ATTR_REASON]: cause,
+        [ATTR_BARRIER_SOURCE]: source,
+      })),
+    );
+    if (span?.isRecording()) span.setAttribute(ATTR_BARRIER_LSN, formatLsn(lsn));
   }
 
   storeFailed(operation: 'get' | 'extend', error: unknown, span: Span | undefined): void {

@@ -12,6 +12,8 @@ export type {
 } from './contract.js';
 export type { CookieOptions } from './cookie.js';
 export type {
+  BarrierCause,
+  BarrierDecision,
   CheckDecision,
   Decision,
   DecisionReason,
@@ -27,7 +29,7 @@ export type { BeginInput, Engine, EngineOptions, TokenOptions } from './engine.j
 export type { FreshgateErrorCode, TokenRejectionReason } from './errors.js';
 export type { MemoryPinStoreOptions, Pin, PinStore, PinUpdate } from './pin-store.js';
 export type { Problem } from './problem.js';
-export type { RequestFreshness, RouteOptions } from './request-freshness.js';
+export type { BarrierSource, RequestFreshness, RouteOptions } from './request-freshness.js';
 export type { RouteListing, RouteTable } from './route-table.js';
 export type { ReadCount, TelemetryOptions, TokenIgnoredReason } from './telemetry.js';
 export type {

@@ -15,13 +15,15 @@ import {
   type Engine,
   parseDuration,
   type StartedRequest,
+  systemClock,
   Topology,
 } from '@freshgate/core/adapter';
 import pg from 'pg';
 import { runWithDb } from './current-db.js';
 import { type CommitLsnFunction, type DataSourceBackend, FreshDataSource } from './data-source.js';
-import { type MonitorOptions, ReplicaMonitor } from './monitor.js';
+import { DEFAULT_MONITOR_TIMEOUT, type MonitorOptions, ReplicaMonitor } from './monitor.js';
 import type { ClientLike, PoolConfigLike, PoolLike } from './pg-types.js';
+import { PrimaryPosition } from './primary-position.js';
 
 /** Default time a request may wait for a pool connection before it fails. */
 export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000;
@@ -120,7 +122,10 @@ export class Freshgate {
   #commitLsnFunction: CommitLsnFunction = 'pg_current_wal_lsn';
   #started: Promise<void> | undefined;
   #ready = false;
+  #barrierClient: Promise<ClientLike> | undefined;
+  #closed = false;
   readonly #contracts;
+  readonly #barrierTimeoutMs: number;
 
   /** Use {@link createFreshgate}. */
   constructor(options: FreshgateOptions, topology: Topology, engine: Engine) {
@@ -158,6 +163,10 @@ export class Freshgate {
     this.replicas = replicaPools;
     this.topology = topology;
     this.engine = engine;
+    this.#barrierTimeoutMs = parseDuration(
+      monitor?.timeout ?? DEFAULT_MONITOR_TIMEOUT,
+      'monitor.timeout',
+    );
     this.#contracts = {
       strong: this.engine.contract('strong'),
       eventual: this.engine.contract('eventual'),
@@ -181,8 +190,14 @@ export class Freshgate {
       },
       { clock, ...monitor },
     );
+    const position = new PrimaryPosition(
+      (sql) => this.#barrierQuery(sql, connector(this.primary)),
+      clock ?? systemClock,
+      () => this.monitor.primarySample(),
+    );
     this.#backend = {
       topology: this.topology,
+      primaryPositionAfter: (since) => position.after(since),
       primary: this.primary,
       replicas: this.replicas,
       commitLsnFunction: () => this.#commitLsnFunction,
@@ -192,6 +207,39 @@ export class Freshgate {
       },
       waitPollMs,
     };
+  }
+
+  /**
+   * One statement on the barrier connection (opened on first use, reopened after a failure),
+   * bounded by the monitor's poll timeout so that a hung primary cannot hang requests.
+   */
+  async #barrierQuery(
+    sql: string,
+    connect: () => Promise<ClientLike>,
+  ): Promise<{ rows: Record<string, unknown>[] }> {
+    if (this.#closed) throw new Error('freshgate: closed');
+    this.#barrierClient ??= connect();
+    const connecting = this.#barrierClient;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error('freshgate: primary position timed out')),
+        this.#barrierTimeoutMs,
+      );
+    });
+    try {
+      const client = await Promise.race([connecting, timeout]);
+      return await Promise.race([client.query(sql), timeout]);
+    } catch (error) {
+      if (this.#barrierClient === connecting) this.#barrierClient = undefined;
+      connecting.then(
+        (client) => client.end().catch(() => {}),
+        () => {},
+      );
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The function that reads commit LSNs (`pg_current_wal_lsn`, or the insert position when `synchronous_commit` is off). */
@@ -259,6 +307,13 @@ export class Freshgate {
 
   /** Stops the monitor and ends the pools freshgate created (the caller's pools are left open). */
   async close(): Promise<void> {
+    this.#closed = true;
+    const barrier = this.#barrierClient;
+    this.#barrierClient = undefined;
+    await barrier?.then(
+      (client) => client.end().catch(() => {}),
+      () => {},
+    );
     await this.monitor.close();
     await Promise.all(this.#owned.map((pool) => pool.end().catch(() => {})));
   }

@@ -50,6 +50,7 @@ async function setup(primary: PoolLike, replica: PoolLike) {
     primary,
     replicas: new Map([['r1', replica]]),
     commitLsnFunction: () => 'pg_current_wal_lsn',
+    primaryPositionAfter: async () => ({ lsn: 0x10n, source: 'query' }),
     reportFailure: (name) => failures.push(name),
     waitPollMs: 1,
   };

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
+  type BarrierSource,
   type Contract,
   type ContractInput,
   type Decision,
@@ -39,6 +40,8 @@ export interface DataSourceBackend {
   primary: PoolLike;
   replicas: ReadonlyMap<string, PoolLike>;
   commitLsnFunction: () => CommitLsnFunction;
+  /** The primary's position read by a statement sent at or after `since` (barrier reads). */
+  primaryPositionAfter(since: number): Promise<{ lsn: bigint; source: BarrierSource }>;
   /** Tells the monitor a node failed outside its polls. */
   reportFailure(name: string): void;
   /** Longest wait of one `wait` fallback poll loop iteration. */
@@ -316,13 +319,23 @@ export class FreshDataSource implements Queryable {
     contract: Contract | undefined,
   ): Promise<QueryResultLike> {
     const options = contract ? { contract } : undefined;
-    // A decision may ask for a position check or a wait first; each asks at most once, and a
-    // failed replica is marked down, so this loop ends.
-    for (let attempt = 0; attempt < 8; attempt++) {
+    // A decision may ask for a barrier, a position check or a wait first; each asks at most
+    // once (again after the request's replica failed), and a failed replica is marked down,
+    // so this loop ends.
+    for (let attempt = 0; attempt < 12; attempt++) {
       const decision = this.freshness.route(options);
       switch (decision.kind) {
         case 'error':
           throw new FreshnessUnavailableError(decision.reason, decision.retryAfterSeconds);
+        case 'barrier':
+          try {
+            const { lsn, source } = await this.#backend.primaryPositionAfter(decision.since);
+            this.freshness.observedBarrier(lsn, source);
+          } catch {
+            // The primary cannot be asked: the read goes there within the budget, or fails.
+            this.freshness.barrierFailed();
+          }
+          continue;
         case 'check':
           await this.#replayLsn(decision.node.name);
           continue;

@@ -134,6 +134,7 @@ export class ReplicaMonitor {
   #heartbeatMs: number;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #running = false;
+  #primarySample: { lsn: bigint; sentAt: number } | null = null;
   #readyWaiters: (() => void)[] = [];
 
   /**
@@ -255,6 +256,14 @@ export class ReplicaMonitor {
     );
   }
 
+  /**
+   * The primary's position from the last successful poll, with the clock time at which that
+   * poll was sent (a barrier read may use it when it was sent after the request arrived).
+   */
+  primarySample(): { lsn: bigint; sentAt: number } | null {
+    return this.#primarySample;
+  }
+
   /** Why a replica is quarantined, if it is. */
   quarantineReason(name: string): QuarantineReason | undefined {
     return this.#nodes.find((n) => n.name === name)?.quarantine?.reason;
@@ -278,9 +287,10 @@ export class ReplicaMonitor {
         return;
       }
       try {
+        const sentAt = this.#clock.now();
         const row = await this.#query(node);
         node.breaker.success();
-        if (node.role === 'primary') this.#primarySample(node, row);
+        if (node.role === 'primary') this.#onPrimarySample(node, row, sentAt);
         else this.#replicaSample(node, row);
       } catch {
         node.breaker.failure();
@@ -335,14 +345,16 @@ export class ReplicaMonitor {
     this.#topology.updateReplica(node.name, { health: 'down', circuit });
   }
 
-  #primarySample(node: NodeWatch, row: PollRow): void {
+  #onPrimarySample(node: NodeWatch, row: PollRow, sentAt: number): void {
     const now = this.#clock.now();
     if (row.recovery || row.lsn === null) {
       // The "primary" endpoint is a standby (demoted, or the pool points at the wrong node).
+      this.#primarySample = null;
       this.#topology.updatePrimary({ health: 'quarantined', circuit: 'closed' });
       return;
     }
     const lsn = parseLsn(row.lsn);
+    this.#primarySample = { lsn, sentAt };
     const clusterId = `${row.sysid}/${row.tli}`;
     const cached = this.#topology.primary.currentLsn;
     const reset =
