@@ -35,6 +35,7 @@ export type DecisionReason =
   | 'hint-no-lsn'
   | 'future-lsn'
   | 'store-unavailable'
+  | 'lsn-unknown'
   | 'sticky-primary'
   | 'sticky-unavailable'
   | 'request-replica-unavailable'
@@ -55,6 +56,7 @@ export type DecisionReason =
  */
 export type BarrierCause =
   | 'store-unavailable'
+  | 'lsn-unknown'
   | 'hint-no-lsn'
   | 'future-lsn'
   | 'request-replica-lost';
@@ -173,6 +175,11 @@ export interface RouteRequest {
   pinnedPrimary: boolean;
   /** The pin store failed or timed out and no valid token tells the session's position. */
   storeUnavailable: boolean;
+  /**
+   * The tokens presented cannot be trusted to tell the client's position, whatever valid one
+   * is among them: more `fg_fresh` cookies than a browser sends, or the cluster not yet known.
+   */
+  lsnUnknown: boolean;
   /** Clock time at which the request's replica was found dead, else `null`. */
   replicaLostAt: number | null;
   /**
@@ -225,6 +232,7 @@ export function routeRequest(contract: Contract, fields: Partial<RouteRequest> =
     locking: false,
     pinnedPrimary: false,
     storeUnavailable: false,
+    lsnUnknown: false,
     replicaLostAt: null,
     barrierLsn: null,
     barrierCause: null,
@@ -529,9 +537,11 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
           ? 'request-replica-lost'
           : request.storeUnavailable
             ? 'store-unavailable'
-            : request.readAfterWrite && required === null
-              ? 'hint-no-lsn'
-              : null;
+            : request.lsnUnknown
+              ? 'lsn-unknown'
+              : request.readAfterWrite && required === null
+                ? 'hint-no-lsn'
+                : null;
     if (cause !== null) {
       // No barrier to be had: only the primary is known to be fresh enough, so the route's
       // own chain must not serve a replica (`stale`) or wait for one.

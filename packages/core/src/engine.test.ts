@@ -166,7 +166,7 @@ describe('engine: writes and read-your-writes', () => {
     await expect(login.bindSession('')).rejects.toThrow(TypeError);
   });
 
-  it('bindSession with a failing pin store is counted, never thrown, and reads go to the primary', async () => {
+  it('bindSession with a failing pin store is counted, never thrown, and reads take a barrier', async () => {
     const failing: PinStore = {
       get: () => Promise.reject(new Error('down')),
       extend: () => Promise.reject(new Error('down')),
@@ -174,7 +174,7 @@ describe('engine: writes and read-your-writes', () => {
     const { engine } = await setup({ pinStore: failing });
     const login = await engine.begin({ contract: 'read-your-writes' });
     await login.bindSession('user-8');
-    expect(login.route()).toMatchObject({ kind: 'primary', reason: 'store-unavailable' });
+    expect(login.route()).toMatchObject({ kind: 'barrier', reason: 'store-unavailable' });
   });
 
   it('reads() counts routed reads per contract, route and reason', async () => {
@@ -314,13 +314,14 @@ describe('engine: nobody can quietly loosen another client', () => {
     );
   });
 
-  it('more fg_fresh cookies than a browser sends route as an unknown LSN (the primary), never looser', async () => {
+  it('more fg_fresh cookies than a browser sends route as an unknown LSN (a barrier), never looser', async () => {
     const { engine } = await setup({ cookie: true });
     const older = (await engine.codec.sign({ lsn: 500n, cid: CID })).token;
     const newer = (await engine.codec.sign({ lsn: 900n, cid: CID })).token;
     const cookie = cookieOf(...Array.from({ length: 20 }, () => older), newer);
     const f = await engine.begin({ contract: 'read-your-writes', cookie });
-    expect(f.route()).toMatchObject({ kind: 'primary' });
+    // A barrier requires the primary's position after the request arrived: past every token.
+    expect(f.route()).toMatchObject({ kind: 'barrier' });
   });
 
   it('on https the cookie is __Host- prefixed (a sibling subdomain cannot set it); both names are read', async () => {
@@ -423,7 +424,7 @@ describe('engine: nobody can quietly loosen another client', () => {
     expect(custom.engine.hashSessionKey('ada')).toBe('h-ada');
   });
 
-  it('keys session hashes from an asymmetric signing key too; without one, a pin store needs hashSessionKey', async () => {
+  it('keys session hashes from an asymmetric signing key too; a custom hashSessionKey wins', async () => {
     const { generateKeyPairSync } = await import('node:crypto');
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const topology = new Topology();
@@ -436,19 +437,20 @@ describe('engine: nobody can quietly loosen another client', () => {
     });
     expect(a.hashSessionKey('ada')).toBe(b.hashSessionKey('ada'));
     const verifyOnly = [{ kid: 'ed1', alg: 'EdDSA' as const, publicKey }];
+    // A key set that cannot sign fails at start-up, before any session hash is needed.
     await expect(
       createEngine({ topology, keys: verifyOnly, pinStore: memoryPinStore() }),
-    ).rejects.toThrow(/`hashSessionKey`/);
+    ).rejects.toThrow(/`keys`/);
     const custom = await createEngine({
       topology,
-      keys: verifyOnly,
+      keys,
       pinStore: memoryPinStore(),
       hashSessionKey: (k) => `h-${k}`,
     });
     expect(custom.hashSessionKey('ada')).toBe('h-ada');
   });
 
-  it('before the monitor has identified the cluster, no token is trusted and a request carrying one reads the primary', async () => {
+  it('before the monitor has identified the cluster, no token is trusted and a request carrying one reads at a barrier', async () => {
     const clock = new ManualClock(1_000_000);
     const topology = new Topology({ replicas: [{ name: 'r1' }], clock });
     topology.updatePrimary({ currentLsn: 1000n, health: 'healthy' });
@@ -458,7 +460,7 @@ describe('engine: nobody can quietly loosen another client', () => {
     const f = await engine.begin({ contract: 'read-your-writes', token });
     expect(f.forwardToken()).toBeNull();
     expect(f.requiredLsn()).toBeNull();
-    expect(f.route()).toMatchObject({ kind: 'primary' });
+    expect(f.route()).toMatchObject({ kind: 'barrier' });
   });
 });
 

@@ -73,6 +73,8 @@ export interface RequestEnvironment {
   storeTimeoutMs: number;
   /** `onStoreError: 'primary'`: a failed pin read sends the session's reads to the primary. */
   storeErrorToPrimary: boolean;
+  /** `onStoreError: 'token-only'`: a failed pin read carries on with the token alone. */
+  storeErrorTokenOnly: boolean;
   hashSessionKey: (sessionKey: string) => string;
   cookie: CookieSettings | null;
   /**
@@ -98,6 +100,8 @@ export interface RequestStart {
   pin: Pin | undefined;
   pinnedPrimary: boolean;
   storeUnavailable: boolean;
+  /** The presented tokens cannot tell the client's position (see `RouteRequest.lsnUnknown`). */
+  lsnUnknown?: boolean;
   /** `onStoreError: 'primary'`: a failed store sends the request to the primary, no barrier. */
   storeErrorToPrimary?: boolean;
   secure: boolean;
@@ -174,6 +178,7 @@ export class RequestFreshness {
       // A valid token never depends on the store: a failed store only loses what it alone
       // knew, which matters for a request that carries nothing else.
       storeUnavailable: start.storeUnavailable && start.tokenLsn === null,
+      lsnUnknown: start.lsnUnknown === true,
       barrierFailed:
         start.storeUnavailable && start.tokenLsn === null && start.storeErrorToPrimary === true,
       anonymous: start.tokenLsn === null && start.sessionHash === null,
@@ -335,7 +340,12 @@ export class RequestFreshness {
       if (env.readPinTtlMs === null && pin?.lsn != null) this.#request.pinnedPrimary = true;
     } catch (error) {
       env.telemetry.storeFailed('get', error, this.#span());
-      if (env.storeErrorToPrimary) this.#request.storeUnavailable = true;
+      // The bound session's pin is unknown: its earlier writes may be anywhere up to the
+      // primary's position now (a barrier), unless the app chose to carry on without it.
+      if (!env.storeErrorTokenOnly) {
+        this.#request.storeUnavailable = true;
+        if (env.storeErrorToPrimary) this.#request.barrierFailed = true;
+      }
     }
     if (this.#commitLsn !== null) {
       await this.#extendPin({ lsn: this.#commitLsn, node: null }, env.pinTtlMs);
