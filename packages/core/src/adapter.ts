@@ -10,6 +10,7 @@ export {
   type SessionKey,
   type StartedRequest,
 } from './adapter-kit.js';
+export { type BudgetPriority, PrimaryBudget } from './budget.js';
 export { checkOptions } from './check-options.js';
 export {
   CircuitBreaker,

@@ -29,7 +29,7 @@ export type Fallback =
 
 /** Options shared by the object forms of {@link ContractInput}. */
 export interface ContractOptions {
-  /** Fallback or chain of fallbacks. Default: {@link DEFAULT_FALLBACK} (`'primary'`). */
+  /** Fallback or chain of fallbacks. Default: `'primary'`. */
   fallback?: FallbackInput | readonly FallbackInput[];
   /** Only replicas whose tags include all of these serve the read, e.g. `{ pool: 'reporting' }`. */
   tags?: Readonly<Record<string, string>>;

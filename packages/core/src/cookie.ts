@@ -1,7 +1,7 @@
 /** Options of the freshness cookie. */
 export interface CookieOptions {
   /**
-   * Cookie name. Default {@link DEFAULT_COOKIE_NAME}, sent as `__Host-fg_fresh` on https when
+   * Cookie name. Default `'fg_fresh'`, sent as `__Host-fg_fresh` on https when
    * `path` is `'/'` and there is no `domain` (a sibling subdomain or a plain-http page cannot
    * set a `__Host-` cookie).
    */

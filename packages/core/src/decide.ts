@@ -144,7 +144,7 @@ export interface ErrorDecision extends DecisionBase {
   readonly lagMs: null;
 }
 
-/** The outcome of {@link decide}. Switch on `kind`. */
+/** The outcome of `decide()`. Switch on `kind`. */
 export type Decision =
   | PrimaryDecision
   | ReplicaDecision
@@ -201,7 +201,7 @@ export interface RouteRequest {
   fallbackFrom: number;
 }
 
-/** What {@link decide} reads besides the request. */
+/** What `decide()` reads besides the request. */
 export interface DecideContext {
   topology: Topology;
   budget: PrimaryBudget;

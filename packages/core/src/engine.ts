@@ -83,14 +83,14 @@ export interface EngineOptions {
   strict?: boolean;
   /** Server-side pins for requests with a session key. Default: none (tokens only). */
   pinStore?: PinStore;
-  /** Pin lifetime. Default {@link DEFAULT_PIN_TTL}. */
+  /** Pin lifetime. Default `'5s'`. */
   pinTtl?: Duration;
   /**
    * `lsn`: a pinned session reads any replica that replayed its pin; `primary`: a pinned
    * session reads the primary until the pin expires. Default `'lsn'`.
    */
   pinMode?: 'lsn' | 'primary';
-  /** Time allowed per pin store call. Default {@link DEFAULT_PIN_STORE_TIMEOUT}. */
+  /** Time allowed per pin store call. Default `'50ms'`. */
   pinStoreTimeout?: Duration;
   /**
    * When the pin store fails or times out for a request without a valid token (a request
@@ -106,9 +106,9 @@ export interface EngineOptions {
    * `{ rate: 200, burst: 400, reserve: 0.5 }`.
    */
   budget?: { rate?: number; burst?: number; reserve?: number } | false;
-  /** Contract of requests that name none. Default {@link DEFAULT_CONTRACT}. */
+  /** Contract of requests that name none. Default `'read-your-writes'`. */
   defaultContract?: ContractInput;
-  /** Replica selection policy. Default {@link DEFAULT_SELECTION}. */
+  /** Replica selection policy. Default `'least-lag'`. */
   selection?: SelectionPolicy;
   /** Also carry the token in a cookie (`fg_fresh`). Default `false`. */
   cookie?: boolean | CookieOptions;

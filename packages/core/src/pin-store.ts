@@ -62,7 +62,7 @@ export interface MemoryPinStoreOptions {
   /**
    * Pins kept at most. When full, the least recently written pin that only names a sticky
    * node is dropped first; a pin holding an LSN (a write) only when no such pin is left. Each
-   * drop counts in `freshgate.pin.evictions`. Default {@link DEFAULT_MEMORY_PIN_STORE_MAX_ENTRIES}.
+   * drop counts in `freshgate.pin.evictions`. Default 100 000.
    */
   maxEntries?: number;
   /** Meter of the eviction counter. Default: `metrics.getMeter('@freshgate/core')`. */

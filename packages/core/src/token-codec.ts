@@ -19,7 +19,7 @@ import { formatLsn, tryParseLsn } from './lsn.js';
 /** Signature algorithms a freshness token may use. `none` and RSA are never accepted. */
 export type TokenAlgorithm = 'HS256' | 'EdDSA' | 'ES256';
 
-/** A shared secret (HS256), at least {@link MIN_SECRET_BYTES} bytes. */
+/** A shared secret (HS256), at least 32 bytes. */
 export interface SecretTokenKey {
   /** Key id put in the `kid` header; default: derived from a hash of the secret. */
   kid?: string;
@@ -57,13 +57,13 @@ export interface TokenCodecOptions {
   keys?: readonly TokenKey[];
   /** Accepted `alg` values. Default: the algorithms of `keys`. */
   algorithms?: readonly TokenAlgorithm[];
-  /** Required `typ` header. Default {@link DEFAULT_TOKEN_TYP}. */
+  /** Required `typ` header. Default `'freshgate+jwt'`. */
   typ?: string;
-  /** Token lifetime. Default {@link DEFAULT_TOKEN_TTL}. */
+  /** Token lifetime. Default `'10m'`. */
   ttl?: Duration;
-  /** Longest accepted token. Default {@link DEFAULT_TOKEN_MAX_LENGTH}. */
+  /** Longest accepted token. Default 1024. */
   maxLength?: number;
-  /** Verified tokens cached (LRU, honouring `exp`); 0 disables. Default {@link DEFAULT_TOKEN_CACHE_SIZE}. */
+  /** Verified tokens cached (LRU, honouring `exp`); 0 disables. Default 10 000. */
   cacheSize?: number;
   /** Default {@link systemClock}. */
   clock?: Clock;

@@ -10,7 +10,7 @@ export const DEFAULT_EXIT_LAG_MS = 2_000;
 /** Default time the lag must stay over {@link DEFAULT_EXIT_LAG_MS} before the replica is lagging. */
 export const DEFAULT_EXIT_FOR_MS = 1_000;
 
-/** Thresholds of {@link HealthHysteresis} (`monitor.health`), as durations. */
+/** Thresholds of the health hysteresis (`monitor.health`), as durations. */
 export interface HysteresisOptions {
   /** A lagging replica becomes healthy when its lag stays below this… Default `'1s'`. */
   enterLag?: Duration;
