@@ -12,8 +12,15 @@ export {
   type CommitLsnFunction,
   FreshDataSource,
   type Queryable,
+  type QueryConfigInput,
   type QueryInput,
 } from './data-source.js';
 export type { HysteresisOptions } from './health-hysteresis.js';
 export type { MonitorOptions, QuarantineReason, ReplicaMonitor } from './monitor.js';
 export type { PoolClientLike, PoolConfigLike, PoolLike, QueryResultLike } from './pg-types.js';
+export {
+  DEFAULT_OUTSIDE_REQUEST,
+  type OutsideRequest,
+  RoutedPool,
+  type RoutedPoolOptions,
+} from './routed-pool.js';
