@@ -28,11 +28,13 @@ export async function ormApp(framework: Framework, gate: Freshgate, notes: Notes
   if (framework === 'express') {
     const app = express();
     app.use(express.json());
+    // #region express
     app.use(freshgateExpress(gate, { sessionKey: (req) => sessionKey(req.headers) }));
     app.post('/notes', async (req, res) => {
       await notes.add(req.body.id, req.body.body);
       res.status(201).json({});
     });
+    // #endregion express
     const find = async (req: express.Request, res: express.Response) => {
       const note = await notes.find(String(req.params.id));
       res.status(note ? 200 : 404).json(note ?? {});
@@ -49,16 +51,18 @@ export async function ormApp(framework: Framework, gate: Freshgate, notes: Notes
     return { target: app, close: async () => {} };
   }
   const app = Fastify();
+  type Id = { Params: { id: string } };
+  type Body = { Body: { id: string; body: string } };
+  // #region fastify
   await app.register(freshgateFastify, {
     gate,
     sessionKey: (request) => sessionKey(request.headers),
   });
-  type Id = { Params: { id: string } };
-  type Body = { Body: { id: string; body: string } };
   app.post<Body>('/notes', async (request, reply) => {
     await notes.add(request.body.id, request.body.body);
     return reply.code(201).send({});
   });
+  // #endregion fastify
   const find = async (
     request: { params: { id: string } },
     reply: import('fastify').FastifyReply,
