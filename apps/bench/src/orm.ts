@@ -41,16 +41,25 @@ function reads(pool: pg.Pool): { drizzle: Read; kysely: Read } {
   };
 }
 
-/** Microseconds per request over `REQUESTS` requests, `CONCURRENCY` in flight. */
-async function measure(request: (i: number) => Promise<unknown>): Promise<number> {
+/**
+ * Wall-clock and CPU microseconds of this process per request, over `REQUESTS` requests with
+ * `CONCURRENCY` in flight. The CPU time is what the routed pool adds to the application's
+ * process; it depends much less than wall-clock time on what else runs on the machine.
+ */
+async function measure(request: (i: number) => Promise<unknown>): Promise<[number, number]> {
   let next = 0;
   const started = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < REQUESTS) await request(next++);
     }),
   );
-  return Number(process.hrtime.bigint() - started) / 1_000 / REQUESTS;
+  const used = process.cpuUsage(cpu);
+  return [
+    Number(process.hrtime.bigint() - started) / 1_000 / REQUESTS,
+    (used.user + used.system) / REQUESTS,
+  ];
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -80,8 +89,8 @@ async function main(): Promise<void> {
     const g = gate;
     const results: string[] = [];
     for (const orm of ['drizzle', 'kysely'] as const) {
-      const onPlain: number[] = [];
-      const onRouted: number[] = [];
+      const onPlain: [number, number][] = [];
+      const onRouted: [number, number][] = [];
       // Warm both paths (connections, prepared parsers, JIT), then interleave the rounds.
       await measure((i) => direct[orm](String((i % ROWS) + 1)));
       await measure(async (i) => (await g.begin()).run(() => routed[orm](String((i % ROWS) + 1))));
@@ -96,11 +105,11 @@ async function main(): Promise<void> {
           }),
         );
       }
-      const a = median(onPlain);
-      const b = median(onRouted);
-      const added = b - a;
+      const wall = [median(onPlain.map((x) => x[0])), median(onRouted.map((x) => x[0]))];
+      const cpu = [median(onPlain.map((x) => x[1])), median(onRouted.map((x) => x[1]))];
+      const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
       results.push(
-        `| ${orm} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${added >= 0 ? '+' : ''}${added.toFixed(1)} | ${((a / b) * 100).toFixed(1)} % |`,
+        `| ${orm} | ${cpu[0]!.toFixed(1)} | ${cpu[1]!.toFixed(1)} | ${signed(cpu[1]! - cpu[0]!)} | ${wall[0]!.toFixed(1)} | ${wall[1]!.toFixed(1)} | ${signed(wall[1]! - wall[0]!)} |`,
       );
     }
     const m = machineInfo();
@@ -108,10 +117,10 @@ async function main(): Promise<void> {
       ORM_START,
       '## 5. ORM routed pool overhead',
       '',
-      `The same ORM read by primary key, on a plain \`pg.Pool\` to the replica and on a \`RoutedPool\` inside a freshgate request (\`gate.begin()\`, the routing decision, the read on the replica; no HTTP). ${REQUESTS} requests per round, ${CONCURRENCY} in flight, ${ROUNDS} interleaved rounds per variant, medians of the per-round mean. Taken with \`pnpm --filter bench bench:orm\` on ${m.cpuModel}, ${m.cores} cores, ${m.os}, Node.js ${m.node}, PostgreSQL from the test harness (loopback), ${started}, load average ${loadBefore} at start.`,
+      `The same ORM read by primary key, on a plain \`pg.Pool\` to the replica and on a \`RoutedPool\` inside a freshgate request (\`gate.begin()\`, the routing decision, the read on the replica; no HTTP). ${REQUESTS} requests per round, ${CONCURRENCY} in flight, ${ROUNDS} interleaved rounds per variant, medians of the per-round mean. CPU is the benchmark process's own CPU time per request (ORM, node-postgres and freshgate; the servers run in other processes): what the routed pool costs the application, and much less sensitive than wall-clock time to other load on the machine. Taken with \`pnpm --filter bench bench:orm\` on ${m.cpuModel}, ${m.cores} cores, ${m.os}, Node.js ${m.node}, PostgreSQL from the test harness (loopback), ${started}, load average ${loadBefore} at start.`,
       '',
-      '| ORM | plain pg.Pool µs/request | RoutedPool µs/request | added µs/request | throughput vs plain |',
-      '| --- | ---: | ---: | ---: | ---: |',
+      '| ORM | plain pg.Pool, CPU µs/request | RoutedPool, CPU µs/request | added CPU µs | plain pg.Pool, wall µs/request | RoutedPool, wall µs/request | added wall µs |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...results,
       ORM_END,
     ].join('\n');
