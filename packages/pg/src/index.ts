@@ -18,9 +18,3 @@ export {
 export type { HysteresisOptions } from './health-hysteresis.js';
 export type { MonitorOptions, QuarantineReason, ReplicaMonitor } from './monitor.js';
 export type { PoolClientLike, PoolConfigLike, PoolLike, QueryResultLike } from './pg-types.js';
-export {
-  DEFAULT_OUTSIDE_REQUEST,
-  type OutsideRequest,
-  RoutedPool,
-  type RoutedPoolOptions,
-} from './routed-pool.js';

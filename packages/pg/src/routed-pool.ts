@@ -45,7 +45,7 @@ type Callback = (error: Error | null, result?: unknown) => void;
  *
  * @example
  * ```ts
- * import { RoutedPool } from '@freshgate/pg';
+ * import { RoutedPool } from '@freshgate/pg/routed-pool';
  * import { drizzle } from 'drizzle-orm/node-postgres';
  *
  * const db = drizzle({ client: new RoutedPool(gate) });

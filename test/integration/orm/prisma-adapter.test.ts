@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { type Freshgate, RoutedPool } from '@freshgate/pg';
+import type { Freshgate } from '@freshgate/pg';
+import { RoutedPool } from '@freshgate/pg/routed-pool';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../../harness/index.js';

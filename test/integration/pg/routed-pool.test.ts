@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigError, UnsafeStatementError } from '@freshgate/core';
-import { type Freshgate, RoutedPool } from '@freshgate/pg';
+import type { Freshgate } from '@freshgate/pg';
+import { RoutedPool } from '@freshgate/pg/routed-pool';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../../harness/index.js';

@@ -1,4 +1,5 @@
-import { type Freshgate, RoutedPool } from '@freshgate/pg';
+import type { Freshgate } from '@freshgate/pg';
+import { RoutedPool } from '@freshgate/pg/routed-pool';
 import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { pgTable, text } from 'drizzle-orm/pg-core';

@@ -1,4 +1,5 @@
-import { type Freshgate, RoutedPool } from '@freshgate/pg';
+import type { Freshgate } from '@freshgate/pg';
+import { RoutedPool } from '@freshgate/pg/routed-pool';
 import pg from 'pg';
 import { DataSource, EntitySchema } from 'typeorm';
 
