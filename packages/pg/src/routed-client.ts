@@ -13,8 +13,8 @@ export interface RoutedBackend {
 
 type Control = 'begin' | 'commit' | 'rollback';
 
-/** Whether `sql` begins or ends a transaction (savepoints and `ROLLBACK TO` do not). */
-function transactionControl(sql: string): Control | null {
+/** Whether `sql` begins or ends a transaction (savepoints and `ROLLBACK TO` do not). Internal. */
+export function transactionControl(sql: string): Control | null {
   const [first = '', second = '', third = ''] = stripNoise(sql)
     .trim()
     .split(/[\s;]+/, 3);
