@@ -26,3 +26,8 @@ export function currentDb(): FreshDataSource {
 export function runWithDb<T>(db: FreshDataSource, fn: () => T): T {
   return storage.run(db, fn);
 }
+
+/** The data source of the current request, or `undefined` outside one. Internal. */
+export function activeDb(): FreshDataSource | undefined {
+  return storage.getStore();
+}

@@ -22,16 +22,28 @@ import { statementKind } from './statement-kind.js';
 /** How the commit LSN is read after a commit; chosen at start-up from `synchronous_commit`. */
 export type CommitLsnFunction = 'pg_current_wal_lsn' | 'pg_current_wal_insert_lsn';
 
-/** A query in node-postgres' two call shapes. */
-export type QueryInput = string | { text: string; values?: unknown[] };
+/**
+ * A query in node-postgres' two call shapes. A config object's other fields (`rowMode`,
+ * `types`, `name`, as ORMs send them) reach the driver unchanged.
+ */
+export type QueryInput = string | QueryConfigInput;
+
+/** node-postgres' `QueryConfig`: the parts freshgate reads, plus whatever the driver takes. */
+export interface QueryConfigInput {
+  text: string;
+  values?: unknown[];
+  rowMode?: 'array';
+  types?: unknown;
+  name?: string;
+}
 
 /** Something that runs queries: the data source, its `primary()` view, or a transaction. */
 export interface Queryable {
   query<R = Record<string, unknown>>(text: string, values?: unknown[]): Promise<QueryResultLike<R>>;
-  query<R = Record<string, unknown>>(config: {
-    text: string;
-    values?: unknown[];
-  }): Promise<QueryResultLike<R>>;
+  query<R = Record<string, unknown>>(
+    config: QueryConfigInput,
+    values?: unknown[],
+  ): Promise<QueryResultLike<R>>;
 }
 
 /** What the data source needs from the cluster. Internal. */
@@ -110,9 +122,10 @@ function normalize(
   input: QueryInput,
   values?: unknown[],
 ): { text: string; values: unknown[] | undefined } {
+  // Values given beside a config object win over its own, as in node-postgres.
   return typeof input === 'string'
     ? { text: input, values }
-    : { text: input.text, values: input.values };
+    : { ...input, values: values ?? input.values };
 }
 
 /** The transaction `fn` runs in: its data source and connection, until it commits or rolls back. */

@@ -12,6 +12,7 @@ export {
   type CommitLsnFunction,
   FreshDataSource,
   type Queryable,
+  type QueryConfigInput,
   type QueryInput,
 } from './data-source.js';
 export type { HysteresisOptions } from './health-hysteresis.js';
