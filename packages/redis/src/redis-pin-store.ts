@@ -63,8 +63,17 @@ export const METRIC_PINS_WRITTEN_BACK = 'freshgate.store.pins_written_back';
 export const METRIC_WRITE_BACK_DROPPED = 'freshgate.store.write_back_dropped';
 /** Gauge: 1 while this store vouches that a missing pin means no write, else 0. */
 export const METRIC_STORE_VOUCHED = 'freshgate.store.vouched';
-/** Attribute of {@link METRIC_STORE_EPOCH_CHANGES}: `generation`, `server` or `evictions`. */
+/**
+ * Attribute of {@link METRIC_STORE_EPOCH_CHANGES}: `generation` (the meta hash lost or
+ * replaced), `server` (new run id or replication id), `evictions`, or `restart-aof` (a restart
+ * that kept its data: a short window, not a new epoch).
+ */
 export const ATTR_EPOCH_CAUSE = 'freshgate.store.epoch_cause';
+/**
+ * Distrust after a restart with AOF on that kept the data (`appendfsync everysec` loses at most
+ * about the last second of writes; twice that for a slow disk).
+ */
+export const AOF_RESTART_WINDOW_MS = 2_000;
 // How often (in heartbeats) the server's identity and eviction count are read with INFO.
 const INFO_EVERY = 10;
 
@@ -252,7 +261,8 @@ export function redisPinStore(
   // or replication id, or new evictions, is a new epoch: pins may be gone.
   const id = randomBytes(9).toString('base64url');
   let generation: string | null | undefined;
-  let server: string | undefined;
+  let server: { runId: string; replId: string } | undefined;
+  let quietUntil = Number.NEGATIVE_INFINITY;
   let evicted: number | undefined;
   let epoch = 0;
   let epochAt = Number.NEGATIVE_INFINITY;
@@ -274,6 +284,7 @@ export function redisPinStore(
   const pending = new Set<{ at: number }>();
 
   function newEpoch(cause: 'generation' | 'server' | 'evictions'): void {
+    // Every pin written before may be gone: the engine distrusts absence for its pinTtl.
     epoch++;
     epochCount++;
     epochAt = clock.now();
@@ -292,7 +303,8 @@ export function redisPinStore(
   function vouch(): PinStoreVouch {
     if (instances === false) return { epoch, complete: true };
     const now = clock.now();
-    let complete = now - reportedAt <= overdueMs && now - epochAt >= distrustMs;
+    let complete =
+      now - reportedAt <= overdueMs && now - epochAt >= distrustMs && now >= quietUntil;
     for (const at of peers.values()) {
       if (now - at > overdueMs && now - at <= overdueMs + distrustMs) complete = false;
     }
@@ -384,16 +396,26 @@ export function redisPinStore(
     }
   }
 
-  /** A new server (restart, failover) or new evictions: pins may be gone. Standalone only. */
+  /**
+   * A new server (restart, failover) or new evictions: pins may be gone. Standalone only. A
+   * restart that kept the replication id and the generation, with AOF on, lost at most the
+   * last fsync interval of writes: a short window ({@link AOF_RESTART_WINDOW_MS}) instead of a
+   * new epoch.
+   */
   async function checkServer(): Promise<void> {
     if (typeof redis.info !== 'function' || redis.isCluster === true) return;
     const info = String(await report(() => (redis.info as () => Promise<string>)()));
     const field = (name: string) => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1];
-    const identity = `${field('run_id') ?? ''}/${field('master_replid') ?? ''}`;
+    const now = { runId: field('run_id') ?? '', replId: field('master_replid') ?? '' };
     const evictedNow = Number(field('evicted_keys') ?? 0);
-    if (server !== undefined && identity !== server) newEpoch('server');
-    else if (evicted !== undefined && evictedNow > evicted) newEpoch('evictions');
-    server = identity;
+    if (server !== undefined && (now.runId !== server.runId || now.replId !== server.replId)) {
+      if (now.replId === server.replId && field('aof_enabled') === '1') {
+        quietUntil = clock.now() + AOF_RESTART_WINDOW_MS;
+        epochCount++;
+        epochChanges.add(1, { [ATTR_EPOCH_CAUSE]: 'restart-aof' });
+      } else newEpoch('server');
+    } else if (evicted !== undefined && evictedNow > evicted) newEpoch('evictions');
+    server = now;
     evicted = evictedNow;
   }
 
