@@ -10,7 +10,14 @@ function scriptedRedis() {
   const state = {
     gen: 'g1' as string | null,
     beats: new Map<string, string>(),
-    info: { run_id: 'a', master_replid: 'r', aof_enabled: '0', evicted_keys: '0' },
+    info: {
+      run_id: 'a',
+      master_replid: 'r',
+      master_replid2: '0000',
+      aof_enabled: '0',
+      evicted_keys: '0',
+    },
+    appendfsync: 'everysec',
     failing: false,
     extends: [] as unknown[][],
     metaCalls: 0,
@@ -20,6 +27,7 @@ function scriptedRedis() {
     status: 'ready',
     get: async () => (state.failing ? fail() : null),
     hget: async () => (state.failing ? fail() : state.gen),
+    config: async () => ['appendfsync', state.appendfsync],
     info: async () =>
       Object.entries(state.info)
         .map(([k, v]) => `${k}:${v}\r\n`)
@@ -72,7 +80,7 @@ describe('redisPinStore: knowing when Redis lost pins', () => {
     await store.close();
   });
 
-  it('a new run id or replication id is a new epoch; an AOF restart that kept its replication id only a short window', async () => {
+  it('a new run id or replication id is a new epoch; an AOF restart that kept its data only a short window', async () => {
     const clock = new ManualClock(1_000_000);
     const { client, state } = scriptedRedis();
     // INFO is read every tenth heartbeat.
@@ -82,16 +90,30 @@ describe('redisPinStore: knowing when Redis lost pins', () => {
     await beats(state, 12);
     expect(store.vouch()).toEqual({ epoch: 1, complete: false });
     clock.advance(1_001);
+    // Restarted with AOF (appendfsync everysec): a new run id and replication id, same data.
     state.info.run_id = 'c';
+    state.info.master_replid = 'r2';
     state.info.aof_enabled = '1';
     await beats(state, 12);
     expect(store.vouch()).toEqual({ epoch: 1, complete: false });
     clock.advance(AOF_RESTART_WINDOW_MS + 1);
     await beats(state, 2);
     expect(store.vouch()).toEqual({ epoch: 1, complete: true });
-    state.info.master_replid = 'failover';
+    // A replica promoted in a failover (it carries the old id as master_replid2): a new epoch,
+    // AOF or not.
+    state.info.run_id = 'd';
+    state.info.master_replid2 = state.info.master_replid;
+    state.info.master_replid = 'promoted';
     await beats(state, 12);
     expect(store.vouch().epoch).toBe(2);
+    // A restart with AOF whose fsync policy may lose more than a second: a new epoch too.
+    clock.advance(1_001);
+    state.appendfsync = 'no';
+    state.info.run_id = 'e';
+    state.info.master_replid2 = '0000';
+    state.info.master_replid = 'restarted';
+    await beats(state, 12);
+    expect(store.vouch().epoch).toBe(3);
     await store.close();
   });
 

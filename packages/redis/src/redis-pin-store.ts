@@ -263,6 +263,7 @@ export function redisPinStore(
   let generation: string | null | undefined;
   let server: { runId: string; replId: string } | undefined;
   let quietUntil = Number.NEGATIVE_INFINITY;
+  let generationAtInfo: string | null | undefined;
   let evicted: number | undefined;
   let epoch = 0;
   let epochAt = Number.NEGATIVE_INFINITY;
@@ -398,9 +399,10 @@ export function redisPinStore(
 
   /**
    * A new server (restart, failover) or new evictions: pins may be gone. Standalone only. A
-   * restart that kept the replication id and the generation, with AOF on, lost at most the
-   * last fsync interval of writes: a short window ({@link AOF_RESTART_WINDOW_MS}) instead of a
-   * new epoch.
+   * restart (not a promoted replica: its `master_replid2` is not the old replication id) that
+   * kept the generation, with AOF on and `appendfsync everysec` or `always`, lost at most about
+   * the last second of writes: a short window ({@link AOF_RESTART_WINDOW_MS}) instead of a new
+   * epoch.
    */
   async function checkServer(): Promise<void> {
     if (typeof redis.info !== 'function' || redis.isCluster === true) return;
@@ -408,15 +410,36 @@ export function redisPinStore(
     const field = (name: string) => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1];
     const now = { runId: field('run_id') ?? '', replId: field('master_replid') ?? '' };
     const evictedNow = Number(field('evicted_keys') ?? 0);
-    if (server !== undefined && (now.runId !== server.runId || now.replId !== server.replId)) {
-      if (now.replId === server.replId && field('aof_enabled') === '1') {
+    const before = server;
+    server = now;
+    if (before !== undefined && (now.runId !== before.runId || now.replId !== before.replId)) {
+      const restart = now.runId !== before.runId && field('master_replid2') !== before.replId;
+      const kept =
+        restart &&
+        field('aof_enabled') === '1' &&
+        generation === generationAtInfo &&
+        (await fsyncPolicy()) !== 'no';
+      if (kept) {
         quietUntil = clock.now() + AOF_RESTART_WINDOW_MS;
         epochCount++;
         epochChanges.add(1, { [ATTR_EPOCH_CAUSE]: 'restart-aof' });
       } else newEpoch('server');
     } else if (evicted !== undefined && evictedNow > evicted) newEpoch('evictions');
-    server = now;
     evicted = evictedNow;
+    generationAtInfo = generation;
+  }
+
+  /** `appendfsync` (`always`, `everysec`, `no`), or `'no'` when the server will not say. */
+  async function fsyncPolicy(): Promise<string> {
+    if (typeof redis.config !== 'function') return 'no';
+    try {
+      const reply = await report(() =>
+        (redis.config as NonNullable<RedisClientLike['config']>)('GET', 'appendfsync'),
+      );
+      return Array.isArray(reply) && typeof reply[1] === 'string' ? reply[1] : 'no';
+    } catch {
+      return 'no';
+    }
   }
 
   const timer = instances === false ? null : setInterval(() => void beat(), heartbeatMs);
