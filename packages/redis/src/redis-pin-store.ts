@@ -527,7 +527,8 @@ export function redisPinStore(
     },
     get unpinnedHoldMs() {
       // A failed write waits until the others must see this instance's heartbeat as overdue.
-      return instances === false ? 0 : overdueMs + heartbeatMs;
+      // With no other instance reporting to this store, nobody else can be asked about it.
+      return instances === false || peers.size === 0 ? 0 : overdueMs + heartbeatMs;
     },
     vouch,
     stats(): RedisPinStoreStats {

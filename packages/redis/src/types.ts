@@ -75,8 +75,9 @@ export interface RedisPinStoreOptions {
    * Several app instances share the pins: each reports a heartbeat to Redis, and checks the
    * store's generation, every `heartbeat`. An instance whose heartbeat is older than `overdue`
    * may hold writes it could not pin: the others stop trusting a missing pin until it reports
-   * again (it writes back its failed pins first), and a write whose pin failed holds its
-   * answer `overdue + heartbeat` so the others notice first. `false` turns reporting off
+   * again (it writes back its failed pins first), and, when other instances report to the
+   * same store, a write whose pin failed holds its answer `overdue + heartbeat` so that they
+   * notice first. `false` turns reporting off
    * (one instance only). Default `DEFAULT_INSTANCES` (`{ heartbeat: '100ms', overdue: '1s' }`).
    */
   instances?: { heartbeat?: Duration; overdue?: Duration } | false;
