@@ -166,4 +166,16 @@ describe('redisPinStore: knowing when Redis lost pins', () => {
     expect(store.vouch().complete).toBe(true);
     await store.close();
   });
+
+  it('writes back failed pins also with instance reporting off (instances: false)', async () => {
+    const { client, state } = scriptedRedis();
+    const store = redisPinStore(client, { instances: false });
+    state.failing = true;
+    await expect(store.extend('s', { lsn: 9n, ttlMs: 5_000 })).rejects.toThrow();
+    state.failing = false;
+    for (let i = 0; i < 100 && store.stats().writeBackPending > 0; i++) await sleep(10);
+    expect(store.stats()).toMatchObject({ writeBackPending: 0, writtenBack: 1 });
+    expect(state.metaCalls).toBe(0);
+    await store.close();
+  });
 });

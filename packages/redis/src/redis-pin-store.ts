@@ -74,6 +74,8 @@ export const ATTR_EPOCH_CAUSE = 'freshgate.store.epoch_cause';
  * about the last second of writes; twice that for a slow disk).
  */
 export const AOF_RESTART_WINDOW_MS = 2_000;
+// How often failed pins are written back when instances do not report (`instances: false`).
+const WRITE_BACK_EVERY_MS = 100;
 // How often (in heartbeats) the server's identity and eviction count are read with INFO.
 const INFO_EVERY = 10;
 
@@ -364,6 +366,8 @@ export function redisPinStore(
     const startedAt = clock.now();
     try {
       if (missed.size > 0) await writeBack();
+      // Without instance reporting, the beat only writes back.
+      if (instances === false) return;
       let at = startedAt;
       for (const p of pending) at = Math.min(at, p.at);
       const reply = await report(() =>
@@ -442,7 +446,10 @@ export function redisPinStore(
     }
   }
 
-  const timer = instances === false ? null : setInterval(() => void beat(), heartbeatMs);
+  const timer =
+    instances === false && writeBackMax === 0
+      ? null
+      : setInterval(() => void beat(), instances === false ? WRITE_BACK_EVERY_MS : heartbeatMs);
   timer?.unref?.();
   if (instances !== false) {
     meter
