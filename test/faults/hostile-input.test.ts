@@ -290,7 +290,12 @@ describe('hostile input over HTTP', () => {
     }
     const keys = await redis.keys('*');
     expect(keys.length).toBeGreaterThanOrEqual(sessionKeys.length);
-    const values = await Promise.all(keys.map((k) => redis.get(k)));
+    // Pins are strings; the store's meta hash (generation, instance heartbeats) is checked too.
+    const values = await Promise.all(
+      keys.map(async (k) =>
+        (await redis.type(k)) === 'hash' ? JSON.stringify(await redis.hgetall(k)) : redis.get(k),
+      ),
+    );
     const stored = [...keys, ...values].join('\n');
     const logged = output.text();
     for (const secret of [TEST_SECRET, ...sessionKeys]) {

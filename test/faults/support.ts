@@ -513,3 +513,23 @@ export function collectGarbage(): void {
   setFlagsFromString('--expose_gc');
   (runInNewContext('gc') as () => void)();
 }
+
+/**
+ * A per-instance fault hook: the same ioredis client, seen through a proxy whose commands
+ * fail at once while `cut` is set (as if this instance alone lost its network path to Redis,
+ * while other instances keep theirs). Connection status and events stay the real client's.
+ */
+export function cuttableRedis<T extends object>(client: T): { client: T; cut: boolean } {
+  const hook = { client: client, cut: false };
+  hook.client = new Proxy(client, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (typeof value !== 'function' || property === 'on' || property === 'once') return value;
+      return (...args: unknown[]) =>
+        hook.cut
+          ? Promise.reject(new Error('cut off from Redis (fault hook)'))
+          : (value as (...a: unknown[]) => unknown).apply(target, args);
+    },
+  });
+  return hook;
+}

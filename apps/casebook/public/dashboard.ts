@@ -27,6 +27,13 @@ interface Status {
   lab: boolean;
   framework: string;
   pinStore: string;
+  /** The Redis pin store's epochs, trust and write-back counts (`null` with the memory store). */
+  pinStoreStats?: {
+    epochChanges: number;
+    vouched: boolean;
+    writeBackPending: number;
+    writtenBack: number;
+  } | null;
 }
 
 interface LabState {
@@ -90,9 +97,16 @@ async function poll(): Promise<void> {
   }
 }
 
+/** Store epochs, whether a missing pin is trusted now (else: barrier reads), pins written back. */
+function pinStoreNote(status: Status): string {
+  const s = status.pinStoreStats;
+  if (!s) return '';
+  return ` (epoch changes ${s.epochChanges} · absence ${s.vouched ? 'trusted' : 'distrusted: barrier reads'} · pins written back ${s.writtenBack}, pending ${s.writeBackPending})`;
+}
+
 function render(status: Status): void {
   $('#cluster').textContent =
-    `${status.framework} · pin store: ${status.pinStore} · primary ${status.primary.currentLsn ?? '?'} · lab mode ${status.lab ? 'on' : 'off'}`;
+    `${status.framework} · pin store: ${status.pinStore}${pinStoreNote(status)} · primary ${status.primary.currentLsn ?? '?'} · lab mode ${status.lab ? 'on' : 'off'}`;
   const body = $('#nodes tbody');
   body.replaceChildren(
     el(

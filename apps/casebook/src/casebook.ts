@@ -1,6 +1,6 @@
 import { memoryPinStore, type PinStore } from '@freshgate/core';
 import { createFreshgate, type Freshgate } from '@freshgate/pg';
-import { redisPinStore } from '@freshgate/redis';
+import { type RedisPinStore, redisPinStore } from '@freshgate/redis';
 import { Redis } from 'ioredis';
 import type { CasebookConfig } from './config.js';
 import { Counters } from './counters.js';
@@ -25,6 +25,7 @@ export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
   const counters = new Counters();
   let redis: Redis | undefined;
   let pinStore: PinStore;
+  let pins: RedisPinStore | undefined;
   if (config.redisUrl) {
     // A pin store client must fail fast: no offline queue, a short command timeout.
     redis = new Redis(config.redisUrl, {
@@ -35,7 +36,8 @@ export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
       lazyConnect: false,
     });
     redis.on('error', () => {});
-    pinStore = redisPinStore(redis);
+    pins = redisPinStore(redis);
+    pinStore = pins;
   } else {
     pinStore = memoryPinStore();
   }
@@ -62,6 +64,7 @@ export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
       lab: config.lab,
       framework: config.framework,
       pinStore: config.redisUrl ? 'redis' : 'memory',
+      pinStoreStats: pins?.stats() ?? null,
     }),
   };
   return {
@@ -71,6 +74,7 @@ export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
     async close() {
       lagHistory.stop();
       await freshgate.close();
+      await pins?.close();
       redis?.disconnect();
     },
   };

@@ -216,3 +216,75 @@ describe('engine: pins after a store outage', () => {
     expect(later.route().kind).not.toBe('barrier');
   });
 });
+
+describe('engine: a store that cannot vouch for absence', () => {
+  function vouchingStore() {
+    const state = { epoch: 0, complete: true, failing: false };
+    const store: PinStore = {
+      get: async () => undefined,
+      extend: async () => {
+        if (state.failing) throw new Error('ECONNREFUSED');
+      },
+      vouch: () => ({ epoch: state.epoch, complete: state.complete }),
+      unpinnedHoldMs: 1_000,
+    };
+    return { state, store };
+  }
+
+  async function engineWith(store: PinStore) {
+    const { topology, clock } = setup();
+    const engine = await createEngine({
+      topology,
+      clock,
+      secret: 'barrier-test-secret-that-is-long-enough',
+      pinStore: store,
+      pinTtl: '5s',
+    });
+    return { engine, clock };
+  }
+
+  it('a new store epoch (pins lost) makes every missing pin unknown for one pinTtl: barrier meanwhile', async () => {
+    const { state, store } = vouchingStore();
+    const { engine, clock } = await engineWith(store);
+    expect((await engine.begin({ sessionKey: 'user-1' })).route().kind).not.toBe('barrier');
+    state.epoch = 1;
+    const after = await engine.begin({ sessionKey: 'user-1' });
+    expect(after.route()).toMatchObject({ kind: 'barrier', reason: 'store-unavailable' });
+    clock.advance(4_900);
+    expect((await engine.begin({ sessionKey: 'user-2' })).route().kind).toBe('barrier');
+    clock.advance(200);
+    expect((await engine.begin({ sessionKey: 'user-2' })).route().kind).not.toBe('barrier');
+    // A valid token never depends on the store's epoch: no session key, no pin, no barrier.
+    state.epoch = 2;
+    expect((await engine.begin({})).route().kind).not.toBe('barrier');
+  });
+
+  it('while the store says it is incomplete (another instance cut off), key-only reads take a barrier, also after bindSession', async () => {
+    const { state, store } = vouchingStore();
+    const { engine } = await engineWith(store);
+    state.complete = false;
+    expect((await engine.begin({ sessionKey: 'user-1' })).route()).toMatchObject({
+      kind: 'barrier',
+      reason: 'store-unavailable',
+    });
+    const bound = await engine.begin({});
+    await bound.bindSession('user-3');
+    expect(bound.route()).toMatchObject({ kind: 'barrier', reason: 'store-unavailable' });
+    state.complete = true;
+    expect((await engine.begin({ sessionKey: 'user-1' })).route().kind).not.toBe('barrier');
+  });
+
+  it('a write whose pin failed holds its answer for the store’s unpinnedHoldMs; a written pin does not', async () => {
+    const { state, store } = vouchingStore();
+    const { engine } = await engineWith(store);
+    const quick = await engine.begin({ sessionKey: 'user-1' });
+    let started = performance.now();
+    await quick.wrote(520n);
+    expect(performance.now() - started).toBeLessThan(800);
+    state.failing = true;
+    const held = await engine.begin({ sessionKey: 'user-1' });
+    started = performance.now();
+    await held.wrote(530n);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(990);
+  });
+});

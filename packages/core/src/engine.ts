@@ -25,6 +25,7 @@ import {
   RequestFreshness,
   type ResponseSink,
   storeCall,
+  storeVouches,
 } from './request-freshness.js';
 import { sessionHashSecret, sessionKeyHasher } from './session-key.js';
 import {
@@ -263,6 +264,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   ) {
     throw new ConfigError('pinStore', 'a pin store needs get(key) and extend(key, update) methods');
   }
+  if (pinStore !== null && pinStore.vouch !== undefined && typeof pinStore.vouch !== 'function') {
+    throw new ConfigError(
+      'pinStore',
+      'vouch, when present, must be a method returning { epoch, complete }',
+    );
+  }
   const pinTtlMs = parseDuration(options.pinTtl ?? DEFAULT_PIN_TTL, 'pinTtl');
   if (pinTtlMs < 1) throw new ConfigError('pinTtl', 'must be greater than 0');
   const storeTimeoutMs = parseDuration(
@@ -346,7 +353,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     storeErrorTokenOnly: onStoreError === 'token-only',
     hashSessionKey: hash,
     cookie,
-    store: { failedAt: new Map(), everyoneAt: Number.NEGATIVE_INFINITY },
+    store: { failedAt: new Map(), everyoneAt: Number.NEGATIVE_INFINITY, epoch: null },
   };
   const named = new Map<string, Contract>();
 
@@ -471,7 +478,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         const failedAt = env.store.failedAt.get(sessionHash);
         if (failedAt !== undefined && now - failedAt >= pinTtlMs)
           env.store.failedAt.delete(sessionHash);
+        // Read after the pin: a loss the store found during this read already counts.
+        const vouched = storeVouches(env, now);
         const incomplete =
+          !vouched ||
           (failedAt !== undefined && now - failedAt < pinTtlMs) ||
           now - env.store.everyoneAt < pinTtlMs;
         return start(pin, incomplete && onStoreError !== 'token-only');

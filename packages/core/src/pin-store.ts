@@ -52,6 +52,39 @@ export interface PinStore {
    * {@link PinUpdate.node}, TTL restarted to `update.ttlMs`.
    */
   extend(key: string, update: PinUpdate): Promise<void>;
+  /**
+   * Optional: whether a missing pin can be trusted to mean "this session wrote nothing". A
+   * store shared by several app instances can lose pins the others wrote (a restart without
+   * persistence, a failover, `FLUSHALL`, eviction, an instance that could not reach it). The
+   * engine reads it after every pin read: when {@link PinStoreVouch.epoch} changed it distrusts
+   * absence for one `pinTtl`, and while {@link PinStoreVouch.complete} is `false` as well; a
+   * session-key-only read then takes a barrier. A store without it is always trusted.
+   */
+  vouch?(): PinStoreVouch;
+  /**
+   * Optional: milliseconds a write whose pin could not be written holds its answer, so that
+   * the other instances notice this one is missing from the store (and stop trusting
+   * absence) before the client can ask them. Default 0.
+   */
+  readonly unpinnedHoldMs?: number;
+}
+
+/**
+ * What a shared pin store can vouch for, from {@link PinStore.vouch}.
+ *
+ * @example
+ * ```ts
+ * const { epoch, complete } = store.vouch?.() ?? { epoch: 0, complete: true };
+ * ```
+ */
+export interface PinStoreVouch {
+  /** Grows each time the store found it lost state (restart, failover, flush, eviction). */
+  readonly epoch: number;
+  /**
+   * `false` while a missing pin may be a lost one right now, e.g. another instance stopped
+   * reporting to the store and may hold writes it could not pin.
+   */
+  readonly complete: boolean;
 }
 
 /** Default capacity of {@link memoryPinStore}. */

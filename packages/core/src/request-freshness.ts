@@ -12,7 +12,7 @@ import {
 } from './decide.js';
 import { StoreError } from './errors.js';
 import { formatLsn, maxLsn } from './lsn.js';
-import type { Pin, PinStore } from './pin-store.js';
+import type { Pin, PinStore, PinStoreVouch } from './pin-store.js';
 import type { Telemetry, TokenIgnoredReason } from './telemetry.js';
 import { withTimeout } from './timeout.js';
 import type { TokenCodec } from './token-codec.js';
@@ -81,9 +81,10 @@ export interface RequestEnvironment {
    * Failed pin writes: a write whose pin could not be extended is missing from the store until
    * its pin would have expired, and until then that session's pin read does not tell the whole
    * story. Per session (hashed key → clock time); past {@link MAX_FAILED_PINS} sessions, one
-   * time for all (`everyoneAt`).
+   * time for all (`everyoneAt`). `epoch` is the last {@link PinStoreVouch.epoch} seen: when it
+   * changes, the store lost pins and `everyoneAt` restarts.
    */
-  store: { failedAt: Map<string, number>; everyoneAt: number };
+  store: { failedAt: Map<string, number>; everyoneAt: number; epoch: number | null };
 }
 
 /** What `Engine.begin` found out before the request could route. Internal. */
@@ -334,6 +335,17 @@ export class RequestFreshness {
     try {
       const pin = await storeCall(store.get(hash), env.storeTimeoutMs, 'get');
       if (this.#sessionHash !== hash) return;
+      const now = env.clock.now();
+      if (
+        !env.storeErrorTokenOnly &&
+        (!storeVouches(env, now) ||
+          now - env.store.everyoneAt < env.pinTtlMs ||
+          now - (env.store.failedAt.get(hash) ?? Number.NEGATIVE_INFINITY) < env.pinTtlMs)
+      ) {
+        // The store cannot vouch that the bound session's writes are all in it.
+        this.#request.storeUnavailable = true;
+        if (env.storeErrorToPrimary) this.#request.barrierFailed = true;
+      }
       this.#pinLsn = maxLsn(this.#pinLsn, pin?.lsn ?? null);
       this.#pinNode = pin?.node ?? null;
       this.#pinTtlMs = pin?.ttlMs ?? 0;
@@ -590,6 +602,10 @@ export class RequestFreshness {
       }
       store.failedAt.set(key, env.clock.now());
       env.telemetry.storeFailed('extend', error, this.#span());
+      const hold = env.pinStore?.unpinnedHoldMs ?? 0;
+      // Other instances learn that this one is missing from the store only after a while; the
+      // client must not be able to ask them about this write before then.
+      if (update.lsn !== null && hold > 0) await sleep(hold);
     }
   }
 
@@ -621,6 +637,29 @@ export const MAX_FAILED_PINS = 10_000;
 
 /** How a barrier's primary position was obtained. */
 export type BarrierSource = 'monitor' | 'query' | 'shared';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Whether the pin store vouches that a missing pin means "no write" (always, for a store
+ * without {@link PinStore.vouch}). A new store epoch (it lost pins) restarts the engine's
+ * distrust window, one `pinTtl` long, for every session. Internal.
+ */
+export function storeVouches(env: RequestEnvironment, now: number): boolean {
+  const store = env.pinStore;
+  if (store === null || typeof store.vouch !== 'function') return true;
+  let vouch: PinStoreVouch;
+  try {
+    vouch = store.vouch();
+  } catch {
+    return false;
+  }
+  if (env.store.epoch !== vouch.epoch) {
+    if (env.store.epoch !== null) env.store.everyoneAt = now;
+    env.store.epoch = vouch.epoch;
+  }
+  return vouch.complete;
+}
 
 /** A pin store call bounded by the engine's `pinStoreTimeout`. */
 export function storeCall<T>(

@@ -27,7 +27,13 @@ export type {
 export type { Duration } from './duration.js';
 export type { BeginInput, Engine, EngineOptions, TokenOptions } from './engine.js';
 export type { FreshgateErrorCode, TokenRejectionReason } from './errors.js';
-export type { MemoryPinStoreOptions, Pin, PinStore, PinUpdate } from './pin-store.js';
+export type {
+  MemoryPinStoreOptions,
+  Pin,
+  PinStore,
+  PinStoreVouch,
+  PinUpdate,
+} from './pin-store.js';
 export type { Problem } from './problem.js';
 export type { BarrierSource, RequestFreshness, RouteOptions } from './request-freshness.js';
 export type { RouteListing, RouteTable } from './route-table.js';

@@ -90,3 +90,34 @@ export function decodePin(value: string, now: number): Pin | null {
 export function pinKey(prefix: string, key: string): string {
   return prefix + createHash('sha256').update(key).digest('base64url').slice(0, 22);
 }
+
+/** Name under which the store's meta script (generation and heartbeats) is registered. */
+export const META_COMMAND = 'freshgatePinMetaV1';
+
+/**
+ * One hash per prefix, `<prefix>meta`, without a TTL (a `volatile-*` eviction policy never
+ * takes it): field `gen` is the store's generation, a random value written by the first
+ * instance that finds the hash missing; fields `i:<instance>` are heartbeats (ms since the
+ * epoch, the instance's clock). A changed or missing `gen` means the store lost every pin
+ * written before (restart without persistence, failover to a copy without it, `FLUSHALL`).
+ *
+ * KEYS[1] the hash; ARGV: candidate generation, instance id (`''`: no heartbeat), heartbeat
+ * time, time before which heartbeats are forgotten (instances gone for good). Returns the hash.
+ */
+export const META_SCRIPT = `
+if not redis.call('HGET', KEYS[1], 'gen') then redis.call('HSET', KEYS[1], 'gen', ARGV[1]) end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'i:' .. ARGV[2], ARGV[3]) end
+local all = redis.call('HGETALL', KEYS[1])
+local forget = tonumber(ARGV[4])
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 2) == 'i:' and (tonumber(all[i + 1]) or 0) < forget then
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+return all
+`;
+
+/** The meta hash of a prefix. Pin keys are the prefix + 22 characters, so it cannot collide. */
+export function metaKey(prefix: string): string {
+  return `${prefix}meta`;
+}

@@ -52,13 +52,20 @@ describe('redisPinStore: configuration', () => {
     expect(() => redisPinStore(client, { circuitBreaker: { open: '2s', maxOpen: '1s' } })).toThrow(
       /`circuitBreaker.maxOpen`/,
     );
+    expect(() => redisPinStore(client, { instances: { heartbeat: '1s', overdue: '1s' } })).toThrow(
+      /`instances`.*twice the heartbeat/,
+    );
+    expect(() => redisPinStore(client, { instances: { beat: 1 } as never })).toThrow(
+      /`instances.beat`/,
+    );
+    expect(() => redisPinStore(client, { writeBack: -1 })).toThrow(/`writeBack`/);
   });
 
-  it('registers its script once per client, however many stores share it', () => {
+  it('registers its scripts (extend, heartbeat) once per client, however many stores share it', () => {
     const { client, calls } = silentClient();
     redisPinStore(client);
     redisPinStore(client, { prefix: 'other:' });
-    expect(calls.defineCommand).toBe(1);
+    expect(calls.defineCommand).toBe(2);
     expect(typeof (client as unknown as Record<string, unknown>)[EXTEND_COMMAND]).toBe('function');
   });
 });

@@ -1,4 +1,12 @@
-import { ConfigError, memoryPinStore, type Pin, type PinUpdate, StoreError } from '@freshgate/core';
+import { randomBytes } from 'node:crypto';
+import {
+  ConfigError,
+  memoryPinStore,
+  type Pin,
+  type PinStoreVouch,
+  type PinUpdate,
+  StoreError,
+} from '@freshgate/core';
 import {
   CircuitBreaker,
   checkOptions,
@@ -6,8 +14,23 @@ import {
   systemClock,
   withTimeout,
 } from '@freshgate/core/adapter';
-import { decodePin, EXTEND_COMMAND, EXTEND_SCRIPT, extendArguments, pinKey } from './pin-script.js';
-import type { RedisClientLike, RedisPinStore, RedisPinStoreOptions } from './types.js';
+import { metrics } from '@opentelemetry/api';
+import {
+  decodePin,
+  EXTEND_COMMAND,
+  EXTEND_SCRIPT,
+  extendArguments,
+  META_COMMAND,
+  META_SCRIPT,
+  metaKey,
+  pinKey,
+} from './pin-script.js';
+import type {
+  RedisClientLike,
+  RedisPinStore,
+  RedisPinStoreOptions,
+  RedisPinStoreStats,
+} from './types.js';
 
 /** Default prefix of pin keys. */
 export const DEFAULT_PIN_KEY_PREFIX = 'freshgate:pin:';
@@ -21,12 +44,57 @@ export const DEFAULT_REDIS_TIMEOUT = '50ms';
 export const DEFAULT_BREAKER = { failureThreshold: 3, open: '250ms', maxOpen: '1s' } as const;
 /** Default number of pins this process wrote that are also kept in memory (for their TTL). */
 export const DEFAULT_LOCAL_PINS = 10_000;
+/**
+ * Default instance reporting: a heartbeat (and generation check) every 100 ms; an instance
+ * whose heartbeat is older than 1 s is taken as cut off from Redis, and others stop trusting
+ * a missing pin until it is back (or, gone for good, for `distrustFor` after).
+ */
+export const DEFAULT_INSTANCES = { heartbeat: '100ms', overdue: '1s' } as const;
+/** Default time absence is distrusted after a loss: the engine's default `pinTtl`. */
+export const DEFAULT_DISTRUST_FOR = '5s';
+/** Default number of pins that failed to reach Redis kept to be written back when it returns. */
+export const DEFAULT_WRITE_BACK = 10_000;
+
+/** Counter: times the store found Redis lost state, by `freshgate.store.epoch_cause`. */
+export const METRIC_STORE_EPOCH_CHANGES = 'freshgate.store.epoch_changes';
+/** Counter: pins written back to Redis after a failed write, once Redis answered again. */
+export const METRIC_PINS_WRITTEN_BACK = 'freshgate.store.pins_written_back';
+/** Counter: failed pins dropped from the write-back buffer (full, or expired first). */
+export const METRIC_WRITE_BACK_DROPPED = 'freshgate.store.write_back_dropped';
+/** Gauge: 1 while this store vouches that a missing pin means no write, else 0. */
+export const METRIC_STORE_VOUCHED = 'freshgate.store.vouched';
+/**
+ * Attribute of {@link METRIC_STORE_EPOCH_CHANGES}: `generation` (the meta hash lost or
+ * replaced), `server` (new run id or replication id), `evictions`, or `restart-aof` (a restart
+ * that kept its data: a short window, not a new epoch).
+ */
+export const ATTR_EPOCH_CAUSE = 'freshgate.store.epoch_cause';
+/**
+ * Distrust after a restart with AOF on that kept the data (`appendfsync everysec` loses at most
+ * about the last second of writes; twice that for a slow disk).
+ */
+export const AOF_RESTART_WINDOW_MS = 2_000;
+// How often failed pins are written back when instances do not report (`instances: false`).
+const WRITE_BACK_EVERY_MS = 100;
+// How often (in heartbeats) the server's identity and eviction count are read with INFO.
+const INFO_EVERY = 10;
 
 // ioredis statuses in which a command can only queue or fail: failing at once keeps a
 // client with an offline queue from piling commands up while Redis is away.
 const DISCONNECTED = new Set(['reconnecting', 'close', 'end']);
 
-const OPTIONS = ['prefix', 'timeout', 'circuitBreaker', 'localPins', 'clock', 'onWarning'] as const;
+const OPTIONS = [
+  'prefix',
+  'timeout',
+  'circuitBreaker',
+  'localPins',
+  'clock',
+  'onWarning',
+  'instances',
+  'distrustFor',
+  'writeBack',
+  'meter',
+] as const;
 
 type ExtendCommand = (key: string, ...args: (string | number)[]) => Promise<unknown>;
 
@@ -115,6 +183,41 @@ export function redisPinStore(
   if (typeof warn !== 'function')
     throw new ConfigError('onWarning', 'expected a function (message) => void');
   let policyChecked = false;
+  const instances = options.instances ?? DEFAULT_INSTANCES;
+  if (instances !== false && (instances === null || typeof instances !== 'object')) {
+    throw new ConfigError('instances', 'expected { heartbeat, overdue } or false');
+  }
+  if (instances !== false)
+    checkOptions(instances, ['heartbeat', 'overdue'], 'instances', 'instances.');
+  const heartbeatMs =
+    instances === false
+      ? 0
+      : parseDuration(instances.heartbeat ?? DEFAULT_INSTANCES.heartbeat, 'instances.heartbeat');
+  const overdueMs =
+    instances === false
+      ? 0
+      : parseDuration(instances.overdue ?? DEFAULT_INSTANCES.overdue, 'instances.overdue');
+  if (instances !== false && (heartbeatMs < 1 || overdueMs < 2 * heartbeatMs)) {
+    throw new ConfigError(
+      'instances',
+      'heartbeat must be at least 1ms and overdue at least twice the heartbeat, e.g. { heartbeat: "100ms", overdue: "1s" }',
+    );
+  }
+  const distrustMs = parseDuration(options.distrustFor ?? DEFAULT_DISTRUST_FOR, 'distrustFor');
+  const writeBackMax = options.writeBack ?? DEFAULT_WRITE_BACK;
+  if (!Number.isInteger(writeBackMax) || writeBackMax < 0) {
+    throw new ConfigError('writeBack', `expected an integer >= 0, got ${String(writeBackMax)}`);
+  }
+  const meter = options.meter ?? metrics.getMeter('@freshgate/redis');
+  const epochChanges = meter.createCounter(METRIC_STORE_EPOCH_CHANGES, {
+    description: 'Times the pin store found Redis lost state (restart, failover, flush, eviction)',
+  });
+  const writtenBack = meter.createCounter(METRIC_PINS_WRITTEN_BACK, {
+    description: 'Pins that failed to reach Redis and were written back once it answered',
+  });
+  const writeBackDropped = meter.createCounter(METRIC_WRITE_BACK_DROPPED, {
+    description: 'Failed pins dropped before they could be written back (buffer full or expired)',
+  });
 
   /**
    * Warns once when Redis may evict live pins. Run after the first answered call (the client is
@@ -149,6 +252,236 @@ export function redisPinStore(
   }
   const extendCommand = (key: string, args: (string | number)[]) =>
     (commands[EXTEND_COMMAND] as ExtendCommand).call(redis, key, ...args);
+  if (instances !== false && typeof commands[META_COMMAND] !== 'function') {
+    redis.defineCommand(META_COMMAND, { lua: META_SCRIPT, numberOfKeys: 1 });
+  }
+  const meta = metaKey(prefix);
+  const hget = typeof redis.hget === 'function' ? redis.hget.bind(redis) : null;
+
+  // What the store knows about Redis's state. `generation` is the meta hash's `gen` as last
+  // seen (`undefined`: never, `null`: found missing); a change of it, of the server's run id
+  // or replication id, or new evictions, is a new epoch: pins may be gone.
+  const id = randomBytes(9).toString('base64url');
+  let generation: string | null | undefined;
+  let server: { runId: string; replId: string } | undefined;
+  let quietUntil = Number.NEGATIVE_INFINITY;
+  let generationAtInfo: string | null | undefined;
+  let evicted: number | undefined;
+  let epoch = 0;
+  let epochAt = Number.NEGATIVE_INFINITY;
+  let epochCount = 0;
+  let writtenBackCount = 0;
+  let droppedCount = 0;
+  // Heartbeats of the other instances (id → time), and when this one last reported.
+  let peers = new Map<string, number>();
+  let reportedAt = Number.NEGATIVE_INFINITY;
+  let ticks = 0;
+  let ticking = false;
+  let closed = false;
+  // Pins whose write failed, to write back (max-merged, original expiry) when Redis answers.
+  const missed = new Map<
+    string,
+    { lsn: bigint | null; node: string | null | undefined; expiresAt: number }
+  >();
+  // Start times of extends in flight: a heartbeat claims only what was written before it.
+  const pending = new Set<{ at: number }>();
+
+  function newEpoch(cause: 'generation' | 'server' | 'evictions'): void {
+    // Every pin written before may be gone: the engine distrusts absence for its pinTtl.
+    epoch++;
+    epochCount++;
+    epochAt = clock.now();
+    epochChanges.add(1, { [ATTR_EPOCH_CAUSE]: cause });
+  }
+
+  function observeGeneration(gen: string | null): void {
+    if (gen === generation) return;
+    const first = generation === undefined;
+    const adopting = generation === null && gen !== null;
+    generation = gen;
+    // A fresh generation after a missing one is the same loss, already counted.
+    if (!first && !adopting) newEpoch('generation');
+  }
+
+  function vouch(): PinStoreVouch {
+    if (instances === false) return { epoch, complete: true };
+    const now = clock.now();
+    let complete =
+      now - reportedAt <= overdueMs && now - epochAt >= distrustMs && now >= quietUntil;
+    for (const at of peers.values()) {
+      if (now - at > overdueMs && now - at <= overdueMs + distrustMs) complete = false;
+    }
+    return { epoch, complete };
+  }
+
+  function remember(key: string, update: PinUpdate): void {
+    if (writeBackMax === 0) return;
+    const expiresAt = clock.now() + update.ttlMs;
+    const before = missed.get(key);
+    missed.delete(key);
+    missed.set(key, {
+      lsn:
+        before?.lsn == null || (update.lsn !== null && update.lsn > before.lsn)
+          ? update.lsn
+          : before.lsn,
+      node: update.node === undefined ? before?.node : update.node,
+      expiresAt: Math.max(expiresAt, before?.expiresAt ?? 0),
+    });
+    if (missed.size > writeBackMax) {
+      const oldest = missed.keys().next().value as string;
+      missed.delete(oldest);
+      droppedCount++;
+      writeBackDropped.add(1);
+    }
+  }
+
+  /** Writes back what failed, oldest first; throws (keeping the rest) when Redis fails again. */
+  async function writeBack(): Promise<void> {
+    for (const [key, entry] of [...missed]) {
+      const now = clock.now();
+      const ttlMs = entry.expiresAt - now;
+      if (ttlMs < 1) {
+        missed.delete(key);
+        droppedCount++;
+        writeBackDropped.add(1);
+        continue;
+      }
+      const args = extendArguments({ lsn: entry.lsn, node: entry.node, ttlMs }, now);
+      await call('extend', () => extendCommand(pinKey(prefix, key), args));
+      // A newer failure of the same key replaced the entry: it is written back next time.
+      if (missed.get(key) === entry) missed.delete(key);
+      writtenBackCount++;
+      writtenBack.add(1);
+    }
+  }
+
+  /**
+   * One heartbeat: write back what failed, then report this instance as having no pin
+   * missing from Redis up to the heartbeat's time, and read the generation and the others'
+   * heartbeats. Every few beats, the server's identity and eviction count too.
+   */
+  async function beat(): Promise<void> {
+    if (ticking || closed) return;
+    ticking = true;
+    const startedAt = clock.now();
+    try {
+      if (missed.size > 0) await writeBack();
+      // Without instance reporting, the beat only writes back.
+      if (instances === false) return;
+      let at = startedAt;
+      for (const p of pending) at = Math.min(at, p.at);
+      const reply = await report(() =>
+        (commands[META_COMMAND] as ExtendCommand).call(
+          redis,
+          meta,
+          `${randomBytes(9).toString('base64url')}`,
+          missed.size === 0 ? id : '',
+          at,
+          startedAt - overdueMs - distrustMs,
+        ),
+      );
+      const fields = Array.isArray(reply) ? (reply as unknown[]) : [];
+      const seen = new Map<string, number>();
+      let gen: string | null = null;
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        const name = String(fields[i]);
+        if (name === 'gen') gen = String(fields[i + 1]);
+        else if (name.startsWith('i:') && name !== `i:${id}`) {
+          seen.set(name.slice(2), Number(fields[i + 1]));
+        }
+      }
+      observeGeneration(gen);
+      peers = seen;
+      if (missed.size === 0) reportedAt = at;
+      if (ticks++ % INFO_EVERY === 0) await checkServer();
+    } catch {
+      // Counted by the breaker; the next beat tries again.
+    } finally {
+      ticking = false;
+    }
+  }
+
+  /**
+   * A new server (restart, failover) or new evictions: pins may be gone. Standalone only. A
+   * restart (not a promoted replica: its `master_replid2` is not the old replication id) that
+   * kept the generation, with AOF on and `appendfsync everysec` or `always`, lost at most about
+   * the last second of writes: a short window ({@link AOF_RESTART_WINDOW_MS}) instead of a new
+   * epoch.
+   */
+  async function checkServer(): Promise<void> {
+    if (typeof redis.info !== 'function' || redis.isCluster === true) return;
+    const info = String(await report(() => (redis.info as () => Promise<string>)()));
+    const field = (name: string) => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1];
+    const now = { runId: field('run_id') ?? '', replId: field('master_replid') ?? '' };
+    const evictedNow = Number(field('evicted_keys') ?? 0);
+    const before = server;
+    server = now;
+    if (before !== undefined && (now.runId !== before.runId || now.replId !== before.replId)) {
+      const restart = now.runId !== before.runId && field('master_replid2') !== before.replId;
+      const kept =
+        restart &&
+        field('aof_enabled') === '1' &&
+        generation === generationAtInfo &&
+        (await fsyncPolicy()) !== 'no';
+      if (kept) {
+        quietUntil = clock.now() + AOF_RESTART_WINDOW_MS;
+        epochCount++;
+        epochChanges.add(1, { [ATTR_EPOCH_CAUSE]: 'restart-aof' });
+      } else newEpoch('server');
+    } else if (evicted !== undefined && evictedNow > evicted) newEpoch('evictions');
+    evicted = evictedNow;
+    generationAtInfo = generation;
+  }
+
+  /** `appendfsync` (`always`, `everysec`, `no`), or `'no'` when the server will not say. */
+  async function fsyncPolicy(): Promise<string> {
+    if (typeof redis.config !== 'function') return 'no';
+    try {
+      const reply = await report(() =>
+        (redis.config as NonNullable<RedisClientLike['config']>)('GET', 'appendfsync'),
+      );
+      return Array.isArray(reply) && typeof reply[1] === 'string' ? reply[1] : 'no';
+    } catch {
+      return 'no';
+    }
+  }
+
+  const timer =
+    instances === false && writeBackMax === 0
+      ? null
+      : setInterval(() => void beat(), instances === false ? WRITE_BACK_EVERY_MS : heartbeatMs);
+  timer?.unref?.();
+  if (instances !== false) {
+    meter
+      .createObservableGauge(METRIC_STORE_VOUCHED, {
+        description: '1 while the pin store vouches that a missing pin means no write',
+      })
+      .addCallback((result) => result.observe(vouch().complete ? 1 : 0));
+    void beat();
+  }
+
+  /**
+   * A heartbeat's call: bounded like the others, but outside the circuit breaker, so that
+   * background traffic neither opens the circuit for requests nor closes it for them.
+   */
+  function report<T>(run: () => Promise<T>): Promise<T> {
+    const status = redis.status;
+    if (status !== undefined && DISCONNECTED.has(status)) {
+      return Promise.reject(new StoreError('get', { message: `Redis client is ${status}` }));
+    }
+    let pending: Promise<T>;
+    try {
+      pending = run();
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    return withTimeout(
+      pending,
+      timeoutMs,
+      () =>
+        new StoreError('get', { message: `Pin store heartbeat timed out after ${timeoutMs}ms` }),
+    );
+  }
 
   function call<T>(operation: 'get' | 'extend', run: () => Promise<T>): Promise<T> {
     if (!breaker.allow()) {
@@ -199,8 +532,42 @@ export function redisPinStore(
     get circuit() {
       return breaker.state;
     },
+    get unpinnedHoldMs() {
+      // A failed write waits until the others must see this instance's heartbeat as overdue.
+      // With no other instance reporting to this store, nobody else can be asked about it.
+      return instances === false || peers.size === 0 ? 0 : overdueMs + heartbeatMs;
+    },
+    vouch,
+    stats(): RedisPinStoreStats {
+      return {
+        epoch,
+        epochChanges: epochCount,
+        vouched: vouch().complete,
+        writeBackPending: missed.size,
+        writtenBack: writtenBackCount,
+        writeBackDropped: droppedCount,
+      };
+    },
+    async close(): Promise<void> {
+      closed = true;
+      if (timer !== null) clearInterval(timer);
+      // Leaving on purpose: the others need not wait for this instance's heartbeat.
+      if (instances !== false && missed.size === 0 && typeof redis.hdel === 'function') {
+        await call('extend', () =>
+          (redis.hdel as (k: string, f: string) => Promise<unknown>)(meta, `i:${id}`),
+        ).catch(() => {});
+      }
+    },
     async get(key: string): Promise<Pin | undefined> {
-      const value = await call('get', () => redis.get(pinKey(prefix, key)));
+      // The generation is read in the same pipeline, after the pin: when it is still the one
+      // known, the pin was read from the store that holds this instance's earlier pins.
+      const [value, gen] = await call('get', () =>
+        Promise.all([
+          redis.get(pinKey(prefix, key)),
+          instances !== false && hget !== null ? hget(meta, 'gen') : Promise.resolve(undefined),
+        ]),
+      );
+      if (gen !== undefined) observeGeneration(gen);
       const pin = value === null ? undefined : decodePin(value, clock.now());
       if (pin === null) {
         // Redis answered, so the breaker stays closed; but a value this store did not write
@@ -220,7 +587,16 @@ export function redisPinStore(
         throw new StoreError('extend', { cause: error });
       }
       await local?.extend(key, update);
-      await call('extend', () => extendCommand(pinKey(prefix, key), args));
+      const started = { at: clock.now() };
+      pending.add(started);
+      try {
+        await call('extend', () => extendCommand(pinKey(prefix, key), args));
+      } catch (error) {
+        remember(key, update);
+        throw error;
+      } finally {
+        pending.delete(started);
+      }
     },
   };
 }

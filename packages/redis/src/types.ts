@@ -1,4 +1,5 @@
-import type { CircuitState, Clock, Duration, PinStore } from '@freshgate/core';
+import type { CircuitState, Clock, Duration, PinStore, PinStoreVouch } from '@freshgate/core';
+import type { Meter } from '@opentelemetry/api';
 
 /**
  * The part of an ioredis client (`Redis` for standalone and Sentinel, `Cluster` for Redis
@@ -18,6 +19,14 @@ export interface RedisClientLike {
   readonly status?: string;
   /** `CONFIG GET maxmemory-policy`, checked once; a client or server without it is not checked. */
   config?(subcommand: 'GET', parameter: string): Promise<unknown>;
+  /** Reads the store's generation beside each pin; without it only the heartbeat checks it. */
+  hget?(key: string, field: string): Promise<string | null>;
+  /** Removes this instance's heartbeat on `close()`. */
+  hdel?(key: string, field: string): Promise<unknown>;
+  /** `INFO`, for the server's run id, replication id and eviction count (standalone only). */
+  info?(): Promise<string>;
+  /** `true` on an ioredis `Cluster`, whose INFO answers for one node only. */
+  readonly isCluster?: boolean;
 }
 
 /** Circuit breaker settings of {@link RedisPinStoreOptions.circuitBreaker}. */
@@ -62,6 +71,46 @@ export interface RedisPinStoreOptions {
    * Default: `process.emitWarning`.
    */
   onWarning?: (message: string) => void;
+  /**
+   * Several app instances share the pins: each reports a heartbeat to Redis, and checks the
+   * store's generation, every `heartbeat`. An instance whose heartbeat is older than `overdue`
+   * may hold writes it could not pin: the others stop trusting a missing pin until it reports
+   * again (it writes back its failed pins first), and, when other instances report to the
+   * same store, a write whose pin failed holds its answer `overdue + heartbeat` so that they
+   * notice first. `false` turns reporting off
+   * (one instance only). Default `DEFAULT_INSTANCES` (`{ heartbeat: '100ms', overdue: '1s' }`).
+   */
+  instances?: { heartbeat?: Duration; overdue?: Duration } | false;
+  /**
+   * How long absence stays distrusted after Redis lost state, or after an instance's
+   * heartbeat stopped: set it to the engine's `pinTtl` (pins written before are gone by then).
+   * Default `DEFAULT_DISTRUST_FOR` (`'5s'`, the engine's default `pinTtl`).
+   */
+  distrustFor?: Duration;
+  /**
+   * Pins that failed to reach Redis kept to be written back (max-merged, with the expiry of
+   * the original write) when it answers again; the oldest are dropped past this number, and
+   * counted in `freshgate.store.write_back_dropped`. `0`: off. Default `DEFAULT_WRITE_BACK` (10 000).
+   */
+  writeBack?: number;
+  /** Meter of the store's metrics. Default: `metrics.getMeter('@freshgate/redis')`. */
+  meter?: Meter;
+}
+
+/** What {@link RedisPinStore.stats} reports, e.g. for a dashboard. */
+export interface RedisPinStoreStats {
+  /** Grows each time Redis was found to have lost state. */
+  readonly epoch: number;
+  /** Epoch changes seen by this store (restart, failover, flush, evictions). */
+  readonly epochChanges: number;
+  /** Whether a missing pin is trusted right now (no recent loss, every instance reporting). */
+  readonly vouched: boolean;
+  /** Failed pins waiting to be written back. */
+  readonly writeBackPending: number;
+  /** Failed pins written back so far. */
+  readonly writtenBack: number;
+  /** Failed pins dropped before they could be written back. */
+  readonly writeBackDropped: number;
 }
 
 /**
@@ -77,4 +126,9 @@ export interface RedisPinStoreOptions {
 export interface RedisPinStore extends PinStore {
   /** `closed` while Redis answers; `open` while calls are refused without trying. */
   readonly circuit: CircuitState;
+  vouch(): PinStoreVouch;
+  /** Epochs, trust and write-back counts of this store. */
+  stats(): RedisPinStoreStats;
+  /** Stops the heartbeat and removes this instance from the store's list. */
+  close(): Promise<void>;
 }

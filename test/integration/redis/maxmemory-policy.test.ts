@@ -26,6 +26,7 @@ describe('redisPinStore: Redis maxmemory-policy', () => {
     const store = redisPinStore(redis, {
       timeout: '2s',
       localPins: false,
+      instances: false,
       onWarning: (message) => warnings.push(message),
     });
     await store.get('policy-check');

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TEST_SECRET, untilHealthy } from '../support.js';
 import { connectRedis, sleep } from './support.js';
 
+const PREFIX = 'freshgate:pin-modes:';
+
 // Pin modes end to end on the shared cluster: two freshgate instances (two app servers)
 // share one Redis, so a session's pin written through one is honoured by the other.
 describe('pin modes with the Redis store', () => {
@@ -26,7 +28,8 @@ describe('pin modes with the Redis store', () => {
       budget: false,
       monitor: { interval: 50 },
       // Each instance only sees what Redis holds: no help from this process's memory.
-      pinStore: redisPinStore(client, { localPins: false }),
+      // A prefix of its own: stores of other files on the shared Redis report their own instances.
+      pinStore: redisPinStore(client, { localPins: false, prefix: PREFIX }),
       ...options,
     });
     instances.push(freshgate);
@@ -103,7 +106,7 @@ describe('pin modes with the Redis store', () => {
 
   it('a request without a session key never touches the store', async () => {
     const client = clients[0]!;
-    const inner = redisPinStore(client, { localPins: false });
+    const inner = redisPinStore(client, { localPins: false, prefix: PREFIX });
     let calls = 0;
     const counted = await server({
       pinStore: {

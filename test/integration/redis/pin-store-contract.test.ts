@@ -111,7 +111,12 @@ describe('redisPinStore on Redis Cluster', () => {
       Array.from({ length: 30 }, (_, i) => store.extend(`s${i}`, { lsn: 1n, ttlMs: 5_000 })),
     );
     const perMaster = await Promise.all(
-      client.nodes('master').map(async (node) => (await scanAll(node, `${prefix}*`)).length),
+      client
+        .nodes('master')
+        .map(
+          async (node) =>
+            (await scanAll(node, `${prefix}*`)).filter((k) => k !== `${prefix}meta`).length,
+        ),
     );
     expect(perMaster.reduce((a, b) => a + b, 0)).toBe(30);
     expect(perMaster.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
@@ -134,7 +139,9 @@ async function keysUnder(client: Redis | RedisClusterClient, match: string): Pro
     'nodes' in client && typeof client.nodes === 'function'
       ? client.nodes('master')
       : [client as Redis];
-  return (await Promise.all(nodes.map((n) => scanAll(n, match)))).flat();
+  // Besides pins, a store keeps one hash per prefix (`<prefix>meta`: generation, heartbeats).
+  const meta = `${match.slice(0, -1)}meta`;
+  return (await Promise.all(nodes.map((n) => scanAll(n, match)))).flat().filter((k) => k !== meta);
 }
 
 async function valuesUnder(
