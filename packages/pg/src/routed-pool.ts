@@ -33,7 +33,7 @@ type Callback = (error: Error | null, result?: unknown) => void;
 /**
  * A `pg.Pool` for ORMs and query builders (Drizzle, Kysely, Prisma's pg adapter, TypeORM):
  * it holds no connection of its own; each statement runs where the current request's
- * freshgate data source ({@link currentDb}) sends it, by the same rules as `req.db.query()`:
+ * freshgate data source (`currentDb()`) sends it, by the same rules as `req.db.query()`:
  * reads to one replica per request that satisfies the route's contract, writes and locking
  * reads to the primary with the commit LSN captured so the response carries a token.
  * `connect()` returns a client whose `BEGIN … COMMIT` runs on one primary connection and whose
