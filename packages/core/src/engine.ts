@@ -23,6 +23,7 @@ import {
 import { type RouteListing, RouteRegistry } from './route-registry.js';
 import { hashSessionKey } from './session-key.js';
 import { Telemetry, type TelemetryOptions, type TokenIgnoredReason } from './telemetry.js';
+import { checkTokenCluster } from './timeline-history.js';
 import {
   createTokenCodec,
   type TokenAlgorithm,
@@ -309,13 +310,16 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     // raises the required LSN, so one issued under another session key (the key changed at
     // login) still counts: ignoring it could only show the client the past.
     const found: FoundToken = { lsn: null, rejection: null, token: null };
-    const expect = { cid: topology.primary.clusterId };
+    // The cluster is checked here rather than by the codec: a token of the parent timeline
+    // may survive a failover (timeline-history.ts).
+    const cid = topology.primary.clusterId;
+    const lineage = topology.lineage;
     const uncached: string[] = [];
     for (const token of headerToken === cookieToken ? [headerToken] : [headerToken, cookieToken]) {
       if (token === undefined || token === '') continue;
-      const result = codec.verifyCached(token, expect);
+      const result = codec.verifyCached(token);
       if (result === undefined) uncached.push(token);
-      else useToken(found, token, result);
+      else useToken(found, token, checkTokenCluster(result, cid, lineage));
     }
     const needsPin = sessionHash !== null && pinStore !== null;
     const start = (pin: Pin | undefined, storeUnavailable: boolean) =>
@@ -338,7 +342,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     // tracking on.
     if (uncached.length === 0 && !needsPin) return start(undefined, false);
     return (async () => {
-      for (const token of uncached) useToken(found, token, await codec.verify(token, expect));
+      for (const token of uncached)
+        useToken(found, token, checkTokenCluster(await codec.verify(token), cid, lineage));
       if (!needsPin) return start(undefined, false);
       try {
         const pin = await withTimeout(pinStore.get(sessionHash), storeTimeoutMs, 'get');

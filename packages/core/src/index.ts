@@ -30,6 +30,7 @@ export {
   FreshgateError,
   FreshnessUnavailableError,
   InvalidLsnError,
+  NodeUnavailableError,
   PoolExhaustedError,
   StatementTimeoutError,
   StoreError,
@@ -80,6 +81,14 @@ export {
   METRIC_TOKEN_REJECTIONS,
   METRIC_WAIT_DURATION,
 } from './telemetry.js';
+export {
+  type ClusterLineage,
+  checkTokenCluster,
+  parseClusterId,
+  parseTimelineHistory,
+  survivesTimelineSwitch,
+  type TimelineSwitch,
+} from './timeline-history.js';
 export {
   createTokenCodec,
   DEFAULT_TOKEN_CACHE_SIZE,

@@ -12,6 +12,7 @@ import pg from 'pg';
 import { type CommitLsnFunction, type DataSourceBackend, FreshDataSource } from './data-source.js';
 import { type MonitorOptions, ReplicaMonitor } from './monitor.js';
 import type { ClientLike, PoolLike } from './pg-types.js';
+import { identityCheckedPool } from './primary-identity.js';
 
 /** Default time a request may wait for a pool connection before it fails. */
 export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000;
@@ -139,11 +140,15 @@ export class Freshgate {
     );
     this.#backend = {
       topology: this.topology,
-      primary: this.primary,
+      primary: identityCheckedPool(this.primary, this.topology, () =>
+        this.monitor.pollNow(this.topology.primary.name, { force: true }),
+      ),
       replicas: this.replicas,
       commitLsnFunction: () => this.#commitLsnFunction,
       reportFailure: (name) => {
-        this.topology.updateReplica(name, { health: 'down' });
+        // The primary is never taken out by the data source: only its monitor judges it.
+        if (name !== this.topology.primary.name)
+          this.topology.updateReplica(name, { health: 'down' });
         void this.monitor.pollNow(name);
       },
       waitPollMs: waitPollMs ?? DEFAULT_WAIT_POLL_MS,
