@@ -5,6 +5,7 @@ import {
   type ClusterLineage,
   parseLsn,
   parseTimelineHistory,
+  survivesTimelineSwitch,
   systemClock,
   type Topology,
 } from '@freshgate/core';
@@ -360,8 +361,22 @@ export class ReplicaMonitor {
   #replicaSample(node: NodeWatch, row: PollRow): void {
     const now = this.#clock.now();
     const lsn = row.lsn === null ? null : parseLsn(row.lsn);
-    const clusterId = `${row.sysid}/${row.tli}`;
     const primaryId = this.#topology.primary.clusterId;
+    let clusterId = `${row.sysid}/${row.tli}`;
+    // A replica still replaying the parent timeline, not past the point where the primary's
+    // timeline forked from it, holds a prefix of the new timeline's history: it is on the
+    // new timeline already, only behind (timeline-history.ts states the rule).
+    const lineage = this.#topology.lineage;
+    if (
+      row.recovery &&
+      primaryId !== null &&
+      clusterId !== primaryId &&
+      lineage !== null &&
+      lineage.ancestors !== null &&
+      lsn !== null &&
+      survivesTimelineSwitch(lineage, clusterId, lsn)
+    )
+      clusterId = primaryId;
     let reason: QuarantineReason | undefined;
     if (!row.recovery) reason = 'promoted';
     else if (primaryId !== null && row.sysid !== primaryId.split('/')[0]) reason = 'foreign-system';
