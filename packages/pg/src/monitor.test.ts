@@ -36,13 +36,6 @@ describe('ReplicaMonitor connections', () => {
 
 const primaryRow = { recovery: false, lsn: '0/10', sysid: '7301', tli: 1, started: '1' };
 
-function connectTo(answer: () => Record<string, unknown>): ConnectNode {
-  return async () => ({
-    query: async () => ({ rows: [answer()] }),
-    end: async () => {},
-  });
-}
-
 describe('ReplicaMonitor recovery', () => {
   it('keeps polling a node whose poll threw, and pollNow never rejects (regression: a throwing poll silently stopped the node being polled)', async () => {
     let polls = 0;
