@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseLsn } from './lsn.js';
 import {
   type ClusterLineage,
+  checkTokenCluster,
   parseClusterId,
   parseTimelineHistory,
   survivesTimelineSwitch,
@@ -56,5 +57,34 @@ describe('timeline history', () => {
     const unknown: ClusterLineage = { systemId: '7301', timeline: 3, ancestors: null };
     expect(survivesTimelineSwitch(unknown, '7301/1', parseLsn('F/0'))).toBe(true);
     expect(survivesTimelineSwitch(unknown, '7302/1', parseLsn('0/1'))).toBe(false);
+  });
+});
+
+describe('checkTokenCluster', () => {
+  const verified = (cid: string, lsn: string) =>
+    ({ ok: true, lsn: parseLsn(lsn), cid, sid: undefined, iat: 0, exp: 0 }) as const;
+  const lineage: ClusterLineage = {
+    systemId: '7301',
+    timeline: 2,
+    ancestors: [{ timeline: 1, switchpoint: parseLsn('0/5000000') }],
+  };
+
+  it('keeps a parent-timeline token at or before the fork, drops one past it as foreign-cluster', () => {
+    expect(checkTokenCluster(verified('7301/1', '0/4000000'), '7301/2', lineage).ok).toBe(true);
+    expect(checkTokenCluster(verified('7301/1', '0/6000000'), '7301/2', lineage)).toEqual({
+      ok: false,
+      reason: 'foreign-cluster',
+    });
+  });
+
+  it('ignores a lineage that describes another cluster than the primary’s current one', () => {
+    expect(checkTokenCluster(verified('7301/1', '0/1'), '7301/3', lineage).ok).toBe(false);
+    expect(checkTokenCluster(verified('7301/1', '0/1'), '7301/2', null).ok).toBe(false);
+  });
+
+  it('checks nothing before the cluster is known, and passes rejections through', () => {
+    expect(checkTokenCluster(verified('9/9', '0/1'), null, null).ok).toBe(true);
+    const rejected = { ok: false, reason: 'expired' } as const;
+    expect(checkTokenCluster(rejected, '7301/2', lineage)).toBe(rejected);
   });
 });
