@@ -224,7 +224,7 @@ describe('live failover: the same process keeps serving while the primary addres
           ? true
           : undefined;
       },
-      { timeoutMs: 6_000 },
+      { timeoutMs: 10_000 },
     );
     for (const { app, token } of witnesses) {
       const read = await call(`${app.url}/items/witness-${app.framework}`, {
