@@ -206,9 +206,11 @@ export class ReplicaMonitor {
 
   /**
    * Polls one node now (used by tests and by callers that want a fresh view). Never rejects.
-   * With `force`, the node's circuit breaker is bypassed: a caller that just reached the node
-   * (say, a new connection to the primary's address answering as another cluster) knows
-   * better than the breaker's back-off. A call while a poll is queued joins it.
+   * With `force`, the node's circuit breaker is bypassed and the monitor's connection is
+   * opened afresh: a caller that just reached the node's address (say, a new connection to
+   * the primary's address answering as another cluster) knows better than the breaker's
+   * back-off, and a connection opened before the address moved would still reach the old
+   * node. A call while a poll is queued joins it.
    */
   pollNow(name: string, options?: { force?: boolean }): Promise<void> {
     const node = this.#nodes.find((n) => n.name === name);
@@ -264,6 +266,14 @@ export class ReplicaMonitor {
 
   async #poll(node: NodeWatch, forced = false): Promise<void> {
     try {
+      if (forced && node.connection) {
+        // Whoever forced this poll reached the node's address and found something else than
+        // the monitor knows: a connection opened before the address moved would still reach
+        // the old node.
+        const stale = node.connection;
+        node.connection = undefined;
+        stale.end().catch(() => {});
+      }
       if (!forced && !node.breaker.allow()) {
         this.#markDown(node);
         return;
