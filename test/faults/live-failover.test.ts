@@ -321,4 +321,28 @@ describe('live failover: the same process keeps serving while the primary addres
     expect(summary.writesBackMs).toBeLessThanOrEqual(2_000);
     expect(summary.late.map((f) => f.what).slice(0, 5)).toEqual([]);
   }, 60_000);
+
+  it('an address that answers as a standby (a demoted primary, a misrouted VIP): writes and strong reads are 503s, never a write attempt or a stale strong read; back when the address is right', async () => {
+    const { cluster, proxy, freshgate, apps } = await setUp();
+    for (const app of apps) {
+      expect((await call(`${app.url}/items/k-${app.framework}`, { method: 'POST' })).status).toBe(
+        201,
+      );
+    }
+    const r2 = cluster.replica('r2');
+    proxy.moveTo({ host: r2.host, port: r2.port });
+    for (const app of apps) {
+      const write = await call(`${app.url}/items/k-${app.framework}`, { method: 'POST' });
+      expect(isDocumented503(write), `${app.framework} write: ${write.status}`).toBe(true);
+      const strong = await call(`${app.url}/strong/items/k-${app.framework}`);
+      expect(isDocumented503(strong), `${app.framework} strong read: ${strong.status}`).toBe(true);
+    }
+    expect(freshgate.topology.primary.health).toBe('quarantined');
+    proxy.moveTo({ host: cluster.primary.host, port: cluster.primary.port });
+    for (const app of apps) {
+      const write = await call(`${app.url}/items/k-${app.framework}`, { method: 'POST' });
+      expect(write.status).toBe(201);
+      expect(write.body).toEqual({ version: 2 });
+    }
+  }, 60_000);
 });
