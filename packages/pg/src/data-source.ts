@@ -207,7 +207,11 @@ export class FreshDataSource implements Queryable {
       if (lsn) await this.freshness.wrote(parseLsn(lsn));
       return result;
     } catch (error) {
-      if (isConnectionError(error) || isReadOnlyError(error)) {
+      // The connection's own failure (not, say, a replica read's that fn let through).
+      if (
+        !(error instanceof FreshgateError) &&
+        (isConnectionError(error) || isReadOnlyError(error))
+      ) {
         broken = error as Error;
         this.#backend.reportFailure('primary');
       }
