@@ -10,6 +10,22 @@ export {
   type SessionKey,
   type StartedRequest,
 } from './adapter-kit.js';
+export {
+  AdaptiveBudget,
+  type AdaptiveBudgetOptions,
+  DEFAULT_ADAPTIVE_BASELINE_MS,
+  DEFAULT_ADAPTIVE_INITIAL,
+  DEFAULT_ADAPTIVE_MAX,
+  DEFAULT_ADAPTIVE_MIN,
+  DEFAULT_ADAPTIVE_TOLERANCE,
+  DEFAULT_ADAPTIVE_WINDOW_MS,
+} from './adaptive-budget.js';
+export {
+  DEFAULT_BUDGET_BURST,
+  DEFAULT_BUDGET_RATE,
+  DEFAULT_BUDGET_RESERVE,
+  PrimaryBudget,
+} from './budget.js';
 export { checkOptions } from './check-options.js';
 export {
   CircuitBreaker,

@@ -19,6 +19,58 @@ export const DEFAULT_BUDGET_RESERVE = 0.5;
  */
 export type BudgetPriority = 'normal' | 'low';
 
+/** One finished statement on the primary, as the data layer measured it. */
+export interface PrimarySample {
+  /** Time from sending the statement to its result (or error), ms. */
+  latencyMs: number;
+  /** Time spent waiting for a connection of the primary's pool, ms. */
+  waitMs: number;
+  /** It failed for the node's sake: a connection error, a statement or pool-queue timeout. */
+  failed: boolean;
+}
+
+/** What `status().budget` and the budget metrics report. */
+export interface BudgetSnapshot {
+  /** `adaptive`: a concurrency limit driven by latency; `fixed`: a token bucket. */
+  mode: 'adaptive' | 'fixed';
+  /**
+   * Adaptive: primary fallbacks allowed in flight now. Fixed: whole tokens in the bucket.
+   */
+  limit: number;
+  /** Admitted primary fallbacks still running (adaptive; 0 for fixed). */
+  inFlight: number;
+  /** Primary fallbacks admitted since start-up. */
+  admitted: number;
+  /** Primary fallbacks refused since start-up (each moved on to the next fallback or a 503). */
+  shed: number;
+  /** Adaptive: the latency baseline of primary statements (queue wait included), ms. */
+  baselineMs: number | null;
+  /** Adaptive: the mean latency of the last measured window, ms. */
+  latencyMs: number | null;
+  /** Adaptive: floor and ceiling of the limit; fixed: `rate` and `burst`. */
+  min: number;
+  max: number;
+  /** Adaptive: the latency tolerance; fixed: `null`. */
+  tolerance: number | null;
+}
+
+/**
+ * What decides whether a read may fall back to the primary: {@link PrimaryBudget} (a fixed
+ * rate) or `AdaptiveBudget` (a concurrency limit that follows the primary's latency).
+ */
+export interface FallbackBudget {
+  readonly mode: 'adaptive' | 'fixed';
+  /** Admits one primary fallback (for `low`, only above the reserve). */
+  tryTake(priority?: BudgetPriority): boolean;
+  /** An admitted fallback's statement finished (successfully or not). */
+  release(): void;
+  /** One primary statement finished: every statement counts, fallback or not. */
+  observe(sample: PrimarySample): void;
+  /** Milliseconds until a refused fallback may pass (the `Retry-After` of a shed read). */
+  msUntilNext(): number;
+  snapshot(): BudgetSnapshot;
+}
+
 /** Options of {@link PrimaryBudget}. */
 export interface PrimaryBudgetOptions {
   /** Tokens added per second. Default {@link DEFAULT_BUDGET_RATE}. `Infinity` disables the limit. */
@@ -52,7 +104,8 @@ export interface PrimaryBudgetOptions {
  * budget.tryTake('low'); // an anonymous request: only above the reserve
  * ```
  */
-export class PrimaryBudget {
+export class PrimaryBudget implements FallbackBudget {
+  readonly mode = 'fixed';
   readonly rate: number;
   readonly burst: number;
   /** Tokens that only `normal` fallbacks may take. */
@@ -60,6 +113,8 @@ export class PrimaryBudget {
   readonly #clock: Clock;
   #tokens: number;
   #updatedAt: number;
+  #admitted = 0;
+  #shed = 0;
 
   /** @internal The engine builds the budget from its `budget` option. */
   constructor(options: PrimaryBudgetOptions = {}) {
@@ -91,12 +146,40 @@ export class PrimaryBudget {
 
   /** Takes one token if available (for `low`, one above the reserve). */
   tryTake(priority: BudgetPriority = 'normal'): boolean {
-    if (this.rate === Number.POSITIVE_INFINITY) return true;
+    if (this.rate === Number.POSITIVE_INFINITY) {
+      this.#admitted++;
+      return true;
+    }
     this.#refill();
     const floor = priority === 'low' ? this.reserved : 0;
-    if (this.#tokens - floor < 1) return false;
+    if (this.#tokens - floor < 1) {
+      this.#shed++;
+      return false;
+    }
     this.#tokens -= 1;
+    this.#admitted++;
     return true;
+  }
+
+  /** A rate limit takes nothing back when a fallback ends. */
+  release(): void {}
+
+  /** A fixed rate does not follow the primary's latency. */
+  observe(_sample: PrimarySample): void {}
+
+  snapshot(): BudgetSnapshot {
+    return {
+      mode: 'fixed',
+      limit: this.rate === Number.POSITIVE_INFINITY ? this.burst : Math.floor(this.available()),
+      inFlight: 0,
+      admitted: this.#admitted,
+      shed: this.#shed,
+      baselineMs: null,
+      latencyMs: null,
+      min: this.rate,
+      max: this.burst,
+      tolerance: null,
+    };
   }
 
   /** Tokens currently available (fractional). */

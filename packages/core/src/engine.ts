@@ -1,5 +1,6 @@
 import { type Span, trace } from '@opentelemetry/api';
-import { PrimaryBudget } from './budget.js';
+import { AdaptiveBudget } from './adaptive-budget.js';
+import { type FallbackBudget, PrimaryBudget } from './budget.js';
 import { checkOptions } from './check-options.js';
 import { type Clock, systemClock } from './clock.js';
 import {
@@ -101,11 +102,16 @@ export interface EngineOptions {
    */
   onStoreError?: 'barrier' | 'primary' | 'token-only';
   /**
-   * Primary fallback budget; `false` for no limit. `reserve` is the share of `burst` that
-   * anonymous traffic (no valid token, no session key) cannot take. Default
-   * `{ rate: 200, burst: 400, reserve: 0.5 }`.
+   * How many reads may fall back to the primary when no replica can serve them; `false` for
+   * no limit. Default `{ mode: 'adaptive' }`: a concurrency limit on primary fallbacks that
+   * grows while the primary's statement latency stays within `tolerance` of its baseline and
+   * shrinks fast when it degrades, between `min` and `max` (see {@link AdaptiveBudgetOptions}
+   * and docs/operations.md). `{ mode: 'fixed', rate, burst }` (or any option naming `rate` or
+   * `burst`) is a token bucket of `rate` fallbacks per second instead. `reserve` is the share
+   * of the limit (or of `burst`) that anonymous traffic (no valid token, no session key)
+   * cannot take; default 0.5.
    */
-  budget?: { rate?: number; burst?: number; reserve?: number } | false;
+  budget?: BudgetOptions | false;
   /** Contract of requests that name none. Default {@link DEFAULT_CONTRACT}. */
   defaultContract?: ContractInput;
   /** Replica selection policy. Default {@link DEFAULT_SELECTION}. */
@@ -170,6 +176,74 @@ export interface BeginInput {
   span?: Span;
 }
 
+/** The `budget` option: an adaptive concurrency limit (default) or a fixed rate. */
+export type BudgetOptions =
+  | {
+      mode?: 'adaptive';
+      /** Floor of the limit (fallbacks in flight). Default {@link DEFAULT_ADAPTIVE_MIN}. */
+      min?: number;
+      /** Ceiling of the limit. Default {@link DEFAULT_ADAPTIVE_MAX}. */
+      max?: number;
+      /** Starting limit. Default {@link DEFAULT_ADAPTIVE_INITIAL}. */
+      initial?: number;
+      /** Latency multiple of the baseline tolerated before the limit shrinks. Default {@link DEFAULT_ADAPTIVE_TOLERANCE}. */
+      tolerance?: number;
+      /** Adjustment window. Default {@link DEFAULT_ADAPTIVE_WINDOW_MS} ms. */
+      window?: Duration;
+      /** Time constant of the latency baseline. Default {@link DEFAULT_ADAPTIVE_BASELINE_MS} ms. */
+      baseline?: Duration;
+      /** Share of the limit anonymous traffic cannot take. Default {@link DEFAULT_BUDGET_RESERVE}. */
+      reserve?: number;
+    }
+  | {
+      mode?: 'fixed';
+      /** Fallbacks per second. Default {@link DEFAULT_BUDGET_RATE}. */
+      rate?: number;
+      /** Bucket capacity. Default {@link DEFAULT_BUDGET_BURST}. */
+      burst?: number;
+      /** Share of `burst` anonymous traffic cannot take. Default {@link DEFAULT_BUDGET_RESERVE}. */
+      reserve?: number;
+    };
+
+const ADAPTIVE_OPTIONS = [
+  'mode',
+  'min',
+  'max',
+  'initial',
+  'tolerance',
+  'window',
+  'baseline',
+  'reserve',
+];
+const FIXED_OPTIONS = ['mode', 'rate', 'burst', 'reserve'];
+
+function createBudget(options: BudgetOptions | undefined, clock: Clock): FallbackBudget {
+  const given = (options ?? {}) as Record<string, unknown>;
+  // A typo is named against every budget option first, so that `rat` still suggests `rate`.
+  checkOptions(given, [...new Set([...ADAPTIVE_OPTIONS, ...FIXED_OPTIONS])], 'budget', 'budget.');
+  const mode = given.mode ?? ('rate' in given || 'burst' in given ? 'fixed' : 'adaptive');
+  if (mode === 'fixed') {
+    checkOptions(given, FIXED_OPTIONS, 'budget', 'budget.');
+    const { rate, burst, reserve } = given as { rate?: number; burst?: number; reserve?: number };
+    return new PrimaryBudget({ rate, burst, reserve, clock });
+  }
+  if (mode !== 'adaptive') {
+    throw new ConfigError('budget.mode', `expected 'adaptive' or 'fixed', got ${String(mode)}`);
+  }
+  checkOptions(given, ADAPTIVE_OPTIONS, 'budget', 'budget.');
+  const o = given as Extract<BudgetOptions, { min?: number }>;
+  return new AdaptiveBudget({
+    min: o.min,
+    max: o.max,
+    initial: o.initial,
+    tolerance: o.tolerance,
+    window: o.window === undefined ? undefined : parseDuration(o.window, 'budget.window'),
+    baseline: o.baseline === undefined ? undefined : parseDuration(o.baseline, 'budget.baseline'),
+    reserve: o.reserve,
+    clock,
+  });
+}
+
 /** The engine: everything a framework adapter needs, computed in one place. */
 export interface Engine {
   /** The replica-state model the monitor fills. */
@@ -177,7 +251,7 @@ export interface Engine {
   /** The token codec built from `secret`/`keys` and `token` (signs and verifies tokens). */
   readonly codec: TokenCodec;
   /** The primary fallback budget, `null` with `budget: false`. */
-  readonly budget: PrimaryBudget | null;
+  readonly budget: FallbackBudget | null;
   /** The contract of requests that name none (option `defaultContract`), validated. */
   readonly defaultContract: Contract;
   /**
@@ -277,10 +351,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     'onStoreError',
   );
   const selection = oneOf(options.selection, SELECTIONS, DEFAULT_SELECTION, 'selection');
-  if (options.budget !== undefined && options.budget !== false) {
-    checkOptions(options.budget, ['rate', 'burst', 'reserve'], 'budget', 'budget.');
-  }
-  const budget = options.budget === false ? null : new PrimaryBudget({ ...options.budget, clock });
+  const budget = options.budget === false ? null : createBudget(options.budget, clock);
   const defaultContract = defineContract(
     options.defaultContract ?? DEFAULT_CONTRACT,
     'defaultContract',
@@ -325,6 +396,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     sessionKeyHasher(sessionHashSecret(options.secret, options.keys, pinStore !== null));
   const telemetry = new Telemetry(options.telemetry);
   telemetry.watch(topology);
+  if (budget !== null) telemetry.watchBudget(budget);
   const decideContext: DecideContext = {
     topology,
     // Without a budget every primary fallback passes.

@@ -1,4 +1,5 @@
 import { context, type Span, trace } from '@opentelemetry/api';
+import type { PrimarySample } from './budget.js';
 import type { Clock } from './clock.js';
 import type { Contract } from './contract.js';
 import { type CookieSettings, clearCookie, serializeCookie } from './cookie.js';
@@ -55,6 +56,11 @@ export interface RouteOptions {
 }
 
 /** Engine settings a request needs. Internal. */
+/** A primary read that took a place in the primary budget (and must give it back). */
+function isAdmittedFallback(decision: Decision): boolean {
+  return decision.kind === 'primary' && decision.fallback === 'primary';
+}
+
 export interface RequestEnvironment {
   topology: Topology;
   codec: TokenCodec;
@@ -435,6 +441,26 @@ export class RequestFreshness {
     }
     env.telemetry.decision(contract, decision, request.requiredLsn, this.#span());
     return decision;
+  }
+
+  /**
+   * Reports one finished statement on the primary to the primary budget, which adapts its
+   * limit to the primary's latency: every statement counts (reads, writes, transactions), and
+   * a read routed by `decision` ends its fallback admission. Call it exactly once per primary
+   * statement, when it settles (also when it failed or never got a connection).
+   *
+   * @example
+   * ```ts
+   * const started = performance.now();
+   * try { client = await pool.connect(); … } finally {
+   *   freshness.primaryStatement({ latencyMs, waitMs, failed }, decision);
+   * }
+   * ```
+   */
+  primaryStatement(sample: PrimarySample, decision?: Decision): void {
+    const budget = this.#env.decideContext.budget;
+    if (decision !== undefined && isAdmittedFallback(decision)) budget.release();
+    budget.observe(sample);
   }
 
   /**

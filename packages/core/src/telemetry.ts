@@ -7,6 +7,7 @@ import {
   type Span,
   SpanStatusCode,
 } from '@opentelemetry/api';
+import type { FallbackBudget } from './budget.js';
 import type { Contract, ContractLevel } from './contract.js';
 import type { BarrierCause, Decision, DecisionReason } from './decide.js';
 import type { TokenRejectionReason } from './errors.js';
@@ -52,6 +53,16 @@ export const METRIC_ROUTES = 'freshgate.routes';
 export const METRIC_FALLBACKS = 'freshgate.fallbacks';
 /** Counter: ignored or rejected tokens, by `freshgate.reason`. */
 export const METRIC_TOKEN_REJECTIONS = 'freshgate.token.rejections';
+/** Gauge: the primary budget's current limit (adaptive: fallbacks in flight allowed). */
+export const METRIC_BUDGET_LIMIT = 'freshgate.budget.limit';
+/** Gauge: primary fallbacks in flight. */
+export const METRIC_BUDGET_IN_FLIGHT = 'freshgate.budget.in_flight';
+/** Observable counter: primary fallbacks admitted by the budget. */
+export const METRIC_BUDGET_ADMITTED = 'freshgate.budget.admitted';
+/** Observable counter: primary fallbacks the budget refused. */
+export const METRIC_BUDGET_SHED = 'freshgate.budget.shed';
+/** Gauge: the latency baseline of primary statements the adaptive budget compares with. */
+export const METRIC_BUDGET_BASELINE = 'freshgate.budget.baseline';
 /** Counter: decisions that found the primary budget empty. */
 export const METRIC_BUDGET_EXHAUSTED = 'freshgate.budget.exhausted';
 /** Histogram (ms): time spent waiting for a replica, by `freshgate.wait.outcome`. */
@@ -177,6 +188,40 @@ export class Telemetry {
         );
       }
     });
+  }
+
+  /** Exports the primary budget's limit, in-flight, admitted, shed and baseline. */
+  watchBudget(budget: FallbackBudget): void {
+    const m = this.#meter;
+    // Optional on hand-written meters, as above.
+    if (m.createObservableGauge === undefined || m.createObservableCounter === undefined) return;
+    const limit = m.createObservableGauge(METRIC_BUDGET_LIMIT, {
+      description: 'Primary fallbacks allowed now (adaptive: in flight; fixed: tokens)',
+    });
+    const inFlight = m.createObservableGauge(METRIC_BUDGET_IN_FLIGHT, {
+      description: 'Primary fallbacks in flight',
+    });
+    const admitted = m.createObservableCounter(METRIC_BUDGET_ADMITTED, {
+      description: 'Primary fallbacks admitted by the budget',
+    });
+    const shed = m.createObservableCounter(METRIC_BUDGET_SHED, {
+      description: 'Primary fallbacks refused by the budget',
+    });
+    const baseline = m.createObservableGauge(METRIC_BUDGET_BASELINE, {
+      description: 'Latency baseline of primary statements (adaptive budget)',
+      unit: 'ms',
+    });
+    m.addBatchObservableCallback?.(
+      (result) => {
+        const snap = budget.snapshot();
+        result.observe(limit, snap.limit);
+        result.observe(inFlight, snap.inFlight);
+        result.observe(admitted, snap.admitted);
+        result.observe(shed, snap.shed);
+        if (snap.baselineMs !== null) result.observe(baseline, snap.baselineMs);
+      },
+      [limit, inFlight, admitted, shed, baseline],
+    );
   }
 
   #attrs(key: string, make: () => Attributes): Attributes {

@@ -1,4 +1,5 @@
 export type { SessionKey } from './adapter-kit.js';
+export type { BudgetPriority, BudgetSnapshot, FallbackBudget, PrimarySample } from './budget.js';
 export type { CircuitBreakerSettings } from './circuit-breaker.js';
 export type { Clock } from './clock.js';
 export type {
@@ -25,7 +26,7 @@ export type {
   WaitDecision,
 } from './decide.js';
 export type { Duration } from './duration.js';
-export type { BeginInput, Engine, EngineOptions, TokenOptions } from './engine.js';
+export type { BeginInput, BudgetOptions, Engine, EngineOptions, TokenOptions } from './engine.js';
 export type { FreshgateErrorCode, TokenRejectionReason } from './errors.js';
 export type { MemoryPinStoreOptions, Pin, PinStore, PinUpdate } from './pin-store.js';
 export type { Problem } from './problem.js';

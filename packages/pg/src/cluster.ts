@@ -1,4 +1,5 @@
 import {
+  type BudgetSnapshot,
   ConfigError,
   type Duration,
   type EngineOptions,
@@ -79,6 +80,12 @@ export interface FreshgateStatus extends TopologySnapshot {
    * (`replica-fresh`, `no-replica`, `strong`, ...).
    */
   reads: ReadCount[];
+  /**
+   * The primary fallback budget: mode, current limit, fallbacks in flight, admitted and shed
+   * since start-up, and (adaptive) the latency baseline it compares with. `null` with
+   * `budget: false`.
+   */
+  budget: BudgetSnapshot | null;
 }
 
 function isPool(input: unknown): input is PoolLike {
@@ -302,7 +309,12 @@ export class Freshgate {
     for (const [name, pool] of this.replicas) {
       pools[name] = { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
     }
-    return { ...this.topology.snapshot(), pools, reads: this.engine.reads() };
+    return {
+      ...this.topology.snapshot(),
+      pools,
+      reads: this.engine.reads(),
+      budget: this.engine.budget?.snapshot() ?? null,
+    };
   }
 
   /** Stops the monitor and ends the pools freshgate created (the caller's pools are left open). */

@@ -115,6 +115,46 @@ function normalize(
     : { text: input.text, values: input.values };
 }
 
+/**
+ * Times one statement on the primary for the primary budget: the wait for a connection and
+ * the statement itself. Reports once, at the first `finish` (the commit-LSN query that follows
+ * a write is not part of the statement's latency).
+ */
+class PrimaryTiming {
+  readonly #freshness: RequestFreshness;
+  readonly #decision: Decision | undefined;
+  readonly #start = performance.now();
+  #acquiredAt: number | undefined;
+  #done = false;
+
+  constructor(freshness: RequestFreshness, decision?: Decision) {
+    this.#freshness = freshness;
+    this.#decision = decision;
+  }
+
+  acquired(): void {
+    this.#acquiredAt = performance.now();
+  }
+
+  finish(error: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    const end = performance.now();
+    const acquiredAt = this.#acquiredAt ?? end;
+    // Only failures that say something about the primary's load: no connection in time, a
+    // dropped connection, a statement cancelled by its timeout. A statement's own error does not.
+    const failed =
+      error !== undefined &&
+      (error instanceof PoolExhaustedError ||
+        isConnectionError(error) ||
+        (error as { code?: unknown })?.code === QUERY_CANCELED);
+    this.#freshness.primaryStatement(
+      { latencyMs: end - acquiredAt, waitMs: acquiredAt - this.#start, failed },
+      this.#decision,
+    );
+  }
+}
+
 /** The transaction `fn` runs in: its data source and connection, until it commits or rolls back. */
 interface TransactionScope {
   readonly db: FreshDataSource;
@@ -293,22 +333,34 @@ export class FreshDataSource implements Queryable {
   }
 
   async #write(q: { text: string; values: unknown[] | undefined }): Promise<QueryResultLike> {
-    const client = await acquire(this.#backend.primary, 'primary');
+    const timing = new PrimaryTiming(this.freshness);
+    let client: PoolClientLike;
+    try {
+      client = await acquire(this.#backend.primary, 'primary');
+    } catch (error) {
+      timing.finish(error);
+      throw error;
+    }
+    timing.acquired();
     let result: QueryResultLike;
     let lsn: string | undefined;
     let broken: Error | undefined;
+    let failure: unknown;
     try {
       result = await client.query(q);
+      timing.finish(undefined);
       // After the implicit transaction committed: the position is at or past its commit record.
       const position = await client.query(
         `SELECT ${this.#backend.commitLsnFunction()}()::text AS lsn`,
       );
       lsn = position.rows[0]?.lsn as string | undefined;
     } catch (error) {
+      failure = error;
       if (isConnectionError(error)) broken = error as Error;
       throw error;
     } finally {
       client.release(broken ?? false);
+      timing.finish(failure);
     }
     if (lsn) await this.freshness.wrote(parseLsn(lsn));
     return result;
@@ -382,10 +434,14 @@ export class FreshDataSource implements Queryable {
     let broken: Error | undefined;
     let lsn: bigint | undefined;
     let result: QueryResultLike;
+    let failure: unknown;
+    const timing = replica ? null : new PrimaryTiming(this.freshness, decision);
     if (replica) topology.queryStarted(replica);
     try {
       client = await acquire(pool, replica ?? 'primary');
+      timing?.acquired();
       result = await client.query(q);
+      timing?.finish(undefined);
       if (bound) {
         const sql = replica
           ? 'SELECT pg_last_wal_replay_lsn()::text AS lsn'
@@ -395,6 +451,7 @@ export class FreshDataSource implements Queryable {
         if (text) lsn = parseLsn(text);
       }
     } catch (error) {
+      failure = error;
       if (isConnectionError(error)) broken = error as Error;
       // The connection is still usable after a cancelled statement: only the read failed.
       if ((error as { code?: unknown })?.code === QUERY_CANCELED)
@@ -402,6 +459,7 @@ export class FreshDataSource implements Queryable {
       throw error;
     } finally {
       client?.release(broken ?? false);
+      timing?.finish(failure);
       if (replica) topology.queryFinished(replica);
     }
     await this.freshness.observedRead(decision, { lsn, contract });
