@@ -4,7 +4,7 @@ import { type Clock, systemClock } from './clock.js';
 import { ConfigError } from './errors.js';
 
 /** Default floor of the adaptive limit: primary fallbacks in flight that are always allowed. */
-export const DEFAULT_ADAPTIVE_MIN = 4;
+export const DEFAULT_ADAPTIVE_MIN = 8;
 /** Default ceiling of the adaptive limit: primary fallbacks in flight at most. */
 export const DEFAULT_ADAPTIVE_MAX = 256;
 /** Default starting limit, before the first measurement. */
@@ -13,7 +13,7 @@ export const DEFAULT_ADAPTIVE_INITIAL = 20;
  * Default latency tolerance: the limit keeps growing while the primary's recent statement
  * latency stays within this multiple of its baseline, and shrinks in proportion beyond it.
  */
-export const DEFAULT_ADAPTIVE_TOLERANCE = 1.5;
+export const DEFAULT_ADAPTIVE_TOLERANCE = 2;
 /** Default measurement window: the limit is adjusted once per window. */
 export const DEFAULT_ADAPTIVE_WINDOW_MS = 250;
 /** Default time constant of the latency baseline (an exponentially weighted average). */
@@ -25,6 +25,21 @@ export const DEFAULT_ADAPTIVE_BASELINE_MS = 30_000;
 const LEASE_MS = 60_000;
 /** A window with fewer primary statements than this says nothing about latency. */
 const MIN_SAMPLES = 3;
+/** Weight of a faster window in the baseline: it halves a too-high baseline in ~7 windows. */
+const FALL = 0.1;
+/**
+ * Which latency of a window stands for it: a low quantile (TCP Vegas and Envoy's filter also
+ * look at the fast end). A slower primary slows every statement, the fastest too; the delays
+ * this process adds itself (a busy event loop, a GC pause) hit some statements and not others.
+ */
+const SHORT_QUANTILE = 0.25;
+/** Latencies kept per window to take its quantile. */
+const MAX_SAMPLES = 512;
+/**
+ * How far one window moves the limit towards its target (Gradient2's smoothing): one noisy
+ * window cannot halve it, three slow ones in a row do.
+ */
+const SMOOTHING = 0.5;
 /** The largest cut of one window: the limit at least halves no faster than this. */
 const MAX_CUT = 0.5;
 
@@ -59,15 +74,16 @@ function positive(value: unknown, name: string, min: number, what: string): numb
  * own statements show (after Netflix concurrency-limits' Gradient2 and Envoy's adaptive
  * concurrency filter). Every primary statement — writes and `strong` reads included, which the
  * limit never refuses — is a sample: its time in the pool queue plus its execution time. Once
- * per window the mean of the window (the short latency) is compared with a slow average of
+ * per window the fast quartile of the window (the short latency) is compared with a slow average of
  * past windows (the baseline):
  *
  * - within `tolerance × baseline`, and with the limit actually in use (at least half of it in
- *   flight), the limit grows by its square root — fast from small, slow when large;
- * - beyond it, the limit is multiplied by `tolerance × baseline / short` (at most halved per
- *   window), so a primary that slows down twice as much loses its fallbacks twice as fast;
- * - a failed or timed-out primary statement, or one that queued for a connection longer than
- *   the baseline, halves it.
+ *   flight), the limit grows by half its square root — fast from small, slow when large;
+ * - beyond it, the limit moves half-way towards `limit × tolerance × baseline / short` (a cut
+ *   of at most a half), so a primary three times slower than usual loses half its fallbacks
+ *   in about three windows;
+ * - a failed or timed-out primary statement, or one that queued for a connection (every
+ *   connection busy) longer than the baseline, halves it at once.
  *
  * Always within `min`…`max`. `low` fallbacks (anonymous or hint-only traffic) pass only while
  * fewer than `(1 − reserve) × limit` fallbacks are in flight, so they cannot take what
@@ -100,7 +116,8 @@ export class AdaptiveBudget implements FallbackBudget {
   #baseline: number | null = null;
   #short: number | null = null;
   #windowStart: number;
-  #sum = 0;
+  /** Latencies of the current window (a reservoir sample past {@link MAX_SAMPLES}). */
+  #samples: number[] = [];
   #count = 0;
   #failed = false;
   #queued = false;
@@ -191,11 +208,20 @@ export class AdaptiveBudget implements FallbackBudget {
   observe(sample: PrimarySample): void {
     const now = this.#clock.now();
     this.#tick(now);
-    this.#sum += sample.latencyMs + sample.waitMs;
+    // Time in the pool's queue is latency the caller sees; opening a new connection is not
+    // load (a pool that grows at start-up must not halve the limit).
+    const ms = sample.latencyMs + (sample.queued ? sample.waitMs : 0);
     this.#count++;
+    if (this.#samples.length < MAX_SAMPLES) this.#samples.push(ms);
+    else {
+      const slot = Math.floor(Math.random() * this.#count);
+      if (slot < MAX_SAMPLES) this.#samples[slot] = ms;
+    }
     if (sample.failed) this.#failed = true;
-    // Queueing for a connection is the clearest sign the primary's pool is saturated.
-    if (this.#baseline !== null && sample.waitMs > Math.max(1, this.#baseline)) this.#queued = true;
+    // Queueing for a connection, for longer than a statement takes, is the clearest sign the
+    // primary's pool is saturated.
+    if (sample.queued && this.#baseline !== null && sample.waitMs > Math.max(1, this.#baseline))
+      this.#queued = true;
   }
 
   /** A concurrency limit frees up when a fallback ends, not at a known time: retry in 1 s. */
@@ -230,7 +256,7 @@ export class AdaptiveBudget implements FallbackBudget {
     const windows = Math.floor((now - this.#windowStart) / this.#windowMs);
     this.#windowStart += windows * this.#windowMs;
     this.#adjust(windows);
-    this.#sum = 0;
+    this.#samples.length = 0;
     this.#count = 0;
     this.#failed = false;
     this.#queued = false;
@@ -238,14 +264,14 @@ export class AdaptiveBudget implements FallbackBudget {
   }
 
   #adjust(windows: number): void {
+    const short = this.#count >= MIN_SAMPLES ? quantile(this.#samples, SHORT_QUANTILE) : null;
     if (this.#failed || this.#queued) {
       this.#set(this.#limit * MAX_CUT);
       // The window's latency is not the primary's normal: keep it out of the baseline.
-      if (this.#count >= MIN_SAMPLES) this.#short = this.#sum / this.#count;
+      if (short !== null) this.#short = short;
       return;
     }
-    if (this.#count < MIN_SAMPLES) return;
-    const short = this.#sum / this.#count;
+    if (short === null) return;
     this.#short = short;
     if (this.#baseline === null) {
       this.#baseline = short;
@@ -254,21 +280,30 @@ export class AdaptiveBudget implements FallbackBudget {
     const ratio = (this.tolerance * this.#baseline) / short;
     if (ratio >= 1) {
       // Grow only a limit in use: an idle limit says nothing about the primary's headroom.
-      if (this.#peak * 2 >= this.#limit) this.#set(this.#limit + Math.sqrt(this.#limit));
+      if (this.#peak * 2 >= this.#limit)
+        this.#set(this.#limit + SMOOTHING * Math.sqrt(this.#limit));
     } else {
-      this.#set(this.#limit * Math.max(MAX_CUT, ratio));
+      const target = this.#limit * Math.max(MAX_CUT, ratio);
+      this.#set(this.#limit + SMOOTHING * (target - this.#limit));
     }
-    // The baseline is a slow average. It falls four times faster than it rises, and rises at a
-    // tenth of the pace from windows beyond tolerance, so that a primary under strain takes
-    // minutes, not seconds, to teach the limiter that slow is normal.
+    // The baseline is a slow average that falls fast (a first window measured while the pool
+    // warmed up must not stand for long) and rises at a tenth of the pace from windows beyond
+    // tolerance, so that a primary under strain takes minutes, not seconds, to teach the
+    // limiter that slow is normal.
     const alpha = 1 - Math.exp((-windows * this.#windowMs) / this.#baselineMs);
-    const pace = short < this.#baseline ? 4 : ratio >= 1 ? 1 : 0.1;
-    this.#baseline += Math.min(1, alpha * pace) * (short - this.#baseline);
+    const weight =
+      short < this.#baseline ? Math.max(FALL, alpha) : ratio >= 1 ? alpha : alpha * 0.1;
+    this.#baseline += weight * (short - this.#baseline);
   }
 
   #set(limit: number): void {
     this.#limit = Math.min(this.max, Math.max(this.min, limit));
   }
+}
+
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] as number;
 }
 
 function round(ms: number): number {

@@ -23,8 +23,13 @@ export type BudgetPriority = 'normal' | 'low';
 export interface PrimarySample {
   /** Time from sending the statement to its result (or error), ms. */
   latencyMs: number;
-  /** Time spent waiting for a connection of the primary's pool, ms. */
+  /** Time spent getting a connection of the primary's pool (queueing or connecting), ms. */
   waitMs: number;
+  /**
+   * Every connection of the pool was busy: the statement queued behind others (not merely
+   * waited for a new connection to open).
+   */
+  queued: boolean;
   /** It failed for the node's sake: a connection error, a statement or pool-queue timeout. */
   failed: boolean;
 }

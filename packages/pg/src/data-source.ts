@@ -79,10 +79,16 @@ function isConnectionError(error: unknown): boolean {
 const POOL_QUEUE_TIMEOUT = /timeout exceeded when trying to connect/i;
 
 /** `pool.connect()`, with a queue timeout turned into a 503 that names the node. */
-async function acquire(pool: PoolLike, node: string): Promise<PoolClientLike> {
+async function acquire(
+  pool: PoolLike,
+  node: string,
+  timing?: PrimaryTiming | null,
+): Promise<PoolClientLike> {
   let client: PoolClientLike;
   try {
-    client = await pool.connect();
+    const connecting = pool.connect();
+    timing?.asked(pool);
+    client = await connecting;
   } catch (error) {
     if (POOL_QUEUE_TIMEOUT.test((error as Error)?.message ?? ''))
       throw new PoolExhaustedError(node, { cause: error });
@@ -125,11 +131,17 @@ class PrimaryTiming {
   readonly #decision: Decision | undefined;
   readonly #start = performance.now();
   #acquiredAt: number | undefined;
+  #queued = false;
   #done = false;
 
   constructor(freshness: RequestFreshness, decision?: Decision) {
     this.#freshness = freshness;
     this.#decision = decision;
+  }
+
+  /** Called right after `pool.connect()`: still in the pool's queue means every connection was busy. */
+  asked(pool: PoolLike): void {
+    this.#queued = pool.waitingCount > 0;
   }
 
   acquired(): void {
@@ -149,7 +161,12 @@ class PrimaryTiming {
         isConnectionError(error) ||
         (error as { code?: unknown })?.code === QUERY_CANCELED);
     this.#freshness.primaryStatement(
-      { latencyMs: end - acquiredAt, waitMs: acquiredAt - this.#start, failed },
+      {
+        latencyMs: end - acquiredAt,
+        waitMs: acquiredAt - this.#start,
+        queued: this.#queued,
+        failed,
+      },
       this.#decision,
     );
   }
@@ -336,7 +353,7 @@ export class FreshDataSource implements Queryable {
     const timing = new PrimaryTiming(this.freshness);
     let client: PoolClientLike;
     try {
-      client = await acquire(this.#backend.primary, 'primary');
+      client = await acquire(this.#backend.primary, 'primary', timing);
     } catch (error) {
       timing.finish(error);
       throw error;
@@ -438,7 +455,7 @@ export class FreshDataSource implements Queryable {
     const timing = replica ? null : new PrimaryTiming(this.freshness, decision);
     if (replica) topology.queryStarted(replica);
     try {
-      client = await acquire(pool, replica ?? 'primary');
+      client = await acquire(pool, replica ?? 'primary', timing);
       timing?.acquired();
       result = await client.query(q);
       timing?.finish(undefined);
