@@ -24,6 +24,16 @@ interface Status {
     degraded: Record<string, number>;
     budgetExhausted: number;
   };
+  /** `status().budget`: the primary fallback budget, `null` when off. */
+  budget?: {
+    mode: 'adaptive' | 'fixed';
+    limit: number;
+    inFlight: number;
+    admitted: number;
+    shed: number;
+    baselineMs: number | null;
+    latencyMs: number | null;
+  } | null;
   lab: boolean;
   framework: string;
   pinStore: string;
@@ -176,8 +186,18 @@ function render(status: Status): void {
   );
   countTable('#fallbacks', status.counters.fallbacks);
   countTable('#degraded', status.counters.degraded ?? {});
-  $('#budget').textContent = `primary budget exhausted ${status.counters.budgetExhausted} times`;
+  $('#budget').textContent = budgetLine(status);
   drawChart();
+}
+
+function budgetLine(status: Status): string {
+  const b = status.budget;
+  const exhausted = `exhausted ${status.counters.budgetExhausted} times`;
+  if (!b) return `primary budget off (${exhausted})`;
+  const ms = (x: number | null) => (x === null ? '–' : `${x.toFixed(2)} ms`);
+  return b.mode === 'adaptive'
+    ? `primary budget (adaptive): limit ${b.limit}, in flight ${b.inFlight}, admitted ${b.admitted}, shed ${b.shed}; primary latency ${ms(b.latencyMs)} against a baseline of ${ms(b.baselineMs)} (${exhausted})`
+    : `primary budget (fixed rate): ${b.limit} tokens left, admitted ${b.admitted}, shed ${b.shed} (${exhausted})`;
 }
 
 function countTable(selector: string, counts: Record<string, number>): void {

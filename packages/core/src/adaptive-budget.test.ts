@@ -98,8 +98,18 @@ describe('AdaptiveBudget', () => {
   it('halves when statements queue for a primary connection, whatever their latency', () => {
     const s = setup({ initial: 64, max: 64 });
     steady(s, 2, 10);
-    step(s, 2, { waitMs: 5 });
+    step(s, 2, { waitMs: 6 });
     expect(s.budget.limit).toBe(32);
+  });
+
+  it('a few statements queueing in a window is a busy moment, not a saturated pool', () => {
+    const s = setup({ initial: 64, max: 64 });
+    steady(s, 2, 10);
+    s.budget.tryTake();
+    for (let i = 0; i < 20; i++)
+      s.budget.observe({ latencyMs: 2, waitMs: i < 4 ? 50 : 0, queued: i < 4, failed: false });
+    s.clock.advance(WINDOW);
+    expect(s.budget.limit).toBe(64);
   });
 
   it('halves on a failed or timed-out primary statement', () => {

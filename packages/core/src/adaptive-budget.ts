@@ -82,8 +82,8 @@ function positive(value: unknown, name: string, min: number, what: string): numb
  * - beyond it, the limit moves half-way towards `limit × tolerance × baseline / short` (a cut
  *   of at most a half), so a primary three times slower than usual loses half its fallbacks
  *   in about three windows;
- * - a failed or timed-out primary statement, or one that queued for a connection (every
- *   connection busy) longer than the baseline, halves it at once.
+ * - a failed or timed-out primary statement, or a window in which most statements queued for
+ *   a connection (every connection busy) longer than `tolerance × baseline`, halves it at once.
  *
  * Always within `min`…`max`. `low` fallbacks (anonymous or hint-only traffic) pass only while
  * fewer than `(1 − reserve) × limit` fallbacks are in flight, so they cannot take what
@@ -120,7 +120,8 @@ export class AdaptiveBudget implements FallbackBudget {
   #samples: number[] = [];
   #count = 0;
   #failed = false;
-  #queued = false;
+  /** Statements of the window that queued for a connection longer than tolerated. */
+  #queued = 0;
   /** The most fallbacks in flight during the current window. */
   #peak = 0;
 
@@ -218,10 +219,15 @@ export class AdaptiveBudget implements FallbackBudget {
       if (slot < MAX_SAMPLES) this.#samples[slot] = ms;
     }
     if (sample.failed) this.#failed = true;
-    // Queueing for a connection, for longer than a statement takes, is the clearest sign the
-    // primary's pool is saturated.
-    if (sample.queued && this.#baseline !== null && sample.waitMs > Math.max(1, this.#baseline))
-      this.#queued = true;
+    // Queueing for a connection, for longer than the primary's tolerated latency, is the
+    // clearest sign its pool is saturated; a few such waits are a busy moment, most of a
+    // window's statements a saturated pool.
+    if (
+      sample.queued &&
+      this.#baseline !== null &&
+      sample.waitMs > Math.max(1, this.tolerance * this.#baseline)
+    )
+      this.#queued++;
   }
 
   /** A concurrency limit frees up when a fallback ends, not at a known time: retry in 1 s. */
@@ -259,13 +265,13 @@ export class AdaptiveBudget implements FallbackBudget {
     this.#samples.length = 0;
     this.#count = 0;
     this.#failed = false;
-    this.#queued = false;
+    this.#queued = 0;
     this.#peak = this.inFlight;
   }
 
   #adjust(windows: number): void {
     const short = this.#count >= MIN_SAMPLES ? quantile(this.#samples, SHORT_QUANTILE) : null;
-    if (this.#failed || this.#queued) {
+    if (this.#failed || this.#queued * 2 > this.#count) {
       this.#set(this.#limit * MAX_CUT);
       // The window's latency is not the primary's normal: keep it out of the baseline.
       if (short !== null) this.#short = short;
