@@ -233,6 +233,8 @@ async function main(): Promise<void> {
         (r) =>
           `| ${r.primary} | ${r.budget} | ${r.requests} | ${r.rate.toFixed(0)} | ${r.shed} | ${(100 * r.replicaShare).toFixed(1)} % | ${ms(r.p99)} (${ms(r.baselineP99)}) | ${r.limit} | ${r.writeErrors} | ${r.violations} |`,
       ),
+      '',
+      'A shed read is retried after 10 ms, so rows with many 503s count more requests. The _before_ value is the probe over the first second after start-up, noisier than the run itself. The adaptive limit measures primary statements from inside this process: where the process, not the primary, is the bottleneck (compare the req/s with the primary p99), its event-loop delay counts as primary latency (docs/operations.md, "Limits").',
       BUDGET_END,
     ];
     const report = readFileSync(REPORT, 'utf8');

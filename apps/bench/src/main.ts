@@ -9,6 +9,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BARRIER_END, BARRIER_START } from './barrier-markers.js';
+import { BUDGET_END, BUDGET_START } from './budget-markers.js';
 import { loadAverage } from './machine.js';
 import {
   type BenchReport,
@@ -69,15 +70,25 @@ function format(files: string[]): void {
   }
 }
 
-/** Keeps the section `bench:barrier` wrote (src/barrier.ts), which `pnpm bench` does not measure. */
+/**
+ * Keeps the sections `bench:barrier` and `bench:budget` wrote (src/barrier.ts, src/budget.ts),
+ * which `pnpm bench` does not measure.
+ */
 function withBarrierSection(markdown: string, file: string | undefined): string {
   if (file === undefined || !existsSync(file)) return markdown;
   const old = readFileSync(file, 'utf8');
-  const start = old.indexOf(BARRIER_START);
-  const end = old.indexOf(BARRIER_END);
-  if (start < 0 || end < start) return markdown;
-  const section = old.slice(start, end + BARRIER_END.length);
-  return markdown.replace('\n## Reading', `\n${section}\n\n## Reading`);
+  let next = markdown;
+  for (const [first, last] of [
+    [BARRIER_START, BARRIER_END],
+    [BUDGET_START, BUDGET_END],
+  ] as const) {
+    const start = old.indexOf(first);
+    const end = old.indexOf(last);
+    if (start < 0 || end < start) continue;
+    const section = old.slice(start, end + last.length);
+    next = next.replace('\n## Reading', `\n${section}\n\n## Reading`);
+  }
+  return next;
 }
 
 function write(report: BenchReport, out: string): void {
