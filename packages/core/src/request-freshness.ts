@@ -445,7 +445,7 @@ export class RequestFreshness {
 
   /**
    * Reports one finished statement on the primary to the primary budget, which adapts its
-   * limit to the primary's latency: every statement counts (reads, writes, transactions), and
+   * limit to the primary's latency: every statement counts (reads and writes, fallback or not), and
    * a read routed by `decision` ends its fallback admission. Call it exactly once per primary
    * statement, when it settles (also when it failed or never got a connection).
    *
