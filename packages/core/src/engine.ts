@@ -21,11 +21,11 @@ import { type Duration, parseDuration } from './duration.js';
 import { ConfigError, TokenRejectedError, type TokenRejectionReason } from './errors.js';
 import type { Pin, PinStore } from './pin-store.js';
 import {
+  pinIncomplete,
   type RequestEnvironment,
   RequestFreshness,
   type ResponseSink,
   storeCall,
-  storeVouches,
 } from './request-freshness.js';
 import { sessionHashSecret, sessionKeyHasher } from './session-key.js';
 import {
@@ -42,6 +42,8 @@ import {
   type VerifyResult,
 } from './token-codec.js';
 import type { Topology } from './topology.js';
+
+const NO_NAMES: readonly string[] = [];
 
 /** Default contract of routes that declare none. */
 export const DEFAULT_CONTRACT: ContractInput = 'read-your-writes';
@@ -424,9 +426,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     // one would come back on every request for up to the token lifetime. A name that also
     // carried a valid token is left alone: clearing it would drop the client's own cookie
     // because of one planted under another path.
-    const clearCookies = () =>
-      cookie === null
-        ? []
+    const clearCookies = (): readonly string[] =>
+      cookie === null || found.rejectedCookies.length === 0
+        ? NO_NAMES
         : [...new Set(found.rejectedCookies)].filter((name) => !found.validCookies.includes(name));
     const refuse = () => {
       if (found.refusal === null) return;
@@ -453,7 +455,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         pinnedPrimary: pinMode === 'primary' && pin?.lsn != null,
         storeUnavailable,
         lsnUnknown,
-        storeErrorToPrimary: onStoreError === 'primary',
         secure,
         clearCookies: clearCookies(),
         sink: input.sink,
@@ -472,19 +473,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       if (!needsPin) return start(undefined, false);
       try {
         const pin = await storeCall(pinStore.get(sessionHash), storeTimeoutMs, 'get');
-        // A write of this session whose pin failed recently is missing from the answer: it is
-        // as good as a failed read until that pin would have expired anyway.
-        const now = clock.now();
-        const failedAt = env.store.failedAt.get(sessionHash);
-        if (failedAt !== undefined && now - failedAt >= pinTtlMs)
-          env.store.failedAt.delete(sessionHash);
-        // Read after the pin: a loss the store found during this read already counts.
-        const vouched = storeVouches(env, now);
-        const incomplete =
-          !vouched ||
-          (failedAt !== undefined && now - failedAt < pinTtlMs) ||
-          now - env.store.everyoneAt < pinTtlMs;
-        return start(pin, incomplete && onStoreError !== 'token-only');
+        // A pin the store cannot vouch for is as good as a failed read.
+        return start(pin, onStoreError !== 'token-only' && pinIncomplete(env, sessionHash));
       } catch (error) {
         telemetry.storeFailed('get', error, span);
         return start(undefined, onStoreError !== 'token-only');
@@ -516,6 +506,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     begin,
     contract,
     reads: () => telemetry.reads(),
-    hashSessionKey: (sessionKey) => hash(sessionKey),
+    hashSessionKey: hash,
   };
 }

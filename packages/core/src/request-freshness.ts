@@ -103,8 +103,6 @@ export interface RequestStart {
   storeUnavailable: boolean;
   /** The presented tokens cannot tell the client's position (see `RouteRequest.lsnUnknown`). */
   lsnUnknown?: boolean;
-  /** `onStoreError: 'primary'`: a failed store sends the request to the primary, no barrier. */
-  storeErrorToPrimary?: boolean;
   secure: boolean;
   /** Names of rejected freshness cookies to clear (`Max-Age=0`) in the response. */
   clearCookies?: readonly string[];
@@ -180,8 +178,7 @@ export class RequestFreshness {
       // knew, which matters for a request that carries nothing else.
       storeUnavailable: start.storeUnavailable && start.tokenLsn === null,
       lsnUnknown: start.lsnUnknown === true,
-      barrierFailed:
-        start.storeUnavailable && start.tokenLsn === null && start.storeErrorToPrimary === true,
+      barrierFailed: start.storeUnavailable && start.tokenLsn === null && env.storeErrorToPrimary,
       anonymous: start.tokenLsn === null && start.sessionHash === null,
     });
     if (env.cookie !== null) {
@@ -327,6 +324,8 @@ export class RequestFreshness {
     const hash = env.hashSessionKey(String(sessionKey));
     if (hash === this.#sessionHash) return;
     this.#sessionHash = hash;
+    // A request with a session is no longer anonymous (budget priority).
+    this.#request.anonymous = false;
     // Another session: its sticky node is not this one's.
     this.#pinNode = null;
     this.#pinTtlMs = 0;
@@ -335,17 +334,8 @@ export class RequestFreshness {
     try {
       const pin = await storeCall(store.get(hash), env.storeTimeoutMs, 'get');
       if (this.#sessionHash !== hash) return;
-      const now = env.clock.now();
-      if (
-        !env.storeErrorTokenOnly &&
-        (!storeVouches(env, now) ||
-          now - env.store.everyoneAt < env.pinTtlMs ||
-          now - (env.store.failedAt.get(hash) ?? Number.NEGATIVE_INFINITY) < env.pinTtlMs)
-      ) {
-        // The store cannot vouch that the bound session's writes are all in it.
-        this.#request.storeUnavailable = true;
-        if (env.storeErrorToPrimary) this.#request.barrierFailed = true;
-      }
+      // The store cannot vouch that the bound session's writes are all in it.
+      if (pinIncomplete(env, hash)) this.#storeLost();
       this.#pinLsn = maxLsn(this.#pinLsn, pin?.lsn ?? null);
       this.#pinNode = pin?.node ?? null;
       this.#pinTtlMs = pin?.ttlMs ?? 0;
@@ -353,11 +343,8 @@ export class RequestFreshness {
     } catch (error) {
       env.telemetry.storeFailed('get', error, this.#span());
       // The bound session's pin is unknown: its earlier writes may be anywhere up to the
-      // primary's position now (a barrier), unless the app chose to carry on without it.
-      if (!env.storeErrorTokenOnly) {
-        this.#request.storeUnavailable = true;
-        if (env.storeErrorToPrimary) this.#request.barrierFailed = true;
-      }
+      // primary's position now (a barrier).
+      this.#storeLost();
     }
     if (this.#commitLsn !== null) {
       await this.#extendPin({ lsn: this.#commitLsn, node: null }, env.pinTtlMs);
@@ -582,6 +569,17 @@ export class RequestFreshness {
     }
   }
 
+  /**
+   * The pin store failed, or cannot vouch for the pin it gave: read at a barrier (the primary
+   * with `onStoreError: 'primary'`), unless the app chose `'token-only'`.
+   */
+  #storeLost(): void {
+    const env = this.#env;
+    if (env.storeErrorTokenOnly) return;
+    this.#request.storeUnavailable = true;
+    if (env.storeErrorToPrimary) this.#request.barrierFailed = true;
+  }
+
   async #extendPin(
     update: { lsn: bigint | null; node: string | null },
     ttlMs: number,
@@ -639,6 +637,24 @@ export const MAX_FAILED_PINS = 10_000;
 export type BarrierSource = 'monitor' | 'query' | 'shared';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Whether a pin just read from the store may lack writes of the session: the store cannot
+ * vouch for it (it lost state, another instance is cut off), it lost pins less than one
+ * `pinTtl` ago, or a pin write of this session failed less than one `pinTtl` ago. Call it after
+ * the read, so that a loss the read found counts. Internal.
+ */
+export function pinIncomplete(env: RequestEnvironment, hash: string): boolean {
+  const now = env.clock.now();
+  const vouched = storeVouches(env, now);
+  const failedAt = env.store.failedAt.get(hash);
+  if (failedAt !== undefined && now - failedAt >= env.pinTtlMs) env.store.failedAt.delete(hash);
+  return (
+    !vouched ||
+    now - env.store.everyoneAt < env.pinTtlMs ||
+    (failedAt !== undefined && now - failedAt < env.pinTtlMs)
+  );
+}
 
 /**
  * Whether the pin store vouches that a missing pin means "no write" (always, for a store

@@ -452,8 +452,10 @@ export async function createTokenCodec(
 
     verifyCached(token, expect) {
       if (token.length > maxLength) return REJECTED.oversize;
-      if (!isCanonical(token)) return REJECTED.malformed;
-      return lookup(token, expect);
+      // Only canonical tokens are ever cached: the form needs checking on a miss only.
+      const cached = lookup(token, expect);
+      if (cached !== undefined) return cached;
+      return isCanonical(token) ? undefined : REJECTED.malformed;
     },
 
     async verify(token, expect) {

@@ -17,6 +17,7 @@ import {
   type StartedRequest,
   systemClock,
   Topology,
+  withTimeout,
 } from '@freshgate/core/adapter';
 import pg from 'pg';
 import { runWithDb } from './current-db.js';
@@ -180,10 +181,11 @@ export class Freshgate {
       await client.connect();
       return client;
     };
+    const connectPrimary = connector(this.primary);
     this.monitor = new ReplicaMonitor(
       this.topology,
       {
-        primary: connector(this.primary),
+        primary: connectPrimary,
         replicas: Object.fromEntries(
           [...replicaPools].map(([name, pool]) => [name, connector(pool)]),
         ),
@@ -191,7 +193,7 @@ export class Freshgate {
       { clock, ...monitor },
     );
     const position = new PrimaryPosition(
-      (sql) => this.#barrierQuery(sql, connector(this.primary)),
+      (sql) => this.#barrierQuery(sql, connectPrimary),
       clock ?? systemClock,
       () => this.monitor.primarySample(),
     );
@@ -220,16 +222,17 @@ export class Freshgate {
     if (this.#closed) throw new Error('freshgate: closed');
     this.#barrierClient ??= connect();
     const connecting = this.#barrierClient;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error('freshgate: primary position timed out')),
-        this.#barrierTimeoutMs,
+    // One deadline for connecting and querying, as the monitor's polls have.
+    const deadline = performance.now() + this.#barrierTimeoutMs;
+    const bounded = <T>(promise: Promise<T>) =>
+      withTimeout(
+        promise,
+        Math.max(0, deadline - performance.now()),
+        () => new Error('freshgate: primary position timed out'),
       );
-    });
     try {
-      const client = await Promise.race([connecting, timeout]);
-      return await Promise.race([client.query(sql), timeout]);
+      const client = await bounded(connecting);
+      return await bounded(client.query(sql));
     } catch (error) {
       if (this.#barrierClient === connecting) this.#barrierClient = undefined;
       connecting.then(
@@ -237,8 +240,6 @@ export class Freshgate {
         () => {},
       );
       throw error;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -74,7 +74,8 @@ const CONNECTION_ERRORS = new Set([
   '57P03',
 ]);
 
-function isConnectionError(error: unknown): boolean {
+/** The connection failed, not the statement (internal: also used by the routed client). */
+export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
   const message = (error as Error)?.message ?? '';
@@ -90,8 +91,11 @@ function isConnectionError(error: unknown): boolean {
 // this must not take a replica out of rotation.
 const POOL_QUEUE_TIMEOUT = /timeout exceeded when trying to connect/i;
 
-/** `pool.connect()`, with a queue timeout turned into a 503 that names the node. */
-async function acquire(pool: PoolLike, node: string): Promise<PoolClientLike> {
+/**
+ * `pool.connect()`, with a queue timeout turned into a 503 that names the node and an `error`
+ * listener on the checked-out client. Internal: also used by the routed client.
+ */
+export async function acquire(pool: PoolLike, node: string): Promise<PoolClientLike> {
   let client: PoolClientLike;
   try {
     client = await pool.connect();

@@ -1,6 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { parseLsn, UnsafeStatementError } from '@freshgate/core';
-import type { FreshDataSource, QueryConfigInput } from './data-source.js';
+import {
+  acquire,
+  type FreshDataSource,
+  isConnectionError,
+  type QueryConfigInput,
+} from './data-source.js';
 import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
 import { unsafeStatement } from './session-statement.js';
 import { stripNoise } from './statement-kind.js';
@@ -139,7 +144,7 @@ export class RoutedClient extends EventEmitter {
   async #begin(config: QueryConfigInput, values: unknown): Promise<QueryResultLike> {
     // The transaction runs on the primary: say so before its first statement.
     this.#db.freshness.route({ inTransaction: true });
-    const client = await this.#backend.primary.connect();
+    const client = await acquire(this.#backend.primary, 'primary');
     this.#transaction = client;
     this.#broken = undefined;
     try {
@@ -172,7 +177,7 @@ export class RoutedClient extends EventEmitter {
     try {
       return await (client.query as (...a: unknown[]) => Promise<QueryResultLike>)(...args);
     } catch (error) {
-      if (isBroken(error)) this.#broken = error as Error;
+      if (isConnectionError(error)) this.#broken = error as Error;
       throw error;
     }
   }
@@ -197,11 +202,4 @@ export class RoutedClient extends EventEmitter {
     this.#transaction = undefined;
     if (client) client.release(this.#broken ?? (destroy instanceof Error ? destroy : true));
   }
-}
-
-// node-postgres' wording for a connection that is gone; its next user would fail too.
-function isBroken(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code === 'string' && /^(ECONN|EPIPE|ETIMEDOUT|57P0)/.test(code)) return true;
-  return /Connection terminated|is not queryable/i.test((error as Error)?.message ?? '');
 }
