@@ -46,7 +46,8 @@ export async function startRedisCluster({ masters = 3 } = {}): Promise<RedisClus
   const nodes: RedisServer[] = [];
   try {
     for (let i = 0; i < masters; i++) {
-      const port = await freePort();
+      // The cluster bus listens on the port + 10000.
+      const port = await freePort(10_000);
       nodes.push(
         new RedisServer(`redis-${i + 1}`, port, server, workspace, [
           '--cluster-enabled',
