@@ -21,7 +21,12 @@ import {
 } from '@freshgate/core/adapter';
 import pg from 'pg';
 import { runWithDb } from './current-db.js';
-import { type CommitLsnFunction, type DataSourceBackend, FreshDataSource } from './data-source.js';
+import {
+  type CommitLsnFunction,
+  type DataSourceBackend,
+  FreshDataSource,
+  guardClient,
+} from './data-source.js';
 import { DEFAULT_MONITOR_TIMEOUT, type MonitorOptions, ReplicaMonitor } from './monitor.js';
 import type { ClientLike, PoolConfigLike, PoolLike } from './pg-types.js';
 import { PrimaryPosition } from './primary-position.js';
@@ -141,7 +146,10 @@ export class Freshgate {
     );
     if (waitPollMs < 1) throw new ConfigError('waitPollInterval', 'must be greater than 0');
     const toPool = (input: NodeInput, option: string): PoolLike => {
-      if (isPool(input)) return input;
+      if (isPool(input)) {
+        input.on?.('connect', guardClient);
+        return input;
+      }
       if (typeof input !== 'string' && (typeof input !== 'object' || input === null)) {
         throw new ConfigError(option, 'expected a pg.Pool, a connection string or pool options');
       }
@@ -153,6 +161,7 @@ export class Freshgate {
       const pool = new pg.Pool(config as pg.PoolConfig) as unknown as PoolLike;
       // An idle client's error (server restart) must not crash the process; the monitor sees it.
       pool.on?.('error', () => {});
+      pool.on?.('connect', guardClient);
       this.#owned.push(pool);
       return pool;
     };

@@ -104,14 +104,25 @@ export async function acquire(pool: PoolLike, node: string): Promise<PoolClientL
       throw new PoolExhaustedError(node, { cause: error });
     throw error;
   }
-  // node-postgres' pool listens for errors of idle connections only. A server that dies
-  // while a connection is checked out makes the client emit 'error', which would crash the
-  // process without a listener; the statement itself still rejects, so nothing is lost.
+  guardClient(client);
+  return client;
+}
+
+/**
+ * Gives a pool's client an `error` listener for as long as it lives. node-postgres' pool
+ * listens for errors of idle connections only: a server that dies while a connection is
+ * checked out makes the client emit 'error', which would crash the process without a listener
+ * (the statement itself still rejects, so nothing is lost). The pool's `connect` event is the
+ * only safe moment for a new client: the message that completes its start-up can share one
+ * socket read with a `FATAL` the server sends next (a shutdown, a recovery conflict), and that
+ * error is emitted before `pool.connect()`'s caller runs. Internal: the cluster registers it
+ * on every pool; `acquire()` covers clients a pool made before.
+ */
+export function guardClient(client: PoolClientLike): void {
   if (!guarded.has(client) && typeof client.on === 'function') {
     guarded.add(client);
     client.on('error', ignoreError);
   }
-  return client;
 }
 
 const guarded = new WeakSet<PoolClientLike>();

@@ -29,6 +29,7 @@ export interface PoolLike {
   /** node-postgres keeps the constructor options here; the monitor uses them for its own connection. */
   readonly options?: object;
   on?(event: 'error', listener: (error: Error) => void): unknown;
+  on?(event: 'connect', listener: (client: PoolClientLike) => void): unknown;
 }
 
 /** A single connection (`pg.Client`), used by the monitor. */
