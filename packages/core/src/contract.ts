@@ -10,9 +10,9 @@ export type ContractLevel = ContractName | 'bounded';
 
 /**
  * What to do when no replica satisfies the contract, as written by users: `primary` (pass
- * the primary budget), `stale` (best replica, flagged stale), `error` (503 + Retry-After),
- * `{ wait, then }` (wait up to `wait` for a replica to catch up, then `then`). An array is a
- * chain tried in order.
+ * the primary budget), `stale` (best replica whose lag is measured, flagged stale), `error`
+ * (503 + Retry-After), `{ wait, then }` (wait up to `wait` for a replica to catch up, then
+ * `then`). An array is a chain tried in order.
  */
 export type FallbackInput =
   | 'primary'

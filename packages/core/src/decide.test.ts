@@ -362,6 +362,30 @@ describe('decide: fallback chains', () => {
     expect(d).toMatchObject({ kind: 'replica', stale: true, lagMs: 9000 });
   });
 
+  it('stale never serves a replica whose lag is unknown: the answer could not say how stale it is', () => {
+    const { ctx, topology } = setup('behind');
+    topology.updateReplica('r1', { health: 'down' });
+    topology.updateReplica('r2', { health: 'lagging', lagMs: null });
+    const c = defineContract({ contract: 'read-your-writes', fallback: ['stale', 'error'] });
+    const request = { requiredLsn: 100n, checkAllowed: false };
+    expect(decide(routeRequest(c, request), ctx)).toMatchObject({
+      kind: 'error',
+      fallback: 'error',
+    });
+    // The request's own replica too.
+    const r2 = topology.replica('r2') ?? null;
+    expect(decide(routeRequest(c, { ...request, requestReplica: r2 }), ctx)).toMatchObject({
+      kind: 'error',
+    });
+    // Measured again: served, and flagged stale.
+    topology.updateReplica('r2', { lagMs: 4_000 });
+    expect(decide(routeRequest(c, request), ctx)).toMatchObject({
+      kind: 'replica',
+      stale: true,
+      lagMs: 4_000,
+    });
+  });
+
   it('bounded staleness reports lag-exceeds-max when healthy replicas are too far behind', () => {
     const { ctx } = setup('caught-up', false);
     const d = decide(routeRequest(defineContract({ maxLag: 10 })), ctx);

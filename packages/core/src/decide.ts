@@ -318,17 +318,27 @@ function satisfies(
   return required === null || (node.replayLsn !== null && node.replayLsn >= required);
 }
 
+/**
+ * Whether a replica may serve a `stale` fallback: up, circuit closed, and its lag measured. A
+ * stale answer says how stale it is (`X-Freshness-Lag-Ms`); one that cannot say is not given.
+ */
+function staleServable(node: ReplicaState): node is ReplicaState & { lagMs: number } {
+  return (
+    (node.health === 'healthy' || node.health === 'lagging') &&
+    node.circuit === 'closed' &&
+    node.lagMs !== null
+  );
+}
+
 function staleCandidate(ctx: DecideContext, contract: Contract, level: ContractLevel) {
   const p = ctx.topology.primary;
-  let best: ReplicaState | null = null;
+  let best: (ReplicaState & { lagMs: number }) | null = null;
   for (const node of ctx.topology.replicas) {
     if (
-      (node.health === 'healthy' || node.health === 'lagging') &&
-      node.circuit === 'closed' &&
+      staleServable(node) &&
       clusterOk(node, p, level) &&
       tagsMatch(node, contract) &&
-      (best === null ||
-        (node.lagMs ?? Number.POSITIVE_INFINITY) < (best.lagMs ?? Number.POSITIVE_INFINITY))
+      (best === null || node.lagMs < best.lagMs)
     ) {
       best = node;
     }
@@ -383,9 +393,7 @@ function runFallbacks(
         const node =
           staleOnly === undefined
             ? staleCandidate(ctx, request.contract, level)
-            : staleOnly !== null &&
-                (staleOnly.health === 'healthy' || staleOnly.health === 'lagging') &&
-                staleOnly.circuit === 'closed'
+            : staleOnly !== null && staleServable(staleOnly)
               ? staleOnly
               : null;
         if (node !== null) return replica(node, cause, true, 'stale', exhausted);
