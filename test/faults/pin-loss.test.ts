@@ -16,6 +16,7 @@ import {
   cuttableRedis,
   type Exchange,
   FRAMEWORKS,
+  isDeclaredStale,
   isDocumented503,
   SCHEMA,
   sleep,
@@ -108,9 +109,7 @@ function load(instances: Instance[], sessionsPerKind: number) {
         reads[kind]++;
         const served = exchange.headers.get('x-freshness-route') ?? undefined;
         const version = (exchange.body as { version: number }).version;
-        // `/twice` falls back to `stale`: a read it serves stale says so (X-Freshness-Lag-Ms on a
-        // contract that is not bounded) and is what the route asked for, not a violation.
-        if (exchange.headers.has('x-freshness-lag-ms')) declaredStale++;
+        if (isDeclaredStale(path, exchange)) declaredStale++;
         else {
           history.read(
             session,

@@ -252,6 +252,15 @@ export async function call(
   };
 }
 
+/**
+ * A read served by a `stale` fallback (`/twice` asks for one when no replica qualifies): it
+ * says so with `X-Freshness-Lag-Ms` on a route whose contract is not bounded, and is what the
+ * route asked for, not a violation of the contract.
+ */
+export function isDeclaredStale(path: string, exchange: Exchange): boolean {
+  return path.startsWith('/twice/') && exchange.headers.has('x-freshness-lag-ms');
+}
+
 /** The documented 503: problem+json with Retry-After. Any other 5xx is a freshgate failure. */
 export function isDocumented503(exchange: Exchange): boolean {
   return (
@@ -322,6 +331,9 @@ export function recordingMeter(): {
 
 /** One read as the load saw it. */
 export interface Observation {
+  /** When the client sent the request (`performance.now()`). */
+  startedAt: number;
+  /** When the client had the whole response. */
   at: number;
   status: number;
   route: string | null;
@@ -405,6 +417,7 @@ export function runLoad(options: LoadOptions) {
         const served = exchange.headers.get('x-freshness-route');
         if (!write) {
           routes.push({
+            startedAt: start,
             at: end,
             status: exchange.status,
             route: served,

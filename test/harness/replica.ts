@@ -78,16 +78,36 @@ export class Replica extends PostgresNode {
 
   /** Promotes this replica to a primary on a new timeline (failover); a no-op when already promoted. */
   async promote(): Promise<void> {
-    const [row] = await this.query<{ recovering: boolean }>(
-      'SELECT pg_is_in_recovery() AS recovering',
-    );
-    if (row?.recovering) {
+    // Under write load a standby cancels statements that conflict with replay (40001), the
+    // harness's own included: every step retries until it gets through.
+    const recovering = () =>
+      waitFor(`${this.name} to answer pg_is_in_recovery()`, async () => {
+        const [row] = await this.query<{ recovering: boolean }>(
+          'SELECT pg_is_in_recovery() AS recovering',
+        );
+        return row?.recovering;
+      });
+    if (await recovering()) {
       // Promotion first replays what was received; under load that replay can wait up to
       // max_standby_streaming_delay for conflicting reads. Cancel them instead: a failover
       // does not wait for reads.
-      await this.query("ALTER SYSTEM SET max_standby_streaming_delay = '0'");
-      await this.query('SELECT pg_reload_conf()');
-      await this.query('SELECT pg_promote(true, 60)');
+      await waitFor(`${this.name} to take max_standby_streaming_delay = 0`, async () => {
+        await this.query("ALTER SYSTEM SET max_standby_streaming_delay = '0'");
+        await this.query('SELECT pg_reload_conf()');
+        return true;
+      });
+      // Ask without waiting inside the server (a wait there is itself cancelled by the
+      // conflicts above), and ask again until the server has left recovery: asking twice
+      // while a promotion is under way is harmless.
+      await waitFor(
+        `${this.name} to be promoted`,
+        async () => {
+          if (!(await recovering())) return true;
+          await this.query('SELECT pg_promote(false)').catch(() => {});
+          return undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
     }
     this.role = 'primary';
   }
