@@ -91,7 +91,14 @@ describe('the casebook dashboard in headless Chromium', () => {
     await page.screenshot({ path: `${ARTIFACTS}dashboard-lag-episode.png` });
 
     await page.fill('#nodes tr[data-replica="r1"] input[type="number"]', '0');
-    await r1.locator('button[data-action="delay"]').click();
+    const [applied] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/api/lab/replicas/r1/delay'), {
+        timeout: 30_000,
+      }),
+      r1.locator('button[data-action="delay"]').click(),
+    ]);
+    expect(applied.status(), await applied.text()).toBeLessThan(300);
+    expect(applied.request().postDataJSON()).toEqual({ ms: 0 });
     const appliedDelay = async () => {
       const [row] = await cluster
         .replica('r1')
