@@ -128,6 +128,14 @@ export function guardClient(client: PoolClientLike): void {
 const guarded = new WeakSet<PoolClientLike>();
 const ignoreError = () => {};
 
+/**
+ * An upper bound of what a read on a replica saw. A replica promoted since the monitor last
+ * looked is no longer in recovery: its replay position stopped where recovery ended while
+ * commits go on after it, so its current position is the bound.
+ */
+const READ_BOUND_ON_REPLICA = `SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+  ELSE pg_current_wal_lsn() END)::text AS lsn`;
+
 /** SQLSTATE 57014: the statement was cancelled (statement_timeout). */
 const QUERY_CANCELED = '57014';
 /** SQLSTATE 40001 on a standby: "canceling statement due to conflict with recovery". */
@@ -416,7 +424,7 @@ export class FreshDataSource implements Queryable {
       result = await client.query(q);
       if (bound) {
         const sql = replica
-          ? 'SELECT pg_last_wal_replay_lsn()::text AS lsn'
+          ? READ_BOUND_ON_REPLICA
           : `SELECT ${this.#backend.commitLsnFunction()}()::text AS lsn`;
         const position = await client.query(sql);
         const text = position.rows[0]?.lsn as string | undefined;

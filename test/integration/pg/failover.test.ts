@@ -1,4 +1,4 @@
-import type { TopologyEvent } from '@freshgate/core';
+import { parseLsn, type TopologyEvent } from '@freshgate/core';
 import type { Freshgate } from '@freshgate/pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, failover, startCluster, waitFor } from '../../harness/index.js';
@@ -97,5 +97,47 @@ describe('rebuilt and promoted replicas', () => {
     } finally {
       await after.close();
     }
+  });
+});
+
+describe('a replica promoted before the monitor notices', () => {
+  let cluster: Cluster;
+  let freshgate: Freshgate;
+
+  beforeAll(async () => {
+    cluster = await startCluster({ replicas: 1 });
+    await cluster.primary.query('CREATE TABLE notes (id serial PRIMARY KEY, body text)');
+    await cluster.waitForReplicas();
+    // One poll at start-up, the next a minute later: the promotion below goes unseen.
+    freshgate = await freshgateFor(cluster, {
+      monitor: { interval: 60_000, health: { enterFor: 0 } },
+    });
+    await untilHealthy(freshgate);
+  });
+
+  afterAll(async () => {
+    await freshgate?.close();
+    await cluster?.stop();
+  });
+
+  it('bounds a monotonic read it served with the position the read saw, not where recovery ended', async () => {
+    const r1 = cluster.replica('r1');
+    await r1.promote();
+    // Commits on the promoted node (as through an address that already moved to it) go on
+    // after the position where its recovery ended.
+    await r1.query("INSERT INTO notes (body) VALUES ('after the promotion')");
+    const [row] = await r1.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    const written = parseLsn(row!.lsn);
+
+    const { db, freshness } = await freshgate.begin({ contract: 'monotonic' });
+    const { rows } = await db.query(
+      "SELECT count(*)::int AS n FROM notes WHERE body = 'after the promotion'",
+    );
+    expect(freshness.headers['X-Freshness-Route']).toBe('replica:r1');
+    expect(rows).toEqual([{ n: 1 }]);
+    // The session's token must cover the row it has read: a later read anywhere else
+    // (a replica following r1) must not show the session a state without it.
+    const verified = await freshgate.engine.codec.verify(freshness.token!);
+    expect(verified.ok && verified.lsn >= written).toBe(true);
   });
 });
