@@ -11,9 +11,13 @@ import { freshgate as freshgateFastify } from '@freshgate/fastify';
 import { currentDb, type FreshDataSource, type Freshgate, type Queryable } from '@freshgate/pg';
 import express from 'express';
 import Fastify from 'fastify';
+import { bootNestTypo, nestApp } from './nest-apps.js';
 
-/** The two adapters the conformance suite runs over, as kysely runs its suite over dialects. */
-export const FRAMEWORKS = ['express', 'fastify'] as const;
+/**
+ * The adapters the conformance suite runs over, as kysely runs its suite over dialects: the
+ * Express and Fastify adapters, and the NestJS module on each of Nest's two platforms.
+ */
+export const FRAMEWORKS = ['express', 'fastify', 'nest-express', 'nest-fastify'] as const;
 export type Framework = (typeof FRAMEWORKS)[number];
 
 /** One app over an engine: what supertest drives, its route table, and how to stop it. */
@@ -181,12 +185,41 @@ export async function fastifyApp(engine: Freshgate): Promise<ConformanceApp> {
   };
 }
 
+export async function nestConformanceApp(
+  platform: 'express' | 'fastify',
+  engine: Freshgate,
+): Promise<ConformanceApp> {
+  const { app, service } = await nestApp(platform, engine, {
+    appCookie: APP_COOKIE,
+    corsExposed: CORS_EXPOSED,
+    contracts: CONTRACTS,
+    sessionHeader,
+    readNote,
+    signUp,
+  });
+  return {
+    target: app.getHttpServer(),
+    routeTable: () => service.routeTable(),
+    close: () => app.close(),
+  };
+}
+
 export function buildApp(framework: Framework, engine: Freshgate): Promise<ConformanceApp> {
-  return framework === 'express' ? Promise.resolve(expressApp(engine)) : fastifyApp(engine);
+  switch (framework) {
+    case 'express':
+      return Promise.resolve(expressApp(engine));
+    case 'fastify':
+      return fastifyApp(engine);
+    case 'nest-express':
+      return nestConformanceApp('express', engine);
+    case 'nest-fastify':
+      return nestConformanceApp('fastify', engine);
+  }
 }
 
 /** Registers a route whose contract has a typo; must throw at registration. */
 export async function registerTypo(framework: Framework, engine: Freshgate): Promise<void> {
+  if (framework === 'nest-express' || framework === 'nest-fastify') return bootNestTypo(engine);
   if (framework === 'express') {
     express().get('/typo', fresh('monotonc' as never), (_req, res) => res.end());
     return;

@@ -69,7 +69,18 @@ beforeAll(
     const root = await readJson<Manifest>(join(ROOT, 'package.json'));
     const range = (name: string) =>
       workspace.devDependencies?.[name] ?? root.devDependencies?.[name] ?? 'latest';
-    const peers = ['@opentelemetry/api', 'express', 'fastify', 'ioredis', 'pg'];
+    const peers = [
+      '@nestjs/common',
+      '@nestjs/core',
+      '@nestjs/platform-express',
+      '@opentelemetry/api',
+      'express',
+      'fastify',
+      'ioredis',
+      'pg',
+      'reflect-metadata',
+      'rxjs',
+    ];
     const types = ['@types/express', '@types/node', 'typescript'];
     const tarballs = Object.fromEntries(packed.map((pkg) => [pkg.name, `file:${pkg.tarball}`]));
     await mkdir(join(app, 'src'), { recursive: true });
@@ -127,6 +138,7 @@ describe('the packed packages', () => {
       '@freshgate/core',
       '@freshgate/express',
       '@freshgate/fastify',
+      '@freshgate/nestjs',
       '@freshgate/pg',
       '@freshgate/redis',
     ]);
@@ -149,6 +161,7 @@ describe('a consumer app that installed the tarballs with npm', () => {
     expect([...(await readmeExamples()).keys()].sort()).toEqual([
       'express-app.ts',
       'fastify-app.ts',
+      'nest-app.ts',
     ]);
   });
 
@@ -168,6 +181,7 @@ describe('a consumer app that installed the tarballs with npm', () => {
     expect(result['@freshgate/express']?.exports).toContain('freshgate');
     expect(result['@freshgate/fastify']?.exports).toContain('freshgate');
     expect(result['@freshgate/pg']?.exports).toContain('createFreshgate');
+    expect(result['@freshgate/nestjs']?.exports).toContain('FreshgateModule');
   }
 
   it('imports every entry point from plain Node.js (ESM)', async () => {
@@ -276,6 +290,7 @@ describe('the README examples, run from the installed packages', () => {
   for (const [framework, file] of [
     ['Express', 'express-app.js'],
     ['Fastify', 'fastify-app.js'],
+    ['NestJS', 'nest-app.js'],
   ] as const) {
     describe(framework, () => {
       let base: string;
