@@ -129,12 +129,17 @@ const guarded = new WeakSet<PoolClientLike>();
 const ignoreError = () => {};
 
 /**
- * An upper bound of what a read on a replica saw. A replica promoted since the monitor last
- * looked is no longer in recovery: its replay position stopped where recovery ended while
- * commits go on after it, so its current position is the bound.
+ * An upper bound of what a read on a replica saw, and whether the node is still one. A replica
+ * promoted since the monitor last looked has left recovery: its replay position stopped where
+ * recovery ended while commits may go on after it, on a timeline the engine does not know
+ * yet. No position it gives can bound the read in the cluster the session's token names, so
+ * its answer is not used (see {@link NotAReplica}).
  */
-const READ_BOUND_ON_REPLICA = `SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
-  ELSE pg_current_wal_lsn() END)::text AS lsn`;
+const READ_BOUND_ON_REPLICA =
+  'SELECT pg_is_in_recovery() AS recovery, pg_last_wal_replay_lsn()::text AS lsn';
+
+/** A replica that answered as a primary (promoted): the read is taken elsewhere. */
+class NotAReplica extends Error {}
 
 /** SQLSTATE 57014: the statement was cancelled (statement_timeout). */
 const QUERY_CANCELED = '57014';
@@ -395,8 +400,9 @@ export class FreshDataSource implements Queryable {
               const onPrimary = this.freshness.route({ contract, locking: true });
               return this.#runRead(this.#backend.primary, null, onPrimary, q, contract);
             }
-            if (!isConnectionError(error)) throw error;
-            // The replica is unreachable: take it out of rotation and decide again.
+            if (!isConnectionError(error) && !(error instanceof NotAReplica)) throw error;
+            // The replica is unreachable (or no longer one): take it out of rotation and
+            // decide again.
             this.#backend.reportFailure(decision.node.name);
           }
         }
@@ -427,6 +433,7 @@ export class FreshDataSource implements Queryable {
           ? READ_BOUND_ON_REPLICA
           : `SELECT ${this.#backend.commitLsnFunction()}()::text AS lsn`;
         const position = await client.query(sql);
+        if (replica && position.rows[0]?.recovery === false) throw new NotAReplica(replica);
         const text = position.rows[0]?.lsn as string | undefined;
         if (text) lsn = parseLsn(text);
       }
