@@ -18,5 +18,7 @@ export { PostgresNode } from './postgres-node.js';
 export { RedisCluster, startRedisCluster } from './redis-cluster.js';
 export { RedisServer, redisCommand } from './redis-server.js';
 export { Replica } from './replica.js';
+export { type FailoverTimes, switchover, unplannedFailover } from './switchover.js';
+export { type ProxyTarget, TcpProxy } from './tcp-proxy.js';
 export { waitFor } from './wait.js';
 export { Workspace } from './workspace.js';

@@ -33,5 +33,13 @@ export { MAX_LSN, maxLsn, tryParseLsn } from './lsn.js';
 export type { ResponseSink } from './request-freshness.js';
 export { RequestFreshness } from './request-freshness.js';
 export { type RouteDeclaration, routeTable } from './route-table.js';
+export {
+  type ClusterLineage,
+  checkTokenCluster,
+  parseClusterId,
+  parseTimelineHistory,
+  survivesTimelineSwitch,
+  type TimelineSwitch,
+} from './timeline-history.js';
 export { withTimeout } from './timeout.js';
 export { Topology } from './topology.js';

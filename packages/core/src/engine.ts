@@ -34,6 +34,7 @@ import {
   type TelemetryOptions,
   type TokenIgnoredReason,
 } from './telemetry.js';
+import { checkTokenCluster } from './timeline-history.js';
 import {
   createTokenCodec,
   type TokenCodec,
@@ -406,9 +407,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       validCookies: [],
       refusal: null,
     };
+    // The cluster is checked here rather than by the codec: a token of the parent timeline
+    // may survive a failover (timeline-history.ts).
     const cid = topology.primary.clusterId;
-    const expect = { cid };
-    const consider = (p: Presented, result: VerifyResult) => {
+    const lineage = topology.lineage;
+    const consider = (p: Presented, verified: VerifyResult) => {
+      const result = checkTokenCluster(verified, cid, lineage);
       // Before the monitor has identified the cluster, a token of any cluster would verify:
       // none is trusted (a tampered one is still refused), and a request that carries a valid
       // one reads as if its LSN were unknown.
@@ -417,7 +421,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     };
     const uncached: Presented[] = [];
     for (const p of presented) {
-      const result = codec.verifyCached(p.token, expect);
+      const result = codec.verifyCached(p.token);
       if (result === undefined) uncached.push(p);
       else consider(p, result);
     }
@@ -468,7 +472,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       return start(undefined, false);
     }
     return (async () => {
-      for (const p of uncached) consider(p, await codec.verify(p.token, expect));
+      for (const p of uncached) consider(p, await codec.verify(p.token));
       refuse();
       if (!needsPin) return start(undefined, false);
       try {

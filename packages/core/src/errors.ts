@@ -12,7 +12,8 @@ export type FreshgateErrorCode =
   | 'ERR_FRESHGATE_POOL_EXHAUSTED'
   | 'ERR_FRESHGATE_STATEMENT_TIMEOUT'
   | 'ERR_FRESHGATE_UNSAFE_STATEMENT'
-  | 'ERR_FRESHGATE_TRANSACTION_ABORTED';
+  | 'ERR_FRESHGATE_TRANSACTION_ABORTED'
+  | 'ERR_FRESHGATE_NODE_UNAVAILABLE';
 
 /**
  * Base class of every error freshgate throws. `code` is a literal union so that a
@@ -315,5 +316,36 @@ export class TransactionAbortedError extends FreshgateError {
       'ERR_FRESHGATE_TRANSACTION_ABORTED',
       'The transaction did not commit: a statement inside db.transaction(fn) failed and its error was caught, so PostgreSQL rolled it back at COMMIT. Let the error propagate, or use SAVEPOINT / ROLLBACK TO SAVEPOINT to recover inside the transaction.',
     );
+  }
+}
+
+/**
+ * A database node could not be reached or could not serve the statement: the connection was
+ * refused, reset or terminated, the server is shutting down or starting (`57P01`–`57P03`),
+ * or the "primary" turned out to be read-only (`25006`, a demoted primary after a failover).
+ * Reads have already been retried on another node that satisfies their contract when one
+ * existed; a write may or may not have committed when its connection broke mid-statement.
+ * Maps to HTTP 503 with `Retry-After`.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof NodeUnavailableError) console.log(err.node, err.retryAfterSeconds); // 'primary', 1
+ * ```
+ */
+export class NodeUnavailableError extends FreshgateError {
+  declare readonly code: 'ERR_FRESHGATE_NODE_UNAVAILABLE';
+  declare readonly statusCode: 503;
+  /** `primary` or the replica's name. */
+  readonly node: string;
+  /** Seconds the client should wait before retrying (the `Retry-After` value). */
+  readonly retryAfterSeconds: number;
+
+  constructor(node: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super('ERR_FRESHGATE_NODE_UNAVAILABLE', `The database node ${node} is unavailable`, {
+      cause: options?.cause,
+      statusCode: 503,
+    });
+    this.node = node;
+    this.retryAfterSeconds = options?.retryAfterSeconds ?? 1;
   }
 }

@@ -6,6 +6,7 @@ export {
   FreshgateError,
   FreshnessUnavailableError,
   InvalidLsnError,
+  NodeUnavailableError,
   NotStartedError,
   PoolExhaustedError,
   StatementTimeoutError,

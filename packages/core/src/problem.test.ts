@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, PoolExhaustedError, StatementTimeoutError } from './errors.js';
+import {
+  ConfigError,
+  NodeUnavailableError,
+  PoolExhaustedError,
+  StatementTimeoutError,
+} from './errors.js';
 import { toProblem } from './problem.js';
 
 describe('toProblem', () => {
@@ -22,5 +27,20 @@ describe('toProblem', () => {
   it('leaves errors without a status code to the framework', () => {
     expect(toProblem(new ConfigError('x', 'bad'))).toBeNull();
     expect(toProblem(new Error('other'))).toBeNull();
+  });
+});
+
+describe('toProblem for an unavailable node', () => {
+  it('answers a connection failure with 503 and Retry-After (regression: it reached clients as a bare 500)', () => {
+    const problem = toProblem(
+      new NodeUnavailableError('primary', {
+        cause: new Error('Connection terminated unexpectedly'),
+      }),
+    );
+    expect(problem).toMatchObject({
+      status: 503,
+      headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '1' },
+      body: { status: 503, type: 'https://freshgate.dev/problems/err-freshgate-node-unavailable' },
+    });
   });
 });

@@ -1,6 +1,7 @@
 import {
   FreshgateError,
   FreshnessUnavailableError,
+  NodeUnavailableError,
   PoolExhaustedError,
   StatementTimeoutError,
   TokenRejectedError,
@@ -58,7 +59,11 @@ export function toProblem(error: unknown): Problem | null {
   if (error instanceof FreshgateError && error.statusCode !== undefined) {
     const headers: Record<string, string> = { 'Content-Type': 'application/problem+json' };
     // Overload answers: tell the client when to come back rather than to give up.
-    if (error instanceof PoolExhaustedError || error instanceof StatementTimeoutError)
+    if (
+      error instanceof PoolExhaustedError ||
+      error instanceof StatementTimeoutError ||
+      error instanceof NodeUnavailableError
+    )
       headers['Retry-After'] = String(error.retryAfterSeconds);
     return {
       status: error.statusCode,

@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from './clock.js';
 import { ConfigError } from './errors.js';
 import { formatLsn } from './lsn.js';
+import type { ClusterLineage } from './timeline-history.js';
 
 /** Health of a node as judged by the monitor. Only `healthy` nodes serve normal reads. */
 export type NodeHealth = 'healthy' | 'lagging' | 'down' | 'quarantined' | 'unknown';
@@ -115,6 +116,11 @@ export interface TopologySnapshot {
  */
 export class Topology {
   readonly primary: PrimaryState;
+  /**
+   * Ancestry of the primary's timeline, set by the monitor after a failover; tokens of a
+   * parent timeline stay valid up to its fork point (see `survivesTimelineSwitch`).
+   */
+  lineage: ClusterLineage | null = null;
   readonly #replicas: ReplicaState[] = [];
   readonly #byName = new Map<string, ReplicaState>();
   readonly #byRoute = new Map<string, ReplicaState>();

@@ -29,6 +29,7 @@ import {
 } from './data-source.js';
 import { DEFAULT_MONITOR_TIMEOUT, type MonitorOptions, ReplicaMonitor } from './monitor.js';
 import type { ClientLike, PoolConfigLike, PoolLike } from './pg-types.js';
+import { identityCheckedPool } from './primary-identity.js';
 import { PrimaryPosition } from './primary-position.js';
 
 /** Default time a request may wait for a pool connection before it fails. */
@@ -209,11 +210,15 @@ export class Freshgate {
     this.#backend = {
       topology: this.topology,
       primaryPositionAfter: (since) => position.after(since),
-      primary: this.primary,
+      primary: identityCheckedPool(this.primary, this.topology, () =>
+        this.monitor.pollNow(this.topology.primary.name, { force: true }),
+      ),
       replicas: this.replicas,
       commitLsnFunction: () => this.#commitLsnFunction,
       reportFailure: (name) => {
-        this.topology.updateReplica(name, { health: 'down' });
+        // The primary is never taken out by the data source: only its monitor judges it.
+        if (name !== this.topology.primary.name)
+          this.topology.updateReplica(name, { health: 'down' });
         void this.monitor.pollNow(name);
       },
       waitPollMs,

@@ -5,7 +5,9 @@ import {
   type ContractInput,
   type Decision,
   defineContract,
+  FreshgateError,
   FreshnessUnavailableError,
+  NodeUnavailableError,
   PoolExhaustedError,
   parseLsn,
   type RequestFreshness,
@@ -14,6 +16,7 @@ import {
   UnsafeStatementError,
 } from '@freshgate/core';
 import type { Topology } from '@freshgate/core/adapter';
+import { isConnectionError, isReadOnlyError, toNodeError } from './connection-errors.js';
 import { runWithDb } from './current-db.js';
 import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
 import { unsafeStatement } from './session-statement.js';
@@ -60,31 +63,6 @@ export interface DataSourceBackend {
   waitPollMs: number;
 }
 
-// Errors that mean the node could not be reached (the statement never ran): the read may
-// be retried elsewhere. Anything else is the statement's own error and is rethrown.
-const CONNECTION_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  '57P01',
-  '57P02',
-  '57P03',
-]);
-
-/** The connection failed, not the statement (internal: also used by the routed client). */
-export function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
-  const message = (error as Error)?.message ?? '';
-  // node-postgres' own wording: a connection that dropped before or while the statement was
-  // sent ("Connection terminated unexpectedly"), could not be opened in time, or a checked-out
-  // client whose connection already failed ("… is not queryable").
-  return /Connection terminated|connection timeout|is not queryable/i.test(message);
-}
-
 // node-postgres' pool rejects with this message when a caller waited connectionTimeoutMillis
 // in its queue: every connection is busy. The node is fine (a connection that cannot be
 // opened in time fails with "Connection terminated due to connection timeout" instead), so
@@ -102,7 +80,11 @@ export async function acquire(pool: PoolLike, node: string): Promise<PoolClientL
   } catch (error) {
     if (POOL_QUEUE_TIMEOUT.test((error as Error)?.message ?? ''))
       throw new PoolExhaustedError(node, { cause: error });
-    throw error;
+    // Whatever else kept the pool from giving a connection (refused, reset, authentication,
+    // a server starting or shutting down), the statement never ran: 503, never a bare 500.
+    throw error instanceof FreshgateError
+      ? error
+      : new NodeUnavailableError(node, { cause: error });
   }
   guardClient(client);
   return client;
@@ -280,8 +262,15 @@ export class FreshDataSource implements Queryable {
       if (lsn) await this.freshness.wrote(parseLsn(lsn));
       return result;
     } catch (error) {
-      if (isConnectionError(error)) broken = error as Error;
-      throw error;
+      // The connection's own failure (not, say, a replica read's that fn let through).
+      if (
+        !(error instanceof FreshgateError) &&
+        (isConnectionError(error) || isReadOnlyError(error))
+      ) {
+        broken = error as Error;
+        this.#backend.reportFailure('primary');
+      }
+      throw toNodeError(error, 'primary');
     } finally {
       scope.open = false;
       client.release(broken ?? false);
@@ -346,8 +335,11 @@ export class FreshDataSource implements Queryable {
       );
       lsn = position.rows[0]?.lsn as string | undefined;
     } catch (error) {
-      if (isConnectionError(error)) broken = error as Error;
-      throw error;
+      if (isConnectionError(error) || isReadOnlyError(error)) {
+        broken = error as Error;
+        this.#backend.reportFailure('primary');
+      }
+      throw toNodeError(error, 'primary');
     } finally {
       client.release(broken ?? false);
     }
@@ -442,7 +434,8 @@ export class FreshDataSource implements Queryable {
       // The connection is still usable after a cancelled statement: only the read failed.
       if ((error as { code?: unknown })?.code === QUERY_CANCELED)
         throw new StatementTimeoutError(replica ?? 'primary', { cause: error });
-      throw error;
+      if (broken && replica === null) this.#backend.reportFailure('primary');
+      throw toNodeError(error, replica ?? 'primary');
     } finally {
       client?.release(broken ?? false);
       if (replica) topology.queryFinished(replica);

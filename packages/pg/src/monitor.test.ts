@@ -33,3 +33,99 @@ describe('ReplicaMonitor connections', () => {
     await monitor.close();
   });
 });
+
+const primaryRow = { recovery: false, lsn: '0/10', sysid: '7301', tli: 1, started: '1' };
+
+describe('ReplicaMonitor recovery', () => {
+  it('keeps polling a node whose poll threw, and pollNow never rejects (regression: a throwing poll silently stopped the node being polled)', async () => {
+    let polls = 0;
+    let throwOnce = true;
+    // The first poll fails to connect, and the clock fails while the breaker records it:
+    // an error raised inside the poll's own failure handling.
+    const clock = {
+      now() {
+        if (throwOnce) {
+          throwOnce = false;
+          throw new Error('clock failed');
+        }
+        return Date.now();
+      },
+    };
+    const topology = new Topology({ replicas: [] });
+    const monitor = new ReplicaMonitor(
+      topology,
+      {
+        primary: async () => {
+          polls++;
+          if (polls === 1) throw new Error('ECONNREFUSED');
+          return { query: async () => ({ rows: [primaryRow] }), end: async () => {} };
+        },
+        replicas: {},
+      },
+      {
+        interval: 5,
+        jitter: 0,
+        clock,
+        breaker: { failureThreshold: 1, open: 1, maxOpen: 1 },
+      },
+    );
+    await expect(monitor.pollNow('primary')).resolves.toBeUndefined();
+    monitor.start();
+    await new Promise((r) => setTimeout(r, 100));
+    await monitor.close();
+    expect(polls).toBeGreaterThan(1);
+    expect(topology.primary.health).toBe('healthy');
+  });
+
+  it('a forced poll bypasses the open breaker, so a primary that is back is seen at once', async () => {
+    let up = false;
+    const topology = new Topology({ replicas: [] });
+    const monitor = new ReplicaMonitor(
+      topology,
+      {
+        primary: async () => {
+          if (!up) throw new Error('ECONNREFUSED');
+          return { query: async () => ({ rows: [primaryRow] }), end: async () => {} };
+        },
+        replicas: {},
+      },
+      { breaker: { failureThreshold: 1, open: 60_000, maxOpen: 60_000 } },
+    );
+    await monitor.pollNow('primary');
+    expect(topology.primary.health).toBe('down');
+    up = true;
+    await monitor.pollNow('primary');
+    expect(topology.primary.health).toBe('down'); // the breaker waits out its back-off
+    await monitor.pollNow('primary', { force: true });
+    expect(topology.primary.health).toBe('healthy');
+    expect(topology.primary.clusterId).toBe('7301/1');
+    expect(topology.lineage).toEqual({ systemId: '7301', timeline: 1, ancestors: [] });
+    await monitor.close();
+  });
+
+  it('joins concurrent poll requests instead of running polls of one node side by side', async () => {
+    let running = 0;
+    let overlapped = false;
+    let polls = 0;
+    const topology = new Topology({ replicas: [] });
+    const monitor = new ReplicaMonitor(topology, {
+      primary: async () => ({
+        query: async () => {
+          polls++;
+          running++;
+          if (running > 1) overlapped = true;
+          await new Promise((r) => setTimeout(r, 10));
+          running--;
+          return { rows: [primaryRow] };
+        },
+        end: async () => {},
+      }),
+      replicas: {},
+    });
+    await Promise.all(Array.from({ length: 10 }, () => monitor.pollNow('primary')));
+    expect(overlapped).toBe(false);
+    // The first runs at once; the nine requested meanwhile share one more poll.
+    expect(polls).toBeLessThanOrEqual(2);
+    await monitor.close();
+  });
+});

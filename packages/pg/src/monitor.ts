@@ -7,8 +7,11 @@ import {
 } from '@freshgate/core';
 import {
   CircuitBreaker,
+  type ClusterLineage,
   checkOptions,
   parseDuration,
+  parseTimelineHistory,
+  survivesTimelineSwitch,
   systemClock,
   type Topology,
   withTimeout,
@@ -106,6 +109,10 @@ interface NodeWatch {
   started: string | null;
   quarantine: { reason: QuarantineReason; since: number } | undefined;
   polled: boolean;
+  /** The poll running or queued now: polls of one node never overlap, and callers join it. */
+  pending: { forced: boolean; promise: Promise<void> } | undefined;
+  /** The tail of this node's poll chain. */
+  chain: Promise<void>;
 }
 
 /**
@@ -188,6 +195,8 @@ export class ReplicaMonitor {
         started: null,
         quarantine: undefined,
         polled: false,
+        pending: undefined,
+        chain: Promise.resolve(),
       };
       this.#nodes.push(node);
       return node;
@@ -236,10 +245,34 @@ export class ReplicaMonitor {
     this.#heartbeatTimer.unref();
   }
 
-  /** Polls one node now (used by tests and by callers that want a fresh view). */
-  async pollNow(name: string): Promise<void> {
+  /**
+   * Polls one node now (used by tests and by callers that want a fresh view). Never rejects.
+   * With `force`, the node's circuit breaker is bypassed and the monitor's connection is
+   * opened afresh: a caller that just reached the node's address (say, a new connection to
+   * the primary's address answering as another cluster) knows better than the breaker's
+   * back-off, and a connection opened before the address moved would still reach the old
+   * node. A call while a poll is queued joins it.
+   */
+  pollNow(name: string, options?: { force?: boolean }): Promise<void> {
     const node = this.#nodes.find((n) => n.name === name);
-    if (node) await this.#poll(node);
+    return node ? this.#enqueue(node, options?.force === true) : Promise.resolve();
+  }
+
+  /** Runs a poll of `node` after the one in progress, if any; never rejects. */
+  #enqueue(node: NodeWatch, forced: boolean): Promise<void> {
+    const queued = node.pending;
+    if (queued && (queued.forced || !forced)) return queued.promise;
+    const promise = node.chain.then(async () => {
+      if (node.pending?.promise === promise) node.pending = undefined;
+      try {
+        await this.#poll(node, forced);
+      } catch {
+        // #poll handles its own failures; nothing may stop a node from being polled again.
+      }
+    });
+    node.pending = { forced, promise };
+    node.chain = promise;
+    return promise;
   }
 
   /** Stops polling and closes the monitor's connections. */
@@ -272,7 +305,7 @@ export class ReplicaMonitor {
   #schedule(node: NodeWatch, delay: number, afterPoll?: () => void): void {
     if (!this.#running) return;
     node.timer = setTimeout(async () => {
-      await this.#poll(node);
+      await this.#enqueue(node, false);
       afterPoll?.();
       const spread = this.#intervalMs * this.#jitter;
       this.#schedule(node, this.#intervalMs - spread + Math.random() * 2 * spread);
@@ -280,9 +313,17 @@ export class ReplicaMonitor {
     node.timer.unref();
   }
 
-  async #poll(node: NodeWatch): Promise<void> {
+  async #poll(node: NodeWatch, forced = false): Promise<void> {
     try {
-      if (!node.breaker.allow()) {
+      if (forced && node.connection) {
+        // Whoever forced this poll reached the node's address and found something else than
+        // the monitor knows: a connection opened before the address moved would still reach
+        // the old node.
+        const stale = node.connection;
+        node.connection = undefined;
+        stale.end().catch(() => {});
+      }
+      if (!forced && !node.breaker.allow()) {
         this.#markDown(node);
         return;
       }
@@ -290,7 +331,7 @@ export class ReplicaMonitor {
         const sentAt = this.#clock.now();
         const row = await this.#query(node);
         node.breaker.success();
-        if (node.role === 'primary') this.#onPrimarySample(node, row, sentAt);
+        if (node.role === 'primary') await this.#onPrimarySample(node, row, sentAt);
         else this.#replicaSample(node, row);
       } catch {
         node.breaker.failure();
@@ -345,8 +386,7 @@ export class ReplicaMonitor {
     this.#topology.updateReplica(node.name, { health: 'down', circuit });
   }
 
-  #onPrimarySample(node: NodeWatch, row: PollRow, sentAt: number): void {
-    const now = this.#clock.now();
+  async #onPrimarySample(node: NodeWatch, row: PollRow, sentAt: number): Promise<void> {
     if (row.recovery || row.lsn === null) {
       // The "primary" endpoint is a standby (demoted, or the pool points at the wrong node).
       this.#primarySample = null;
@@ -356,6 +396,14 @@ export class ReplicaMonitor {
     const lsn = parseLsn(row.lsn);
     this.#primarySample = { lsn, sentAt };
     const clusterId = `${row.sysid}/${row.tli}`;
+    // A new timeline (failover) or a new system: learn the new timeline's ancestry before
+    // its cluster id is published, so that no token of the parent timeline is dropped that
+    // the new timeline still honours.
+    const lineage = this.#topology.lineage;
+    if (lineage === null || `${lineage.systemId}/${lineage.timeline}` !== clusterId) {
+      this.#topology.lineage = await readLineage(node.connection, row.sysid, Number(row.tli));
+    }
+    const now = this.#clock.now();
     const cached = this.#topology.primary.currentLsn;
     const reset =
       clusterId !== this.#topology.primary.clusterId ||
@@ -372,8 +420,22 @@ export class ReplicaMonitor {
   #replicaSample(node: NodeWatch, row: PollRow): void {
     const now = this.#clock.now();
     const lsn = row.lsn === null ? null : parseLsn(row.lsn);
-    const clusterId = `${row.sysid}/${row.tli}`;
     const primaryId = this.#topology.primary.clusterId;
+    let clusterId = `${row.sysid}/${row.tli}`;
+    // A replica still replaying the parent timeline, not past the point where the primary's
+    // timeline forked from it, holds a prefix of the new timeline's history: it is on the
+    // new timeline already, only behind (timeline-history.ts states the rule).
+    const lineage = this.#topology.lineage;
+    if (
+      row.recovery &&
+      primaryId !== null &&
+      clusterId !== primaryId &&
+      lineage !== null &&
+      lineage.ancestors !== null &&
+      lsn !== null &&
+      survivesTimelineSwitch(lineage, clusterId, lsn)
+    )
+      clusterId = primaryId;
     let reason: QuarantineReason | undefined;
     if (!row.recovery) reason = 'promoted';
     else if (primaryId !== null && row.sysid !== primaryId.split('/')[0]) reason = 'foreign-system';
@@ -383,6 +445,11 @@ export class ReplicaMonitor {
     node.started = row.started;
     if (lsn !== null) node.lastLsn = lsn;
 
+    if (reason === 'promoted' && node.quarantine?.reason !== 'promoted') {
+      // A listed replica answers as a primary: the primary's address has probably moved to
+      // it. Look now rather than after the primary's breaker back-off.
+      void this.#enqueue(this.#nodes[0]!, true);
+    }
     if (reason) {
       node.quarantine = { reason, since: now };
       node.health.reset();
@@ -415,5 +482,30 @@ export class ReplicaMonitor {
       health,
       circuit: 'closed',
     });
+  }
+}
+
+/**
+ * The ancestry of timeline `timeline` from its history file (`pg_wal/0000000N.history`),
+ * read with `pg_read_file(text)`: superusers, members of `pg_read_server_files`, or a role
+ * granted `EXECUTE ON FUNCTION pg_read_file(text)` may. Without the privilege (or the file)
+ * the ancestry is unknown: parent-timeline tokens are then all kept as requirements.
+ */
+async function readLineage(
+  connection: Awaited<ReturnType<ConnectNode>> | undefined,
+  systemId: string,
+  timeline: number,
+): Promise<ClusterLineage> {
+  if (timeline <= 1) return { systemId, timeline, ancestors: [] };
+  const file = `pg_wal/${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+  try {
+    const { rows } = await (connection as NonNullable<typeof connection>).query(
+      `SELECT pg_read_file('${file}') AS content`,
+    );
+    const content = rows[0]?.content;
+    if (typeof content !== 'string') return { systemId, timeline, ancestors: null };
+    return { systemId, timeline, ancestors: parseTimelineHistory(content) };
+  } catch {
+    return { systemId, timeline, ancestors: null };
   }
 }

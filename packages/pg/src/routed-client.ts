@@ -1,11 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { parseLsn, UnsafeStatementError } from '@freshgate/core';
-import {
-  acquire,
-  type FreshDataSource,
-  isConnectionError,
-  type QueryConfigInput,
-} from './data-source.js';
+import { isConnectionError, toNodeError } from './connection-errors.js';
+import { acquire, type FreshDataSource, type QueryConfigInput } from './data-source.js';
 import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
 import { unsafeStatement } from './session-statement.js';
 import { stripNoise } from './statement-kind.js';
@@ -178,7 +174,8 @@ export class RoutedClient extends EventEmitter {
       return await (client.query as (...a: unknown[]) => Promise<QueryResultLike>)(...args);
     } catch (error) {
       if (isConnectionError(error)) this.#broken = error as Error;
-      throw error;
+      // A connection that failed (not the statement) is the primary being unavailable: 503.
+      throw toNodeError(error, 'primary');
     }
   }
 
