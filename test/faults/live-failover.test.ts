@@ -55,6 +55,7 @@ function mixedLoad(apps: App[], sessions: number, thinkMs: number) {
   const reads: { at: number; key: string; version: number }[] = [];
   let requests = 0;
   let running = true;
+  const loadStartedAt = performance.now();
   const run = Array.from({ length: sessions }, async (_, i) => {
     const app = apps[i % apps.length]!;
     const carry = CARRIES[i % CARRIES.length]!;
@@ -90,7 +91,19 @@ function mixedLoad(apps: App[], sessions: number, thinkMs: number) {
           writes.push({ at: end, session, key, version });
         } else if (!write && exchange.status === 200) {
           const { version } = exchange.body as { version: number };
-          history.read(session, key, version, start, end, served);
+          // What the client sent, in the report of a violation: the token's position and cluster.
+          const sent = headers['x-freshness-token'] ?? headers.cookie?.split('=')[1];
+          const claims = sent
+            ? JSON.parse(Buffer.from(sent.split('.')[1] ?? '', 'base64url').toString('utf8'))
+            : null;
+          history.read(
+            session,
+            key,
+            version,
+            start,
+            end,
+            `${served} sent ${claims ? `${claims.lsn}@${claims.cid}` : 'nothing'} at ${(start - loadStartedAt).toFixed(0)} ms`,
+          );
           reads.push({ at: end, key, version });
         } else {
           failures.push({
@@ -112,6 +125,7 @@ function mixedLoad(apps: App[], sessions: number, thinkMs: number) {
     }
   });
   return {
+    startedAt: loadStartedAt,
     history,
     failures,
     writes,
@@ -214,6 +228,13 @@ describe('live failover: the same process keeps serving while the primary addres
       }),
     );
     const parentCid = freshgate.topology.primary.clusterId;
+    const changes: string[] = [];
+    freshgate.topology.on((event) => {
+      const r2 = freshgate.topology.replica('r2');
+      changes.push(
+        `${(performance.now() - load.startedAt).toFixed(0)} ms ${JSON.stringify(event)} r2 ${r2?.replayLsn?.toString(16)} ${r2?.clusterId} ${r2?.health}`,
+      );
+    });
 
     const times = await switchover(cluster, 'r1', proxy);
     // r2 follows the new timeline (and is trusted on it again) while still far behind.
@@ -260,6 +281,10 @@ describe('live failover: the same process keeps serving while the primary addres
     console.info(
       `planned switchover: ${load.requests} requests in ${seconds.toFixed(1)} s (${Math.round(load.requests / seconds)} req/s), ${load.failures.length} failed (all documented 503: ${undocumented.length === 0}), writes back ${summary.writesBackMs.toFixed(0)} ms after promotion, last failure ${summary.lastFailureMs.toFixed(0)} ms after promotion; timeline lineage ${JSON.stringify(freshgate.topology.lineage, (_, v) => (typeof v === 'bigint' ? v.toString(16) : v))}`,
     );
+    if (report.examples.length > 0)
+      console.info(
+        `switchover at ${(times.stoppedAt - load.startedAt).toFixed(0)}–${(times.promotedAt - load.startedAt).toFixed(0)} ms; topology:\n${changes.join('\n')}`,
+      );
     expect(undocumented.map((f) => f.what).slice(0, 5)).toEqual([]);
     expect(report.reads).toBeGreaterThan(100);
     expect(report.examples).toEqual([]);
