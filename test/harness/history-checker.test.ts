@@ -53,4 +53,19 @@ describe('HistoryChecker', () => {
     h.read('bob', 'a', 1, 5, 6);
     expect(h.report().monotonicViolations).toBe(0);
   });
+
+  it('checks a read that does not raise what the session knew, and does not count what it saw', () => {
+    const h = new HistoryChecker();
+    h.write('ada', 'k', 3, 10);
+    // Version 4 came from a write whose outcome ada never learnt, read under read-your-writes.
+    h.read('ada', 'k', 4, 11, 12, undefined, { raises: false });
+    h.read('ada', 'k', 3, 13, 14, undefined, { raises: false });
+    expect(h.report()).toMatchObject({ monotonicViolations: 0, readYourWritesViolations: 0 });
+    h.read('ada', 'k', 2, 15, 16, undefined, { raises: false });
+    expect(h.report().readYourWritesViolations).toBe(1);
+    // A read that raises (monotonic) is remembered by the reads after it, of either kind.
+    h.read('ada', 'k', 5, 17, 18);
+    h.read('ada', 'k', 4, 19, 20, undefined, { raises: false });
+    expect(h.report().monotonicViolations).toBe(1);
+  });
 });

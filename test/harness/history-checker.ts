@@ -57,6 +57,7 @@ export class HistoryChecker {
         start: number;
         end: number;
         route?: string | undefined;
+        raises: boolean;
       }
   )[] = [];
 
@@ -65,7 +66,14 @@ export class HistoryChecker {
     this.#events.push({ type: 'write', session, key, version, at: ackAt });
   }
 
-  /** A read of `key` by `session` that started at `start`, returned at `end` and saw `version` (0 = absent). */
+  /**
+   * A read of `key` by `session` that started at `start`, returned at `end` and saw `version`
+   * (0 = absent). `raises: false` for a read under a contract that does not carry what it read
+   * forward (read-your-writes returns no token): it is checked against what the session knew,
+   * and adds nothing to it. Without failures this changes nothing (every version a session sees
+   * of its own records was acknowledged to it first); after a write whose outcome the session
+   * never learnt (an error after the commit) it keeps that version from counting as seen.
+   */
   read(
     session: string,
     key: string,
@@ -73,8 +81,18 @@ export class HistoryChecker {
     start: number,
     end: number,
     route?: string,
+    options: { raises?: boolean } = {},
   ): void {
-    this.#events.push({ type: 'read', session, key, version, start, end, route });
+    this.#events.push({
+      type: 'read',
+      session,
+      key,
+      version,
+      start,
+      end,
+      route,
+      raises: options.raises ?? true,
+    });
   }
 
   report(maxExamples = 5): HistoryReport {
@@ -94,7 +112,7 @@ export class HistoryChecker {
       if (e.type === 'write') {
         report.writes++;
         (written.get(id) ?? written.set(id, []).get(id)!).push({ version: e.version, at: e.at });
-      } else {
+      } else if (e.raises) {
         (read.get(id) ?? read.set(id, []).get(id)!).push({ version: e.version, at: e.end });
       }
     }
