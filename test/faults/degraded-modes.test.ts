@@ -3,20 +3,17 @@ import type { Freshgate, FreshgateOptions } from '@freshgate/pg';
 import { redisPinStore } from '@freshgate/redis';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type Cluster,
-  HistoryChecker,
-  type HistoryReport,
-  startCluster,
-} from '../harness/index.js';
+import { type Cluster, startCluster } from '../harness/index.js';
 import { connectRedis } from '../integration/redis/support.js';
 import { freshgateFor, untilHealthy } from '../integration/support.js';
 import {
   type App,
+  CLIENT_KINDS,
   call,
-  type Exchange,
-  isDeclaredStale,
   isDocumented503,
+  type KindsLoadResult,
+  kindsLoad,
+  lagStorm,
   poolUsage,
   recordingMeter,
   SCHEMA,
@@ -33,129 +30,19 @@ const MONITOR: FreshgateOptions['monitor'] = {
   health: { exitLag: 1_000, exitFor: 300, enterLag: 400, enterFor: 1_000 },
 };
 
-/** The three kinds of clients: a token in a header, a token in the cookie, a session key alone. */
-const KINDS = ['token', 'cookie', 'key'] as const;
-type Kind = (typeof KINDS)[number];
-
-interface KindResult {
-  requests: number;
-  reads: number;
-  fiveHundreds: string[];
-}
-
-interface MixedResult {
-  requests: number;
-  seconds: number;
-  byKind: Record<Kind, KindResult>;
-  report: HistoryReport;
-  primaryReads: number;
-  /** Reads of `/twice` served by its `stale` fallback, which says so: not checked. */
-  declaredStale: number;
-}
-
-/**
- * Sessions of the three kinds, spread over both apps, write their own keys and read them back
- * (read-your-writes, monotonic and a two-read request); the history checker sees every
- * acknowledged write and completed read.
- */
-function mixedLoad(apps: App[], sessionsPerKind: number, thinkMs: number) {
-  const history = new HistoryChecker();
-  const byKind = Object.fromEntries(
-    KINDS.map((k) => [k, { requests: 0, reads: 0, fiveHundreds: [] }]),
-  ) as unknown as Record<Kind, KindResult>;
-  let running = true;
-  let primaryReads = 0;
-  let declaredStale = 0;
-  const startedAt = performance.now();
-  const loops = Array.from({ length: sessionsPerKind * KINDS.length }, async (_, i) => {
-    const kind = KINDS[i % KINDS.length]!;
-    const app = apps[Math.floor(i / KINDS.length) % apps.length]!;
-    const session = `${app.framework}-${kind}-${i}-${Math.random().toString(36).slice(2, 8)}`;
-    const keys = [`${session}:a`, `${session}:b`];
-    let token: string | undefined;
-    let cookie: string | undefined;
-    const stats = byKind[kind];
-    while (running) {
-      const key = keys[Math.floor(Math.random() * keys.length)]!;
-      const write = Math.random() < 0.3;
-      const route = ['items', 'feed', 'twice'][Math.floor(Math.random() * 3)]!;
-      const path = write || route === 'items' ? `/items/${key}` : `/${route}/items/${key}`;
-      const headers: Record<string, string> = {};
-      if (kind === 'token' && token) headers['x-freshness-token'] = token;
-      if (kind === 'cookie' && cookie) headers.cookie = `fg_fresh=${cookie}`;
-      // Token clients are logged in too: their pin lookups fail while the store is down.
-      if (kind !== 'cookie') headers['x-user'] = session;
-      const start = performance.now();
-      stats.requests++;
-      let exchange: Exchange;
-      try {
-        exchange = await call(`${app.url}${path}`, { method: write ? 'POST' : 'GET', headers });
-      } catch (error) {
-        stats.fiveHundreds.push(`request failed: ${(error as Error).message}`);
-        continue;
-      }
-      const end = performance.now();
-      token = exchange.headers.get('x-freshness-token') ?? token;
-      const set = /(?:^|,\s*)fg_fresh=([^;]*)/.exec(exchange.headers.get('set-cookie') ?? '');
-      if (set) cookie = set[1] || undefined;
-      const served = exchange.headers.get('x-freshness-route') ?? undefined;
-      if (exchange.status >= 500) {
-        stats.fiveHundreds.push(
-          `${exchange.status}${isDocumented503(exchange) ? ' (documented)' : ''} ${path.split('/')[1]}: ${JSON.stringify(exchange.body).slice(0, 160)}`,
-        );
-      } else if (write && exchange.status === 201) {
-        history.write(session, key, (exchange.body as { version: number }).version, end);
-      } else if (!write && exchange.status === 200) {
-        stats.reads++;
-        if (served === 'primary') primaryReads++;
-        if (isDeclaredStale(path, exchange)) declaredStale++;
-        else {
-          history.read(
-            session,
-            key,
-            (exchange.body as { version: number }).version,
-            start,
-            end,
-            `${app.framework} ${route} ${served}`,
-          );
-        }
-      } else {
-        stats.fiveHundreds.push(`unexpected ${exchange.status} ${path}`);
-      }
-      await sleep(thinkMs * (0.5 + Math.random()));
-    }
-  });
-  return {
-    async stop(): Promise<MixedResult> {
-      running = false;
-      await Promise.all(loops);
-      const seconds = (performance.now() - startedAt) / 1000;
-      const requests = KINDS.reduce((n, k) => n + byKind[k].requests, 0);
-      return {
-        requests,
-        seconds,
-        byKind,
-        report: history.report(),
-        primaryReads,
-        declaredStale,
-      };
-    },
-  };
-}
-
-function expectClean(result: MixedResult, label: string) {
+function expectClean(result: KindsLoadResult, label: string) {
   const rate = result.requests / result.seconds;
   console.info(
     `[${label}] ${result.requests} requests in ${result.seconds.toFixed(1)} s (${rate.toFixed(0)} req/s), ` +
       `${result.report.reads} reads checked, ${result.report.writes} writes, ${result.primaryReads} primary reads, ${result.declaredStale} declared stale by /twice; ` +
-      KINDS.map((k) => `${k}: ${result.byKind[k].reads} reads`).join(', '),
+      CLIENT_KINDS.map((k) => `${k}: ${result.reads[k]} reads`).join(', '),
   );
   expect(result.report.examples).toEqual([]);
   expect(result.report.readYourWritesViolations).toBe(0);
   expect(result.report.monotonicViolations).toBe(0);
-  for (const kind of KINDS) {
-    expect(result.byKind[kind].fiveHundreds, `5xx of ${kind} sessions`).toEqual([]);
-    expect(result.byKind[kind].reads, `${kind} sessions read`).toBeGreaterThan(100);
+  expect(result.fiveHundreds).toEqual([]);
+  for (const kind of CLIENT_KINDS) {
+    expect(result.reads[kind], `${kind} sessions read`).toBeGreaterThan(100);
   }
   // A noisy 2-core machine runs the databases, Redis, both apps and this load: the target is
   // ~500 req/s (reached on a quiet machine); beside a CPU hog it can fall under 100. The reads
@@ -213,35 +100,21 @@ describe('degraded modes under mixed load (Express and Fastify on one engine)', 
     telemetry.sum(METRIC_FALLBACKS, { 'freshgate.fallback': 'primary' });
 
   it('lag storms and Redis stopped for a third of the run: 0 stale reads, 0 5xx, primary within the budget, pins used again within 2 s', async () => {
-    const [r1, r2] = cluster.replicas as [Cluster['replicas'][number], Cluster['replicas'][number]];
-    let storming = true;
-    // One replica paused at a time, or replaying up to 800 ms late.
-    const storm = (async () => {
-      const phases: [() => Promise<void>, () => Promise<void>][] = [
-        [() => r1.pause(), () => r1.resume()],
-        [() => r2.setApplyDelay(800), () => r2.setApplyDelay(0)],
-        [() => r2.pause(), () => r2.resume()],
-        [() => r1.setApplyDelay(500), () => r1.setApplyDelay(0)],
-      ];
-      for (let i = 0; storming; i++) {
-        const [enter, leave] = phases[i % phases.length]!;
-        await enter();
-        await sleep(1_200);
-        await leave();
-        await sleep(200);
-      }
-    })();
+    const stopStorm = lagStorm(cluster.replica('r1'), cluster.replica('r2'));
     const fallbacksBefore = primaryFallbacks();
-    const load = mixedLoad(apps, 20, 20);
+    const load = kindsLoad({
+      app: (i) => apps[Math.floor(i / 3) % apps.length]!,
+      sessionsPerKind: 20,
+      thinkMs: 20,
+    });
     await sleep(5_000);
     await cluster.redis!.stop();
     await sleep(5_000);
     await cluster.redis!.start();
     const redisBackAt = performance.now();
     await sleep(5_000);
-    storming = false;
     const result = await load.stop();
-    await storm;
+    await stopStorm();
     expectClean(result, 'lag storms + Redis stopped');
 
     // Primary fallbacks never exceeded what the budget can give over the run.
@@ -261,7 +134,11 @@ describe('degraded modes under mixed load (Express and Fastify on one engine)', 
   });
 
   it('a replica killed and restarted mid-run: 0 stale reads, 0 5xx', async () => {
-    const load = mixedLoad(apps, 20, 20);
+    const load = kindsLoad({
+      app: (i) => apps[Math.floor(i / 3) % apps.length]!,
+      sessionsPerKind: 20,
+      thinkMs: 20,
+    });
     await sleep(3_000);
     const lostBefore = telemetry.sum(METRIC_BARRIERS, {
       'freshgate.reason': 'request-replica-lost',

@@ -2,22 +2,16 @@ import type { Freshgate, FreshgateOptions } from '@freshgate/pg';
 import { type RedisPinStore, redisPinStore } from '@freshgate/redis';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type Cluster,
-  HistoryChecker,
-  type HistoryReport,
-  startCluster,
-} from '../harness/index.js';
+import { type Cluster, startCluster } from '../harness/index.js';
 import { connectRedis } from '../integration/redis/support.js';
 import { freshgateFor, untilHealthy } from '../integration/support.js';
 import {
   type App,
-  call,
+  CLIENT_KINDS,
   cuttableRedis,
-  type Exchange,
   FRAMEWORKS,
-  isDeclaredStale,
-  isDocumented503,
+  type KindsLoadResult,
+  kindsLoad,
   SCHEMA,
   sleep,
   startApp,
@@ -33,9 +27,6 @@ const MONITOR: FreshgateOptions['monitor'] = {
   breaker: { open: 200, maxOpen: 1_000 },
   health: { exitLag: 1_000, exitFor: 300, enterLag: 400, enterFor: 1_000 },
 };
-const KINDS = ['token', 'cookie', 'key'] as const;
-type Kind = (typeof KINDS)[number];
-
 interface Instance {
   hook: { client: Redis; cut: boolean };
   redis: Redis;
@@ -44,109 +35,11 @@ interface Instance {
   app: App;
 }
 
-interface RunResult {
-  requests: number;
-  reads: Record<Kind, number>;
-  fiveHundreds: string[];
-  declaredStale: number;
-  report: HistoryReport;
-  seconds: number;
-}
-
-/**
- * Sessions of the three kinds write their own keys and read them back through both instances
- * at random (read-your-writes, monotonic and a two-read request); the history checker sees
- * every acknowledged write and completed read.
- */
-function load(instances: Instance[], sessionsPerKind: number) {
-  const history = new HistoryChecker();
-  const reads: Record<Kind, number> = { token: 0, cookie: 0, key: 0 };
-  const fiveHundreds: string[] = [];
-  let requests = 0;
-  let declaredStale = 0;
-  let running = true;
-  const startedAt = performance.now();
-  const loops = Array.from({ length: sessionsPerKind * KINDS.length }, async (_, i) => {
-    const kind = KINDS[i % KINDS.length]!;
-    const session = `${kind}-${i}-${Math.random().toString(36).slice(2, 8)}`;
-    const keys = [`${session}:a`, `${session}:b`];
-    let token: string | undefined;
-    let cookie: string | undefined;
-    while (running) {
-      const app = instances[Math.floor(Math.random() * instances.length)]!.app;
-      const key = keys[Math.floor(Math.random() * keys.length)]!;
-      const write = Math.random() < 0.3;
-      const route = ['items', 'feed', 'twice'][Math.floor(Math.random() * 3)]!;
-      const path = write || route === 'items' ? `/items/${key}` : `/${route}/items/${key}`;
-      const headers: Record<string, string> = {};
-      if (kind === 'token' && token) headers['x-freshness-token'] = token;
-      if (kind === 'cookie' && cookie) headers.cookie = `fg_fresh=${cookie}`;
-      if (kind !== 'cookie') headers['x-user'] = session;
-      const start = performance.now();
-      requests++;
-      let exchange: Exchange;
-      try {
-        exchange = await call(`${app.url}${path}`, {
-          method: write ? 'POST' : 'GET',
-          headers,
-          deadlineMs: 15_000,
-        });
-      } catch (error) {
-        fiveHundreds.push(`${kind} request failed: ${(error as Error).message}`);
-        continue;
-      }
-      const end = performance.now();
-      token = exchange.headers.get('x-freshness-token') ?? token;
-      const set = /(?:^|,\s*)fg_fresh=([^;]*)/.exec(exchange.headers.get('set-cookie') ?? '');
-      if (set) cookie = set[1] || undefined;
-      if (exchange.status >= 500) {
-        fiveHundreds.push(
-          `${kind} ${exchange.status}${isDocumented503(exchange) ? ' (documented)' : ''} ${app.framework} ${path}: ${JSON.stringify(exchange.body).slice(0, 160)}`,
-        );
-      } else if (write && exchange.status === 201) {
-        history.write(session, key, (exchange.body as { version: number }).version, end);
-      } else if (!write && exchange.status === 200) {
-        reads[kind]++;
-        const served = exchange.headers.get('x-freshness-route') ?? undefined;
-        const version = (exchange.body as { version: number }).version;
-        if (isDeclaredStale(path, exchange)) declaredStale++;
-        else {
-          history.read(
-            session,
-            key,
-            version,
-            start,
-            end,
-            `${kind} ${app.framework} ${path.split('/')[1]} ${served}`,
-          );
-        }
-      } else {
-        fiveHundreds.push(`${kind} unexpected ${exchange.status} ${path}`);
-      }
-      await sleep(20 * (0.5 + Math.random()));
-    }
-  });
-  return {
-    async stop(): Promise<RunResult> {
-      running = false;
-      await Promise.all(loops);
-      return {
-        requests,
-        reads,
-        fiveHundreds,
-        declaredStale,
-        report: history.report(),
-        seconds: (performance.now() - startedAt) / 1000,
-      };
-    },
-  };
-}
-
-function expectClean(result: RunResult, label: string) {
+function expectClean(result: KindsLoadResult, label: string) {
   console.info(
     `[${label}] ${result.requests} requests in ${result.seconds.toFixed(1)} s, ` +
       `${result.report.reads} reads checked, ${result.declaredStale} declared stale by /twice, ${result.report.writes} writes; ` +
-      KINDS.map((k) => `${k}: ${result.reads[k]} reads`).join(', '),
+      CLIENT_KINDS.map((k) => `${k}: ${result.reads[k]} reads`).join(', '),
   );
   expect(result.report.examples).toEqual([]);
   expect(result.report.readYourWritesViolations).toBe(0);
@@ -154,7 +47,7 @@ function expectClean(result: RunResult, label: string) {
   expect(result.fiveHundreds).toEqual([]);
   // Enough reads of every kind to make the run meaningful, even beside a CPU hog (key-only
   // sessions are the slowest there: barrier reads, and writes held while pins fail).
-  for (const kind of KINDS) expect(result.reads[kind], `${kind} reads`).toBeGreaterThan(20);
+  for (const kind of CLIENT_KINDS) expect(result.reads[kind], `${kind} reads`).toBeGreaterThan(20);
 }
 
 describe('lost pins with two app instances (Express and Fastify, one Redis)', () => {
@@ -262,7 +155,12 @@ describe('lost pins with two app instances (Express and Fastify, one Redis)', ()
   it('Redis stopped for a third of the run, then restarted empty: 0 stale reads, 0 5xx; epoch change seen, failed pins written back', async () => {
     await startInstances();
     startStorm();
-    const run = load(instances, 6);
+    const run = kindsLoad({
+      app: () => instances[Math.floor(Math.random() * instances.length)]!.app,
+      sessionsPerKind: 6,
+      thinkMs: 20,
+      deadlineMs: 15_000,
+    });
     const trust = sampleTrust();
     await sleep(4_000);
     redisStopped = true;
@@ -286,7 +184,12 @@ describe('lost pins with two app instances (Express and Fastify, one Redis)', ()
   it('FLUSHALL mid-run: 0 stale reads, 0 5xx; both instances see the epoch change', async () => {
     await startInstances();
     startStorm();
-    const run = load(instances, 6);
+    const run = kindsLoad({
+      app: () => instances[Math.floor(Math.random() * instances.length)]!.app,
+      sessionsPerKind: 6,
+      thinkMs: 20,
+      deadlineMs: 15_000,
+    });
     const trust = sampleTrust();
     await sleep(5_000);
     await admin.flushall();
@@ -306,7 +209,12 @@ describe('lost pins with two app instances (Express and Fastify, one Redis)', ()
     await startInstances();
     startStorm();
     const [cut, other] = instances as [Instance, Instance];
-    const run = load(instances, 6);
+    const run = kindsLoad({
+      app: () => instances[Math.floor(Math.random() * instances.length)]!.app,
+      sessionsPerKind: 6,
+      thinkMs: 20,
+      deadlineMs: 15_000,
+    });
     const trust = sampleTrust();
     await sleep(4_000);
     cut.hook.cut = true;

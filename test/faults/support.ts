@@ -7,7 +7,7 @@ import { freshgate as freshgateFastify } from '@freshgate/fastify';
 import type { Freshgate, Queryable } from '@freshgate/pg';
 import express from 'express';
 import Fastify from 'fastify';
-import { HistoryChecker, type HistoryReport } from '../harness/index.js';
+import { HistoryChecker, type HistoryReport, type Replica } from '../harness/index.js';
 
 export const FRAMEWORKS = ['express', 'fastify'] as const;
 export type Framework = (typeof FRAMEWORKS)[number];
@@ -545,4 +545,158 @@ export function cuttableRedis<T extends object>(client: T): { client: T; cut: bo
     },
   });
   return hook;
+}
+
+/** The three kinds of clients: a token in a header, a token in the cookie, a session key alone. */
+export const CLIENT_KINDS = ['token', 'cookie', 'key'] as const;
+export type ClientKind = (typeof CLIENT_KINDS)[number];
+
+/** What {@link kindsLoad} observed. */
+export interface KindsLoadResult {
+  requests: number;
+  seconds: number;
+  /** Successful reads per kind of client. */
+  reads: Record<ClientKind, number>;
+  /** Every 5xx and failed request, named with its kind, app and route. */
+  fiveHundreds: string[];
+  /** Reads served by the primary (`X-Freshness-Route: primary`). */
+  primaryReads: number;
+  /** Reads of `/twice` served by its `stale` fallback, which says so: not checked. */
+  declaredStale: number;
+  report: HistoryReport;
+}
+
+/** Options of {@link kindsLoad}. */
+export interface KindsLoadOptions {
+  /** The app of each request: e.g. one per session, or any at random (no stickiness). */
+  app: (session: number) => App;
+  sessionsPerKind: number;
+  /** Mean pause after each operation, ms. */
+  thinkMs: number;
+  /** Per-request deadline, ms. Default the {@link call} default. */
+  deadlineMs?: number;
+}
+
+/**
+ * Sessions of the three kinds write their own keys and read them back (read-your-writes,
+ * monotonic and a two-read request, `/twice`); token clients send a session key too, so their
+ * pin lookups are exercised. The history checker sees every acknowledged write and completed
+ * read; `stop()` ends the run.
+ */
+export function kindsLoad(options: KindsLoadOptions) {
+  const history = new HistoryChecker();
+  const reads: Record<ClientKind, number> = { token: 0, cookie: 0, key: 0 };
+  const fiveHundreds: string[] = [];
+  let requests = 0;
+  let primaryReads = 0;
+  let declaredStale = 0;
+  let running = true;
+  const startedAt = performance.now();
+  const loops = Array.from(
+    { length: options.sessionsPerKind * CLIENT_KINDS.length },
+    async (_, i) => {
+      const kind = CLIENT_KINDS[i % CLIENT_KINDS.length]!;
+      const session = `${kind}-${i}-${Math.random().toString(36).slice(2, 8)}`;
+      const keys = [`${session}:a`, `${session}:b`];
+      let token: string | undefined;
+      let cookie: string | undefined;
+      while (running) {
+        const app = options.app(i);
+        const key = keys[Math.floor(Math.random() * keys.length)]!;
+        const write = Math.random() < 0.3;
+        const route = ['items', 'feed', 'twice'][Math.floor(Math.random() * 3)]!;
+        const path = write || route === 'items' ? `/items/${key}` : `/${route}/items/${key}`;
+        const headers: Record<string, string> = {};
+        if (kind === 'token' && token) headers['x-freshness-token'] = token;
+        if (kind === 'cookie' && cookie) headers.cookie = `fg_fresh=${cookie}`;
+        if (kind !== 'cookie') headers['x-user'] = session;
+        const start = performance.now();
+        requests++;
+        let exchange: Exchange;
+        try {
+          exchange = await call(`${app.url}${path}`, {
+            method: write ? 'POST' : 'GET',
+            headers,
+            ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }),
+          });
+        } catch (error) {
+          fiveHundreds.push(
+            `${kind} ${write ? 'POST' : 'GET'} ${path} request failed: ${(error as Error).message}`,
+          );
+          continue;
+        }
+        const end = performance.now();
+        token = exchange.headers.get('x-freshness-token') ?? token;
+        const set = /(?:^|,\s*)fg_fresh=([^;]*)/.exec(exchange.headers.get('set-cookie') ?? '');
+        if (set) cookie = set[1] || undefined;
+        const served = exchange.headers.get('x-freshness-route') ?? undefined;
+        if (exchange.status >= 500) {
+          fiveHundreds.push(
+            `${kind} ${exchange.status}${isDocumented503(exchange) ? ' (documented)' : ''} ${app.framework} ${write ? 'POST' : 'GET'} ${path}: ${JSON.stringify(exchange.body).slice(0, 160)}`,
+          );
+        } else if (write && exchange.status === 201) {
+          history.write(session, key, (exchange.body as { version: number }).version, end);
+        } else if (!write && exchange.status === 200) {
+          reads[kind]++;
+          if (served === 'primary') primaryReads++;
+          if (isDeclaredStale(path, exchange)) declaredStale++;
+          else {
+            history.read(
+              session,
+              key,
+              (exchange.body as { version: number }).version,
+              start,
+              end,
+              `${kind} ${app.framework} ${route} ${served}`,
+            );
+          }
+        } else {
+          fiveHundreds.push(`${kind} unexpected ${exchange.status} ${path}`);
+        }
+        await sleep(options.thinkMs * (0.5 + Math.random()));
+      }
+    },
+  );
+  return {
+    get requests() {
+      return requests;
+    },
+    async stop(): Promise<KindsLoadResult> {
+      running = false;
+      await Promise.all(loops);
+      return {
+        requests,
+        seconds: (performance.now() - startedAt) / 1000,
+        reads,
+        fiveHundreds,
+        primaryReads,
+        declaredStale,
+        report: history.report(),
+      };
+    },
+  };
+}
+
+/** The lag storm of the fault suites: one replica paused at a time, or replaying up to 800 ms late. */
+export function lagStorm(r1: Replica, r2: Replica, phaseMs = 1_200) {
+  let storming = true;
+  const phases: [() => Promise<void>, () => Promise<void>][] = [
+    [() => r1.pause(), () => r1.resume()],
+    [() => r2.setApplyDelay(800), () => r2.setApplyDelay(0)],
+    [() => r2.pause(), () => r2.resume()],
+    [() => r1.setApplyDelay(500), () => r1.setApplyDelay(0)],
+  ];
+  const loop = (async () => {
+    for (let i = 0; storming; i++) {
+      const [enter, leave] = phases[i % phases.length]!;
+      await enter();
+      await sleep(phaseMs);
+      await leave();
+      await sleep(200);
+    }
+  })();
+  return async () => {
+    storming = false;
+    await loop;
+  };
 }

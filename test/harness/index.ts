@@ -13,6 +13,7 @@ export {
 } from './cluster.js';
 export { HarnessError } from './errors.js';
 export { HistoryChecker, type HistoryReport, type Violation } from './history-checker.js';
+export { LatencyProbe, type ProbeSample } from './latency-probe.js';
 export { freePort } from './ports.js';
 export { PostgresNode } from './postgres-node.js';
 export { RedisCluster, startRedisCluster } from './redis-cluster.js';

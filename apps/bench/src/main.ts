@@ -8,7 +8,14 @@ import { cpus } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BARRIER_END, BARRIER_START, ORM_END, ORM_START } from './barrier-markers.js';
+import {
+  BARRIER_END,
+  BARRIER_START,
+  BUDGET_END,
+  BUDGET_START,
+  ORM_END,
+  ORM_START,
+} from './barrier-markers.js';
 import { loadAverage } from './machine.js';
 import {
   type BenchReport,
@@ -70,7 +77,8 @@ function format(files: string[]): void {
 }
 
 /**
- * Keeps the sections `bench:barrier` (src/barrier.ts) and `bench:orm` (src/orm.ts) wrote,
+ * Keeps the sections `bench:barrier` (src/barrier.ts), `bench:orm` (src/orm.ts) and
+ * `bench:budget` (src/budget.ts) wrote,
  * which `pnpm bench` does not measure.
  */
 function withBarrierSection(markdown: string, file: string | undefined): string {
@@ -79,6 +87,7 @@ function withBarrierSection(markdown: string, file: string | undefined): string 
   for (const [first, last] of [
     [BARRIER_START, BARRIER_END],
     [ORM_START, ORM_END],
+    [BUDGET_START, BUDGET_END],
   ] as const) {
     const start = old.indexOf(first);
     const end = old.indexOf(last);
