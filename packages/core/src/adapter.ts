@@ -10,7 +10,12 @@ export {
   type SessionKey,
   type StartedRequest,
 } from './adapter-kit.js';
-export { type BudgetPriority, PrimaryBudget } from './budget.js';
+export {
+  AdaptiveBudget,
+  type AdaptiveBudgetOptions,
+  type PrimaryOutcome,
+} from './adaptive-budget.js';
+export { type BudgetPriority, type FallbackBudget, PrimaryBudget } from './budget.js';
 export { checkOptions } from './check-options.js';
 export {
   CircuitBreaker,
@@ -29,6 +34,7 @@ export {
   requestInput,
   responseSink,
 } from './http-headers.js';
+export type { LoopDelay } from './loop-delay.js';
 export { MAX_LSN, maxLsn, tryParseLsn } from './lsn.js';
 export type { ResponseSink } from './request-freshness.js';
 export { RequestFreshness } from './request-freshness.js';

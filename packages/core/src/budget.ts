@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from './clock.js';
 import { ConfigError } from './errors.js';
+import { TokenBucket } from './token-bucket.js';
 
 /** Default refill rate of the primary budget: primary fallbacks per second. */
 export const DEFAULT_BUDGET_RATE = 200;
@@ -18,6 +19,77 @@ export const DEFAULT_BUDGET_RESERVE = 0.5;
  * so that no such flood can drain it for others.
  */
 export type BudgetPriority = 'normal' | 'low';
+
+/**
+ * What a primary budget tells a status page (`gate.status().budget`). Counters run since
+ * start-up; the latency fields belong to the adaptive budget and are `null` for the others.
+ *
+ * @example
+ * ```ts
+ * const { mode, limit, shed, latencyMs, baselineMs } = gate.status().budget;
+ * ```
+ */
+export interface BudgetStatus {
+  /** `adaptive` (the default), `fixed` (`budget: { rate }`) or `off` (`budget: false`). */
+  mode: 'adaptive' | 'fixed' | 'off';
+  /** Primary fallbacks per second the budget refills now; `null` when off. */
+  limit: number | null;
+  /** Fallbacks the bucket holds at most now; `null` when off. */
+  burst: number | null;
+  /** Tokens left now (fractional); `null` when off. */
+  available: number | null;
+  /** Primary fallbacks admitted, by priority. */
+  admitted: { normal: number; low: number };
+  /** Primary fallbacks refused (the read moved on to its next fallback), by priority. */
+  shed: { normal: number; low: number };
+  /** Adaptive: the limit's bounds and tolerance; `null` otherwise. */
+  floor: number | null;
+  ceiling: number | null;
+  tolerance: number | null;
+  /** Adaptive: primary statements reported so far. */
+  samples: number;
+  /** Adaptive: the primary's usual statement latency (ms), loop delay subtracted. */
+  baselineMs: number | null;
+  /** Adaptive: the mean statement latency (ms) of the last window, loop delay subtracted. */
+  latencyMs: number | null;
+  /** Adaptive: the mean event-loop delay (ms) of the last window. */
+  loopDelayMs: number | null;
+  /** Adaptive: what the last window did to the limit, and why (see `AdaptiveBudget`). */
+  lastChange: BudgetChange | null;
+}
+
+/**
+ * One window's verdict of the adaptive budget: `increase` (`within-tolerance`: latency held
+ * and fallbacks wanted more), `hold` (`no-demand`, `few-samples`) or `decrease` (`latency`,
+ * `failures`, `queue`).
+ */
+export interface BudgetChange {
+  change: 'increase' | 'hold' | 'decrease';
+  reason: 'within-tolerance' | 'no-demand' | 'few-samples' | 'latency' | 'failures' | 'queue';
+  /** Clock time at which the window closed. */
+  at: number;
+}
+
+/**
+ * What the routing decision needs from a primary budget. Implemented by {@link PrimaryBudget}
+ * (a fixed rate) and `AdaptiveBudget` (a rate that follows the primary's latency).
+ *
+ * @example
+ * ```ts
+ * const budget: FallbackBudget = new PrimaryBudget({ rate: 100 });
+ * if (!budget.tryTake('low')) retryAfterMs = budget.msUntilNext();
+ * ```
+ */
+export interface FallbackBudget {
+  /** Takes one token if available (for `low`, one above the reserve). */
+  tryTake(priority?: BudgetPriority): boolean;
+  /** Tokens currently available (fractional). */
+  available(): number;
+  /** Milliseconds until the next whole token, 0 when one is available. */
+  msUntilNext(): number;
+  /** The budget's state, for status pages and metrics. */
+  status(): BudgetStatus;
+}
 
 /** Options of {@link PrimaryBudget}. */
 export interface PrimaryBudgetOptions {
@@ -52,14 +124,12 @@ export interface PrimaryBudgetOptions {
  * budget.tryTake('low'); // an anonymous request: only above the reserve
  * ```
  */
-export class PrimaryBudget {
+export class PrimaryBudget implements FallbackBudget {
   readonly rate: number;
   readonly burst: number;
   /** Tokens that only `normal` fallbacks may take. */
   readonly reserved: number;
-  readonly #clock: Clock;
-  #tokens: number;
-  #updatedAt: number;
+  readonly #bucket: TokenBucket;
 
   /** @internal The engine builds the budget from its `budget` option. */
   constructor(options: PrimaryBudgetOptions = {}) {
@@ -84,39 +154,47 @@ export class PrimaryBudget {
     this.rate = rate;
     this.burst = burst;
     this.reserved = Math.floor(burst * reserve);
-    this.#clock = options.clock ?? systemClock;
-    this.#tokens = burst;
-    this.#updatedAt = this.#clock.now();
+    this.#bucket = new TokenBucket(rate, burst, this.reserved, options.clock ?? systemClock);
   }
 
   /** Takes one token if available (for `low`, one above the reserve). */
   tryTake(priority: BudgetPriority = 'normal'): boolean {
-    if (this.rate === Number.POSITIVE_INFINITY) return true;
-    this.#refill();
-    const floor = priority === 'low' ? this.reserved : 0;
-    if (this.#tokens - floor < 1) return false;
-    this.#tokens -= 1;
-    return true;
+    return this.#bucket.tryTake(priority);
   }
 
   /** Tokens currently available (fractional). */
   available(): number {
-    this.#refill();
-    return this.#tokens;
+    return this.#bucket.available();
   }
 
   /** Milliseconds until the next whole token, 0 when one is available. */
   msUntilNext(): number {
-    this.#refill();
-    return this.#tokens >= 1 ? 0 : ((1 - this.#tokens) * 1000) / this.rate;
+    return this.#bucket.msUntilNext();
   }
 
-  #refill(): void {
-    const now = this.#clock.now();
-    const elapsed = now - this.#updatedAt;
-    if (elapsed > 0) {
-      this.#tokens = Math.min(this.burst, this.#tokens + (elapsed * this.rate) / 1000);
-      this.#updatedAt = now;
-    }
+  /** Mode `fixed` (`off` with an infinite rate), the rate as the limit, and the counters. */
+  status(): BudgetStatus {
+    return bucketStatus(this.#bucket, this.rate === Number.POSITIVE_INFINITY ? 'off' : 'fixed');
   }
+}
+
+/** The fields of a {@link BudgetStatus} a bucket knows; the adaptive ones left empty. Internal. */
+export function bucketStatus(bucket: TokenBucket, mode: BudgetStatus['mode']): BudgetStatus {
+  const off = mode === 'off';
+  return {
+    mode,
+    limit: off ? null : bucket.rate,
+    burst: off ? null : bucket.burst,
+    available: off ? null : bucket.available(),
+    admitted: { normal: bucket.admittedNormal, low: bucket.admittedLow },
+    shed: { normal: bucket.shedNormal, low: bucket.shedLow },
+    floor: null,
+    ceiling: null,
+    tolerance: null,
+    samples: 0,
+    baselineMs: null,
+    latencyMs: null,
+    loopDelayMs: null,
+    lastChange: null,
+  };
 }

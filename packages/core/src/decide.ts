@@ -1,4 +1,4 @@
-import type { BudgetPriority, PrimaryBudget } from './budget.js';
+import type { BudgetPriority, FallbackBudget } from './budget.js';
 import type { Contract, ContractLevel } from './contract.js';
 import type { PrimaryState, ReplicaState, Topology } from './topology.js';
 
@@ -204,7 +204,7 @@ export interface RouteRequest {
 /** What `decide()` reads besides the request. */
 export interface DecideContext {
   topology: Topology;
-  budget: PrimaryBudget;
+  budget: FallbackBudget;
   selection: SelectionPolicy;
   /** Round-robin cursor, mutated. */
   cursor: { next: number };

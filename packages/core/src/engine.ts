@@ -1,5 +1,7 @@
 import { type Span, trace } from '@opentelemetry/api';
-import { PrimaryBudget } from './budget.js';
+import { AdaptiveBudget, type PrimaryOutcome } from './adaptive-budget.js';
+import { type BudgetStatus, type FallbackBudget, PrimaryBudget } from './budget.js';
+import { type BudgetOptions, createBudget } from './budget-options.js';
 import { checkOptions } from './check-options.js';
 import { type Clock, systemClock } from './clock.js';
 import {
@@ -19,6 +21,7 @@ import type { DecideContext, SelectionPolicy } from './decide.js';
 import { didYouMean } from './did-you-mean.js';
 import { type Duration, parseDuration } from './duration.js';
 import { ConfigError, TokenRejectedError, type TokenRejectionReason } from './errors.js';
+import { EventLoopDelay } from './loop-delay.js';
 import type { Pin, PinStore } from './pin-store.js';
 import {
   pinIncomplete,
@@ -105,11 +108,14 @@ export interface EngineOptions {
    */
   onStoreError?: 'barrier' | 'primary' | 'token-only';
   /**
-   * Primary fallback budget; `false` for no limit. `reserve` is the share of `burst` that
-   * anonymous traffic (no valid token, no session key) cannot take. Default
-   * `{ rate: 200, burst: 400, reserve: 0.5 }`.
+   * Primary fallback budget. Default: the adaptive limit, `{ floor: 50, ceiling: 5000,
+   * initial: 200, tolerance: 2, reserve: 0.5 }` — fallbacks per second that grow while the
+   * primary's statements keep their usual latency and fallbacks want more, and shrink fast when
+   * they slow down or fail (see `AdaptiveBudget`). `{ rate, burst?, reserve? }`: a fixed rate
+   * (burst default 400), as before. `false`: no limit. `reserve` is the share of the burst that
+   * anonymous traffic (no valid token, no session key) cannot take.
    */
-  budget?: { rate?: number; burst?: number; reserve?: number } | false;
+  budget?: BudgetOptions | false;
   /** Contract of requests that name none. Default `'read-your-writes'`. */
   defaultContract?: ContractInput;
   /** Replica selection policy. Default `'least-lag'`. */
@@ -181,7 +187,7 @@ export interface Engine {
   /** The token codec built from `secret`/`keys` and `token` (signs and verifies tokens). */
   readonly codec: TokenCodec;
   /** The primary fallback budget, `null` with `budget: false`. */
-  readonly budget: PrimaryBudget | null;
+  readonly budget: FallbackBudget | null;
   /** The contract of requests that name none (option `defaultContract`), validated. */
   readonly defaultContract: Contract;
   /**
@@ -197,6 +203,24 @@ export interface Engine {
   reads(): ReadCount[];
   /** The hash of a session key as it is written to the pin store and a token's `sid`. */
   hashSessionKey(sessionKey: string): string;
+  /**
+   * Reports one statement the data layer ran on the primary — every one: writes, strong
+   * reads, transactions and fallbacks — to the adaptive budget (a no-op for the others).
+   *
+   * @param latencyMs - from sending the statement to its answer (`performance.now()` pair).
+   * @param queued - callers waiting for a primary pool connection (`pool.waitingCount`).
+   */
+  observePrimary(latencyMs: number, outcome: PrimaryOutcome, queued?: number): void;
+  /** The budget's mode, limit, counters and what the adaptive limit measured, for status pages. */
+  budgetStatus(): BudgetStatus;
+  /**
+   * Starts measuring the event-loop delay that the adaptive budget subtracts from statement
+   * latencies (without it, a busy process reads as a busy primary). Idempotent; the data
+   * layer's `start()` calls it.
+   */
+  start(): void;
+  /** Stops what `start()` started. Idempotent. */
+  close(): void;
 }
 
 /** The option names of {@link EngineOptions}, for layers that pass options through. */
@@ -287,10 +311,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     'onStoreError',
   );
   const selection = oneOf(options.selection, SELECTIONS, DEFAULT_SELECTION, 'selection');
-  if (options.budget !== undefined && options.budget !== false) {
-    checkOptions(options.budget, ['rate', 'burst', 'reserve'], 'budget', 'budget.');
-  }
-  const budget = options.budget === false ? null : new PrimaryBudget({ ...options.budget, clock });
+  const loopDelay = new EventLoopDelay();
+  const budget = createBudget(options.budget, clock, loopDelay);
+  const adaptive = budget instanceof AdaptiveBudget ? budget : null;
   const defaultContract = defineContract(
     options.defaultContract ?? DEFAULT_CONTRACT,
     'defaultContract',
@@ -335,10 +358,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     sessionKeyHasher(sessionHashSecret(options.secret, options.keys, pinStore !== null));
   const telemetry = new Telemetry(options.telemetry);
   telemetry.watch(topology);
+  // Without a budget every primary fallback passes (and is counted).
+  const decideBudget = budget ?? new PrimaryBudget({ rate: Number.POSITIVE_INFINITY, clock });
+  telemetry.watchBudget(decideBudget);
   const decideContext: DecideContext = {
     topology,
-    // Without a budget every primary fallback passes.
-    budget: budget ?? new PrimaryBudget({ rate: Number.POSITIVE_INFINITY, clock }),
+    budget: decideBudget,
     selection,
     cursor: { next: 0 },
   };
@@ -511,5 +536,14 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     contract,
     reads: () => telemetry.reads(),
     hashSessionKey: hash,
+    observePrimary:
+      adaptive === null
+        ? () => {}
+        : (latencyMs, outcome, queued) => adaptive.observe(latencyMs, outcome, queued),
+    budgetStatus: () => decideBudget.status(),
+    start: () => {
+      if (adaptive !== null) loopDelay.start();
+    },
+    close: () => loopDelay.stop(),
   };
 }

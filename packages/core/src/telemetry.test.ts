@@ -14,7 +14,13 @@ import {
   ATTR_REASON,
   ATTR_REQUIRED_LSN,
   ATTR_ROUTE,
+  METRIC_BUDGET_ADMITTED,
+  METRIC_BUDGET_BASELINE,
   METRIC_BUDGET_EXHAUSTED,
+  METRIC_BUDGET_LATENCY,
+  METRIC_BUDGET_LIMIT,
+  METRIC_BUDGET_LOOP_DELAY,
+  METRIC_BUDGET_SHED,
   METRIC_FALLBACKS,
   METRIC_NODE_TRANSITIONS,
   METRIC_REPLICA_LAG,
@@ -193,6 +199,56 @@ describe('telemetry', () => {
     expect(count('primary', 'cluster', 'c/2')).toBe(1);
     expect(points(resourceMetrics, METRIC_REPLICA_LAG)).toEqual([
       { attributes: { 'freshgate.node': 'r1' }, value: 40 },
+    ]);
+  });
+
+  it('exports the budget: limit, admitted and shed by priority, and what the adaptive limit measured', async () => {
+    const clock = new ManualClock(0);
+    const topology = new Topology({ replicas: [{ name: 'r1' }], clock });
+    topology.updatePrimary({ currentLsn: 1000n, clusterId: 'c/1' });
+    topology.updateReplica('r1', {
+      replayLsn: 500n,
+      lagMs: 5,
+      clusterId: 'c/1',
+      health: 'healthy',
+    });
+    const reader = new TestReader();
+    const engine = await createEngine({
+      topology,
+      secret: 'telemetry-test-secret-long-enough-32b',
+      clock,
+      budget: { floor: 1, initial: 1 }, // a burst of 2, one of which anonymous reads may take
+      telemetry: { meter: new MeterProvider({ readers: [reader] }).getMeter('test') },
+    });
+    const { token } = await engine.codec.sign({ lsn: 900n, cid: 'c/1' });
+    const fallback = { contract: 'read-your-writes', fallback: 'primary' } as const;
+    // Anonymous reads take the token above the reserve, then are shed; so is the second user.
+    for (const input of [{}, {}, { token }, { token }]) {
+      const f = await engine.begin({ ...input, contract: fallback, readAfterWrite: 'true' });
+      for (let d = f.route(); d.kind !== 'primary' && d.kind !== 'error'; d = f.route()) {
+        if (d.kind === 'barrier') f.observedBarrier(1000n, 'query');
+      }
+    }
+    for (let ms = 0; ms < 300; ms++) {
+      clock.advance(1);
+      engine.observePrimary(2, 'ok');
+    }
+
+    const { resourceMetrics } = await reader.collect();
+    expect(points(resourceMetrics, METRIC_BUDGET_ADMITTED)).toEqual([
+      { attributes: { 'freshgate.budget.priority': 'normal' }, value: 1 },
+      { attributes: { 'freshgate.budget.priority': 'low' }, value: 1 },
+    ]);
+    expect(points(resourceMetrics, METRIC_BUDGET_SHED)).toEqual([
+      { attributes: { 'freshgate.budget.priority': 'normal' }, value: 1 },
+      { attributes: { 'freshgate.budget.priority': 'low' }, value: 1 },
+    ]);
+    // The window saw fallbacks refused and the latency held: the limit grew by √1.
+    expect(points(resourceMetrics, METRIC_BUDGET_LIMIT)).toEqual([{ attributes: {}, value: 2 }]);
+    expect(points(resourceMetrics, METRIC_BUDGET_BASELINE)).toEqual([{ attributes: {}, value: 2 }]);
+    expect(points(resourceMetrics, METRIC_BUDGET_LATENCY)).toEqual([{ attributes: {}, value: 2 }]);
+    expect(points(resourceMetrics, METRIC_BUDGET_LOOP_DELAY)).toEqual([
+      { attributes: {}, value: 0 },
     ]);
   });
 });

@@ -7,6 +7,7 @@ import {
   type Span,
   SpanStatusCode,
 } from '@opentelemetry/api';
+import type { FallbackBudget } from './budget.js';
 import type { Contract, ContractLevel } from './contract.js';
 import type { BarrierCause, Decision, DecisionReason } from './decide.js';
 import type { TokenRejectionReason } from './errors.js';
@@ -43,6 +44,8 @@ export const ATTR_PIN_KIND = 'freshgate.pin.kind';
 export const ATTR_BARRIER_LSN = 'freshgate.barrier_lsn';
 /** Metric attribute: how a barrier's primary position was obtained (`monitor`, `query`, `shared`). */
 export const ATTR_BARRIER_SOURCE = 'freshgate.barrier.source';
+/** Metric attribute: the budget priority of primary fallbacks (`normal` or `low`). */
+export const ATTR_BUDGET_PRIORITY = 'freshgate.budget.priority';
 /** Standard attribute set on spans of failed reads. */
 export const ATTR_ERROR_TYPE = 'error.type';
 
@@ -54,6 +57,18 @@ export const METRIC_FALLBACKS = 'freshgate.fallbacks';
 export const METRIC_TOKEN_REJECTIONS = 'freshgate.token.rejections';
 /** Counter: decisions that found the primary budget empty. */
 export const METRIC_BUDGET_EXHAUSTED = 'freshgate.budget.exhausted';
+/** Gauge (fallbacks/s): the primary budget's limit now (adaptive: the limit it has learnt). */
+export const METRIC_BUDGET_LIMIT = 'freshgate.budget.limit';
+/** Observable counter: primary fallbacks the budget admitted, by `freshgate.budget.priority`. */
+export const METRIC_BUDGET_ADMITTED = 'freshgate.budget.admitted';
+/** Observable counter: primary fallbacks the budget refused, by `freshgate.budget.priority`. */
+export const METRIC_BUDGET_SHED = 'freshgate.budget.shed';
+/** Gauge (ms): the adaptive budget's baseline, the primary's usual statement latency. */
+export const METRIC_BUDGET_BASELINE = 'freshgate.budget.baseline';
+/** Gauge (ms): the adaptive budget's last window latency of primary statements, loop delay subtracted. */
+export const METRIC_BUDGET_LATENCY = 'freshgate.budget.latency';
+/** Gauge (ms): the event-loop delay of the adaptive budget's last window. */
+export const METRIC_BUDGET_LOOP_DELAY = 'freshgate.budget.loop_delay';
 /** Histogram (ms): time spent waiting for a replica, by `freshgate.wait.outcome`. */
 export const METRIC_WAIT_DURATION = 'freshgate.wait.duration';
 /** Counter: pin store failures and timeouts, by `freshgate.store.operation`. */
@@ -177,6 +192,67 @@ export class Telemetry {
         );
       }
     });
+  }
+
+  /**
+   * Exports the primary budget's limit, counters and (adaptive) measurements, read when the
+   * metrics are collected: nothing is recorded per decision.
+   */
+  watchBudget(budget: FallbackBudget): void {
+    const meter = this.#meter;
+    const priorities = ['normal', 'low'] as const;
+    const byPriority = (priority: 'normal' | 'low') =>
+      this.#attrs(`p\0${priority}`, () => ({ [ATTR_BUDGET_PRIORITY]: priority }));
+    meter
+      .createObservableCounter?.(METRIC_BUDGET_ADMITTED, {
+        description: 'Primary fallbacks the budget admitted, by priority',
+      })
+      ?.addCallback((result) => {
+        const { admitted } = budget.status();
+        for (const p of priorities) result.observe(admitted[p], byPriority(p));
+      });
+    meter
+      .createObservableCounter?.(METRIC_BUDGET_SHED, {
+        description: 'Primary fallbacks the budget refused, by priority',
+      })
+      ?.addCallback((result) => {
+        const { shed } = budget.status();
+        for (const p of priorities) result.observe(shed[p], byPriority(p));
+      });
+    const gauge = (
+      name: string,
+      description: string,
+      unit: string,
+      read: (status: ReturnType<FallbackBudget['status']>) => number | null,
+    ) =>
+      meter.createObservableGauge?.(name, { description, unit })?.addCallback((result) => {
+        const value = read(budget.status());
+        if (value !== null) result.observe(value);
+      });
+    gauge(
+      METRIC_BUDGET_LIMIT,
+      'Primary fallbacks per second the budget allows now',
+      '{fallback}/s',
+      (s) => s.limit,
+    );
+    gauge(
+      METRIC_BUDGET_BASELINE,
+      'Usual latency of primary statements (adaptive budget)',
+      'ms',
+      (s) => s.baselineMs,
+    );
+    gauge(
+      METRIC_BUDGET_LATENCY,
+      'Latency of primary statements in the last window, event-loop delay subtracted (adaptive budget)',
+      'ms',
+      (s) => s.latencyMs,
+    );
+    gauge(
+      METRIC_BUDGET_LOOP_DELAY,
+      'Event-loop delay in the last window (adaptive budget)',
+      'ms',
+      (s) => s.loopDelayMs,
+    );
   }
 
   #attrs(key: string, make: () => Attributes): Attributes {

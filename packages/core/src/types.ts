@@ -1,4 +1,10 @@
 export type { SessionKey } from './adapter-kit.js';
+export type { BudgetChange, BudgetStatus } from './budget.js';
+export type {
+  AdaptiveBudgetSettings,
+  BudgetOptions,
+  FixedBudgetSettings,
+} from './budget-options.js';
 export type { CircuitBreakerSettings } from './circuit-breaker.js';
 export type { Clock } from './clock.js';
 export type {

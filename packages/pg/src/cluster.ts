@@ -1,4 +1,5 @@
 import {
+  type BudgetStatus,
   ConfigError,
   type Duration,
   type EngineOptions,
@@ -86,6 +87,12 @@ export interface FreshgateStatus extends TopologySnapshot {
    * (`replica-fresh`, `no-replica`, `strong`, ...).
    */
   reads: ReadCount[];
+  /**
+   * The primary fallback budget: its mode (`adaptive`, `fixed`, `off`), limit (fallbacks per
+   * second), fallbacks admitted and shed by priority, and what the adaptive limit measured
+   * (`baselineMs`, `latencyMs`, `loopDelayMs`, `lastChange`).
+   */
+  budget: BudgetStatus;
 }
 
 function isPool(input: unknown): input is PoolLike {
@@ -221,6 +228,8 @@ export class Freshgate {
           this.topology.updateReplica(name, { health: 'down' });
         void this.monitor.pollNow(name);
       },
+      observePrimary: (latencyMs, outcome) =>
+        this.engine.observePrimary(latencyMs, outcome, this.primary.waitingCount),
       waitPollMs,
     };
   }
@@ -268,6 +277,7 @@ export class Freshgate {
    */
   start(): Promise<void> {
     this.#started ??= (async () => {
+      this.engine.start();
       const { rows } = await this.primary.query('SHOW synchronous_commit');
       // With synchronous_commit off, COMMIT returns before its record is written: the write
       // position can trail the commit, the insert position cannot.
@@ -305,7 +315,7 @@ export class Freshgate {
     return { freshness, db, run: (fn) => runWithDb(db, fn) };
   }
 
-  /** The monitor's view and pool counters, for status pages. */
+  /** The monitor's view, pool and read counters, and the primary budget, for status pages. */
   status(): FreshgateStatus {
     const pools: FreshgateStatus['pools'] = {
       primary: {
@@ -317,12 +327,18 @@ export class Freshgate {
     for (const [name, pool] of this.replicas) {
       pools[name] = { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
     }
-    return { ...this.topology.snapshot(), pools, reads: this.engine.reads() };
+    return {
+      ...this.topology.snapshot(),
+      pools,
+      reads: this.engine.reads(),
+      budget: this.engine.budgetStatus(),
+    };
   }
 
   /** Stops the monitor and ends the pools freshgate created (the caller's pools are left open). */
   async close(): Promise<void> {
     this.#closed = true;
+    this.engine.close();
     const barrier = this.#barrierClient;
     this.#barrierClient = undefined;
     await barrier?.then(

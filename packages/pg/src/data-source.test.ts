@@ -45,6 +45,7 @@ async function setup(primary: PoolLike, replica: PoolLike) {
   topology.updateReplica('r1', { replayLsn: 0x10n, lagMs: 0, clusterId: 'c/1', health: 'healthy' });
   const engine = await createEngine({ topology, secret: 'data-source-test-secret-0123456789ab' });
   const failures: string[] = [];
+  const observed: string[] = [];
   const backend: DataSourceBackend = {
     topology,
     primary,
@@ -52,6 +53,10 @@ async function setup(primary: PoolLike, replica: PoolLike) {
     commitLsnFunction: () => 'pg_current_wal_lsn',
     primaryPositionAfter: async () => ({ lsn: 0x10n, source: 'query' }),
     reportFailure: (name) => failures.push(name),
+    observePrimary: (latencyMs, outcome) => {
+      expect(latencyMs).toBeGreaterThanOrEqual(0);
+      observed.push(outcome);
+    },
     waitPollMs: 1,
   };
   const db = async (contract: 'strong' | 'eventual') =>
@@ -59,7 +64,7 @@ async function setup(primary: PoolLike, replica: PoolLike) {
       strong: engine.contract('strong'),
       eventual: engine.contract('eventual'),
     });
-  return { topology, db, failures };
+  return { topology, db, failures, observed };
 }
 
 const queueTimeout = () => new Error('timeout exceeded when trying to connect');
@@ -157,5 +162,39 @@ describe('FreshDataSource.withContract', () => {
     await bounded.withContract({ maxLag: '2s' }).query('SELECT 1');
     expect(bounded.freshness.servedBy).toBe('replica:r1');
     expect(() => source.withContract('strogn' as never)).toThrow(/Did you mean "strong"/);
+  });
+});
+
+describe('FreshDataSource feeds the primary budget', () => {
+  it('reports every statement it runs on the primary — writes, strong reads, transactions — and none on replicas', async () => {
+    const { db, observed } = await setup(fakePool({}), fakePool({}));
+    await (await db('eventual')).query('SELECT 1'); // replica
+    expect(observed).toEqual([]);
+    await (await db('strong')).query('SELECT 1');
+    expect(observed).toEqual(['ok']);
+    await (await db('eventual')).query('INSERT INTO t VALUES (1)'); // the write, not its LSN read
+    expect(observed).toEqual(['ok', 'ok']);
+    await (await db('eventual')).transaction(async (tx) => {
+      await tx.query('UPDATE t SET x = 1');
+      await tx.query('SELECT 1');
+    });
+    // BEGIN, two statements, COMMIT
+    expect(observed).toHaveLength(6);
+  });
+
+  it("counts a statement's own SQL error as an answer, a statement timeout, a lost connection and a full pool as failures", async () => {
+    const unique = () => Object.assign(new Error('duplicate key'), { code: '23505' });
+    const lost = () => new Error('Connection terminated unexpectedly');
+    for (const [pool, outcome] of [
+      [fakePool({ query: unique }), 'ok'],
+      [fakePool({ query: cancelled }), 'timeout'],
+      [fakePool({ query: lost }), 'error'],
+      [fakePool({ connect: queueTimeout }), 'timeout'],
+      [fakePool({ connect: lost }), 'error'],
+    ] as const) {
+      const { db, observed } = await setup(pool, fakePool({}));
+      await (await db('strong')).query('SELECT 1').catch(() => {});
+      expect(observed).toEqual([outcome]);
+    }
   });
 });

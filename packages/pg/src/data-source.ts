@@ -15,7 +15,7 @@ import {
   TransactionAbortedError,
   UnsafeStatementError,
 } from '@freshgate/core';
-import type { Topology } from '@freshgate/core/adapter';
+import type { PrimaryOutcome, Topology } from '@freshgate/core/adapter';
 import { isConnectionError, isReadOnlyError, toNodeError } from './connection-errors.js';
 import { runWithDb } from './current-db.js';
 import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
@@ -59,6 +59,8 @@ export interface DataSourceBackend {
   primaryPositionAfter(since: number): Promise<{ lsn: bigint; source: BarrierSource }>;
   /** Tells the monitor a node failed outside its polls. */
   reportFailure(name: string): void;
+  /** Reports one statement run on the primary to the primary budget (see `engine.observePrimary`). */
+  observePrimary(latencyMs: number, outcome: PrimaryOutcome): void;
   /** Longest wait of one `wait` fallback poll loop iteration. */
   waitPollMs: number;
 }
@@ -70,14 +72,42 @@ export interface DataSourceBackend {
 const POOL_QUEUE_TIMEOUT = /timeout exceeded when trying to connect/i;
 
 /**
- * `pool.connect()`, with a queue timeout turned into a 503 that names the node and an `error`
- * listener on the checked-out client. Internal: also used by the routed client.
+ * How a statement on the primary ended, for the primary budget: the server answering with the
+ * statement's own error (a constraint, a syntax error, a serialization failure) is `ok`; only
+ * what says the node is failing or overloaded is not. Internal: also used by the routed client.
  */
-export async function acquire(pool: PoolLike, node: string): Promise<PoolClientLike> {
+export function primaryOutcome(error: unknown): PrimaryOutcome {
+  const code = (error as { code?: unknown })?.code;
+  if (
+    code === QUERY_CANCELED ||
+    POOL_QUEUE_TIMEOUT.test((error as Error)?.message ?? '') ||
+    // node-postgres' own `query_timeout`.
+    /Query read timeout/.test((error as Error)?.message ?? '')
+  )
+    return 'timeout';
+  // Class 53: insufficient resources (too many connections, out of memory, disk full).
+  if (isConnectionError(error) || (typeof code === 'string' && code.startsWith('53')))
+    return 'error';
+  return 'ok';
+}
+
+/**
+ * `pool.connect()`, with a queue timeout turned into a 503 that names the node and an `error`
+ * listener on the checked-out client. A failure is reported to `observe` (the primary
+ * budget's, for the primary pool): no connection in time is a timeout, anything else an
+ * error. Internal: also used by the routed client.
+ */
+export async function acquire(
+  pool: PoolLike,
+  node: string,
+  observe?: (latencyMs: number, outcome: PrimaryOutcome) => void,
+): Promise<PoolClientLike> {
   let client: PoolClientLike;
   try {
     client = await pool.connect();
   } catch (error) {
+    const outcome = primaryOutcome(error);
+    observe?.(0, outcome === 'ok' ? 'error' : outcome);
     if (POOL_QUEUE_TIMEOUT.test((error as Error)?.message ?? ''))
       throw new PoolExhaustedError(node, { cause: error });
     // Whatever else kept the pool from giving a connection (refused, reset, authentication,
@@ -231,11 +261,19 @@ export class FreshDataSource implements Queryable {
     if (this.#scope()) throw new UnsafeStatementError('BEGIN', true);
     // Writes and transactions are not routing decisions (they always run on the primary):
     // `wrote()` sets the route header and the token once the commit LSN is known.
-    const client = await acquire(this.#backend.primary, 'primary');
+    const observe = this.#backend.observePrimary;
+    const client = await acquire(this.#backend.primary, 'primary', observe);
     const scope: TransactionScope = { db: this, client, open: true };
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
+      let start = performance.now();
+      try {
+        await client.query('BEGIN');
+      } catch (error) {
+        observe(performance.now() - start, primaryOutcome(error));
+        throw error;
+      }
+      observe(performance.now() - start, 'ok');
       const tx: Queryable = {
         query: (async (input: QueryInput, values?: unknown[]) =>
           this.#inTransaction(scope, normalize(input, values))) as Queryable['query'],
@@ -252,9 +290,17 @@ export class FreshDataSource implements Queryable {
       }
       scope.open = false;
       // One simple-query message: COMMIT ends the transaction block, the SELECT runs after it.
-      const results = (await client.query(
-        `COMMIT; SELECT ${this.#backend.commitLsnFunction()}()::text AS lsn`,
-      )) as unknown as QueryResultLike<{ lsn: string }>[];
+      start = performance.now();
+      let results: QueryResultLike<{ lsn: string }>[];
+      try {
+        results = (await client.query(
+          `COMMIT; SELECT ${this.#backend.commitLsnFunction()}()::text AS lsn`,
+        )) as unknown as QueryResultLike<{ lsn: string }>[];
+      } catch (error) {
+        observe(performance.now() - start, primaryOutcome(error));
+        throw error;
+      }
+      observe(performance.now() - start, 'ok');
       // An aborted transaction (a failed statement whose error fn swallowed) answers COMMIT
       // with ROLLBACK: nothing was written, so there is no commit LSN to hand out.
       if (results[0]?.command === 'ROLLBACK') throw new TransactionAbortedError();
@@ -319,16 +365,33 @@ export class FreshDataSource implements Queryable {
     if (!scope.open) throw new Error('freshgate: this transaction has already ended');
     const unsafe = unsafeStatement(q.text, 'transaction');
     if (unsafe) throw new UnsafeStatementError(unsafe, true);
-    return scope.client.query(q);
+    const start = performance.now();
+    let result: QueryResultLike;
+    try {
+      result = await scope.client.query(q);
+    } catch (error) {
+      this.#backend.observePrimary(performance.now() - start, primaryOutcome(error));
+      throw error;
+    }
+    this.#backend.observePrimary(performance.now() - start, 'ok');
+    return result;
   }
 
   async #write(q: { text: string; values: unknown[] | undefined }): Promise<QueryResultLike> {
-    const client = await acquire(this.#backend.primary, 'primary');
+    const observe = this.#backend.observePrimary;
+    const client = await acquire(this.#backend.primary, 'primary', observe);
     let result: QueryResultLike;
     let lsn: string | undefined;
     let broken: Error | undefined;
     try {
-      result = await client.query(q);
+      const start = performance.now();
+      try {
+        result = await client.query(q);
+      } catch (error) {
+        observe(performance.now() - start, primaryOutcome(error));
+        throw error;
+      }
+      observe(performance.now() - start, 'ok');
       // After the implicit transaction committed: the position is at or past its commit record.
       const position = await client.query(
         `SELECT ${this.#backend.commitLsnFunction()}()::text AS lsn`,
@@ -416,10 +479,19 @@ export class FreshDataSource implements Queryable {
     let broken: Error | undefined;
     let lsn: bigint | undefined;
     let result: QueryResultLike;
+    // Statements on the primary are load the primary budget measures; replicas are not.
+    const observe = replica ? undefined : this.#backend.observePrimary;
     if (replica) topology.queryStarted(replica);
     try {
-      client = await acquire(pool, replica ?? 'primary');
-      result = await client.query(q);
+      client = await acquire(pool, replica ?? 'primary', observe);
+      const start = observe ? performance.now() : 0;
+      try {
+        result = await client.query(q);
+      } catch (error) {
+        observe?.(performance.now() - start, primaryOutcome(error));
+        throw error;
+      }
+      observe?.(performance.now() - start, 'ok');
       if (bound) {
         const sql = replica
           ? READ_BOUND_ON_REPLICA

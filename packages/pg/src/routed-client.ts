@@ -1,7 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { parseLsn, UnsafeStatementError } from '@freshgate/core';
+import type { PrimaryOutcome } from '@freshgate/core/adapter';
 import { isConnectionError, toNodeError } from './connection-errors.js';
-import { acquire, type FreshDataSource, type QueryConfigInput } from './data-source.js';
+import {
+  acquire,
+  type FreshDataSource,
+  primaryOutcome,
+  type QueryConfigInput,
+} from './data-source.js';
 import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
 import { unsafeStatement } from './session-statement.js';
 import { stripNoise } from './statement-kind.js';
@@ -10,6 +16,8 @@ import { stripNoise } from './statement-kind.js';
 export interface RoutedBackend {
   primary: PoolLike;
   commitLsnSql: () => string;
+  /** Reports one statement run on the primary to the primary budget. */
+  observePrimary(latencyMs: number, outcome: PrimaryOutcome): void;
 }
 
 type Control = 'begin' | 'commit' | 'rollback';
@@ -113,7 +121,7 @@ export class RoutedClient extends EventEmitter {
     // Streams and cursors (objects with `submit`) are not routed: inside a transaction they
     // run on its connection like any statement.
     if (transaction && typeof (input as { submit?: unknown })?.submit === 'function')
-      return this.#send(transaction, [input, values]);
+      return this.#send(transaction, [input, values], false);
     const config = toConfig(input, values);
     const control = transactionControl(config.text);
     if (!transaction) {
@@ -140,7 +148,7 @@ export class RoutedClient extends EventEmitter {
   async #begin(config: QueryConfigInput, values: unknown): Promise<QueryResultLike> {
     // The transaction runs on the primary: say so before its first statement.
     this.#db.freshness.route({ inTransaction: true });
-    const client = await acquire(this.#backend.primary, 'primary');
+    const client = await acquire(this.#backend.primary, 'primary', this.#backend.observePrimary);
     this.#transaction = client;
     this.#broken = undefined;
     try {
@@ -169,14 +177,20 @@ export class RoutedClient extends EventEmitter {
     return commit as QueryResultLike;
   }
 
-  async #send(client: PoolClientLike, args: unknown[]): Promise<QueryResultLike> {
+  /** One statement on the transaction's connection, timed for the primary budget unless a stream. */
+  async #send(client: PoolClientLike, args: unknown[], timed = true): Promise<QueryResultLike> {
+    const start = timed ? performance.now() : 0;
+    let result: QueryResultLike;
     try {
-      return await (client.query as (...a: unknown[]) => Promise<QueryResultLike>)(...args);
+      result = await (client.query as (...a: unknown[]) => Promise<QueryResultLike>)(...args);
     } catch (error) {
       if (isConnectionError(error)) this.#broken = error as Error;
+      if (timed) this.#backend.observePrimary(performance.now() - start, primaryOutcome(error));
       // A connection that failed (not the statement) is the primary being unavailable: 503.
       throw toNodeError(error, 'primary');
     }
+    if (timed) this.#backend.observePrimary(performance.now() - start, 'ok');
+    return result;
   }
 
   /** Gives the transaction's connection back (destroyed if it broke). */

@@ -3,6 +3,7 @@ import { checkOptions } from '@freshgate/core/adapter';
 import pg from 'pg';
 import type { Freshgate } from './cluster.js';
 import { activeDb } from './current-db.js';
+import { primaryOutcome } from './data-source.js';
 import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
 import {
   type RoutedBackend,
@@ -71,6 +72,8 @@ export class RoutedPool extends pg.Pool {
     this.#backend = {
       primary: gate.primary,
       commitLsnSql: () => `${gate.commitLsnFunction}()::text AS lsn`,
+      observePrimary: (latencyMs, outcome) =>
+        gate.engine.observePrimary(latencyMs, outcome, gate.primary.waitingCount),
     };
   }
 
@@ -117,7 +120,17 @@ export class RoutedPool extends pg.Pool {
       const pool = this.#outsideRequest() as unknown as {
         query(...a: unknown[]): Promise<QueryResultLike>;
       };
-      return values === undefined ? pool.query(input) : pool.query(input, values);
+      // Jobs and start-up statements load the primary too: the budget counts them.
+      const start = performance.now();
+      let result: QueryResultLike;
+      try {
+        result = await (values === undefined ? pool.query(input) : pool.query(input, values));
+      } catch (error) {
+        this.#backend.observePrimary(performance.now() - start, primaryOutcome(error));
+        throw error;
+      }
+      this.#backend.observePrimary(performance.now() - start, 'ok');
+      return result;
     }
     // One statement on a pooled connection: the data source refuses what would leave
     // transaction or session state behind on it.

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { EventLoopDelay } from './loop-delay.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('EventLoopDelay', () => {
+  it('measures nothing until started, and nothing after it stops', async () => {
+    const delay = new EventLoopDelay();
+    expect(delay.take()).toBe(0);
+    delay.start();
+    delay.stop();
+    await sleep(30);
+    expect(delay.take()).toBe(0);
+  });
+
+  it('sees a blocked event loop, and starts a new interval at every take', async () => {
+    const delay = new EventLoopDelay();
+    delay.start();
+    try {
+      await sleep(20);
+      delay.take();
+      const until = performance.now() + 60;
+      while (performance.now() < until); // the process is busy: callbacks wait
+      await sleep(15);
+      expect(delay.take()).toBeGreaterThan(0);
+      await sleep(0);
+      expect(delay.take()).toBeLessThan(60);
+    } finally {
+      delay.stop();
+    }
+  });
+});
