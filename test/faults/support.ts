@@ -575,6 +575,8 @@ export interface KindsLoadOptions {
   thinkMs: number;
   /** Per-request deadline, ms. Default the {@link call} default. */
   deadlineMs?: number;
+  /** Sessions start one after the other over this long, ms (the load ramps up). Default 0. */
+  rampMs?: number;
 }
 
 /**
@@ -600,6 +602,7 @@ export function kindsLoad(options: KindsLoadOptions) {
       const keys = [`${session}:a`, `${session}:b`];
       let token: string | undefined;
       let cookie: string | undefined;
+      if (options.rampMs) await sleep((options.rampMs * i) / (options.sessionsPerKind * 3));
       while (running) {
         const app = options.app(i);
         const key = keys[Math.floor(Math.random() * keys.length)]!;
@@ -677,15 +680,35 @@ export function kindsLoad(options: KindsLoadOptions) {
   };
 }
 
-/** The lag storm of the fault suites: one replica paused at a time, or replaying up to 800 ms late. */
-export function lagStorm(r1: Replica, r2: Replica, phaseMs = 1_200) {
+/**
+ * The lag storm of the fault suites: one replica paused at a time, or replaying up to 800 ms
+ * late. `both`: each phase pauses one replica while the other replays 800 ms late, so that
+ * reads right after a write find neither caught up.
+ */
+export function lagStorm(
+  r1: Replica,
+  r2: Replica,
+  options: { phaseMs?: number; both?: boolean } = {},
+) {
+  const phaseMs = options.phaseMs ?? 1_200;
   let storming = true;
-  const phases: [() => Promise<void>, () => Promise<void>][] = [
-    [() => r1.pause(), () => r1.resume()],
-    [() => r2.setApplyDelay(800), () => r2.setApplyDelay(0)],
-    [() => r2.pause(), () => r2.resume()],
-    [() => r1.setApplyDelay(500), () => r1.setApplyDelay(0)],
-  ];
+  const phases: [() => Promise<void>, () => Promise<void>][] = options.both
+    ? [
+        [
+          () => Promise.all([r1.pause(), r2.setApplyDelay(800)]).then(() => {}),
+          () => Promise.all([r1.resume(), r2.setApplyDelay(0)]).then(() => {}),
+        ],
+        [
+          () => Promise.all([r2.pause(), r1.setApplyDelay(800)]).then(() => {}),
+          () => Promise.all([r2.resume(), r1.setApplyDelay(0)]).then(() => {}),
+        ],
+      ]
+    : [
+        [() => r1.pause(), () => r1.resume()],
+        [() => r2.setApplyDelay(800), () => r2.setApplyDelay(0)],
+        [() => r2.pause(), () => r2.resume()],
+        [() => r1.setApplyDelay(500), () => r1.setApplyDelay(0)],
+      ];
   const loop = (async () => {
     for (let i = 0; storming; i++) {
       const [enter, leave] = phases[i % phases.length]!;

@@ -4,6 +4,7 @@ export {
   findRedis,
   type PostgresBinaries,
 } from './binaries.js';
+export { CapacityProxy } from './capacity-proxy.js';
 export {
   Cluster,
   type ClusterDescriptor,

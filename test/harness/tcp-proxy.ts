@@ -25,12 +25,6 @@ export class TcpProxy {
   readonly #server: Server;
   readonly #pairs = new Set<{ client: Socket; upstream: Socket }>();
   #target: ProxyTarget | null;
-  /** Client messages waiting for the capacity, in arrival order across connections. */
-  readonly #queue: { upstream: Socket; chunk: Buffer }[] = [];
-  #capacity: number | null = null;
-  #tokens = 0;
-  #refilledAt = 0;
-  #timer: NodeJS.Timeout | undefined;
 
   private constructor(server: Server, target: ProxyTarget | null) {
     this.#server = server;
@@ -71,28 +65,8 @@ export class TcpProxy {
     this.#pairs.clear();
   }
 
-  /**
-   * Makes the target a server of limited capacity: at most `perSecond` client messages (for
-   * PostgreSQL, about one per statement) pass per second, in arrival order across all
-   * connections; the rest wait in one queue, so latency grows with the load offered beyond
-   * the capacity, as on a saturated server. `null` removes the limit.
-   */
-  setCapacity(perSecond: number | null): void {
-    this.#capacity = perSecond;
-    this.#tokens = 0;
-    this.#refilledAt = performance.now();
-    this.#drain();
-  }
-
-  /** Client messages waiting for the capacity now. */
-  get queued(): number {
-    return this.#queue.length;
-  }
-
   /** Stops listening and drops every connection. */
   async close(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#queue.length = 0;
     this.moveTo(null);
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
@@ -113,40 +87,7 @@ export class TcpProxy {
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.on('data', (chunk: Buffer) => {
-      if (this.#capacity === null && this.#queue.length === 0) upstream.write(chunk);
-      else {
-        this.#queue.push({ upstream, chunk });
-        this.#drain();
-      }
-    });
+    client.pipe(upstream);
     upstream.pipe(client);
-  }
-
-  #drain(): void {
-    const capacity = this.#capacity;
-    if (capacity !== null) {
-      const now = performance.now();
-      // A burst of at most 10 ms of capacity.
-      this.#tokens = Math.min(
-        Math.max(1, capacity / 100),
-        this.#tokens + ((now - this.#refilledAt) * capacity) / 1000,
-      );
-      this.#refilledAt = now;
-    }
-    while (this.#queue.length > 0 && (capacity === null || this.#tokens >= 1)) {
-      const { upstream, chunk } = this.#queue.shift()!;
-      if (capacity !== null) this.#tokens -= 1;
-      if (!upstream.destroyed) upstream.write(chunk);
-    }
-    if (this.#queue.length > 0 && this.#timer === undefined && capacity !== null) {
-      this.#timer = setTimeout(
-        () => {
-          this.#timer = undefined;
-          this.#drain();
-        },
-        Math.max(1, ((1 - this.#tokens) * 1000) / capacity),
-      );
-    }
   }
 }

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FreshnessUnavailableError } from '@freshgate/core';
-import { type Cluster, LatencyProbe, startCluster, TcpProxy } from '@freshgate/harness';
+import { CapacityProxy, type Cluster, LatencyProbe, startCluster } from '@freshgate/harness';
 import { createFreshgate, type Freshgate, type FreshgateOptions } from '@freshgate/pg';
 import { BUDGET_END, BUDGET_START } from './barrier-markers.js';
 import { loadAverage, machineInfo } from './machine.js';
@@ -28,7 +28,7 @@ const APPLY_DELAY_MS = 400;
 
 interface Cell {
   primary: 'with room' | 'small';
-  budget: 'fixed' | 'adaptive';
+  budget: keyof typeof BUDGETS;
   reads: number;
   writes: number;
   unavailable: number;
@@ -79,12 +79,13 @@ async function load(freshgate: Freshgate) {
           // The documented 503: the budget refused the fallback and no replica had caught up.
           if (!(error instanceof FreshnessUnavailableError)) throw error;
           unavailable++;
-          await sleep(10);
+          // A client backs off after a 503 (Retry-After), rather than asking again at once.
+          await sleep(100);
           continue;
         }
         latencies.push(performance.now() - started);
         if (r.freshness.servedBy?.startsWith('replica:')) replica++;
-        await sleep(2);
+        await sleep(5);
       }
     }),
   );
@@ -98,24 +99,34 @@ async function load(freshgate: Freshgate) {
   };
 }
 
+const BUDGETS = {
+  fixed: { rate: 200, burst: 400 },
+  adaptive: {},
+  'adaptive, floor 20': { floor: 20 },
+} as const satisfies Record<string, FreshgateOptions['budget']>;
+
 async function cell(
   cluster: Cluster,
-  proxy: TcpProxy,
-  primaryUrl: string,
   primary: Cell['primary'],
   budget: Cell['budget'],
 ): Promise<Cell> {
-  proxy.setCapacity(primary === 'small' ? SMALL_CAPACITY : null);
-  const options: FreshgateOptions = {
-    primary: primaryUrl,
+  const small =
+    primary === 'small'
+      ? await CapacityProxy.start(
+          { host: cluster.primary.host, port: cluster.primary.port },
+          SMALL_CAPACITY,
+        )
+      : undefined;
+  const url = new URL(cluster.primary.url);
+  if (small) url.port = String(small.port);
+  const freshgate = await createFreshgate({
+    primary: url.toString(),
     replicas: Object.fromEntries(cluster.replicas.map((r) => [r.name, r.url])),
     secret: `bench-${randomUUID()}-${randomUUID()}`,
-    // Today's fixed default, written out; the adaptive budget with its defaults.
-    budget: budget === 'fixed' ? { rate: 200, burst: 400 } : {},
-  };
-  const freshgate = await createFreshgate(options);
+    budget: BUDGETS[budget],
+  });
   await freshgate.start();
-  const probe = LatencyProbe.start(primaryUrl, { intervalMs: 10 });
+  const probe = LatencyProbe.start(url.toString(), { intervalMs: 10 });
   try {
     await sleep(1_500);
     const baselineP99 = LatencyProbe.p99(probe.take());
@@ -132,25 +143,37 @@ async function cell(
   } finally {
     await probe.stop();
     await freshgate.close();
-    proxy.setCapacity(null);
+    await small?.close();
   }
+}
+
+/** What the table shows, in numbers from this run. */
+function reading(cells: Cell[]): string[] {
+  const find = (primary: Cell['primary'], budget: Cell['budget']) =>
+    cells.find((c) => c.primary === primary && c.budget === budget);
+  const roomFixed = find('with room', 'fixed');
+  const roomAdaptive = find('with room', 'adaptive');
+  const smallFixed = find('small', 'fixed');
+  const smallLow = find('small', 'adaptive, floor 20');
+  if (!roomFixed || !roomAdaptive || !smallFixed || !smallLow) return [];
+  const x = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(1)} ×` : '–');
+  return [
+    `With room, the adaptive limit grew to ${Math.round(roomAdaptive.limit ?? 0)}/s: ${x(roomAdaptive.reads, roomFixed.reads)} the reads of the fixed budget, whose 200/s turned the rest away, with the primary's p99 at ${roomAdaptive.primaryP99.toFixed(1)} ms against ${roomFixed.primaryP99.toFixed(1)} ms. On the small primary the default (floor 200/s) admits what the fixed budget did; with the floor lowered to 20/s the limit was cut to ${Math.round(smallLow.limit ?? 0)}/s, the primary's p99 was ${smallLow.primaryP99.toFixed(1)} ms against ${smallFixed.primaryP99.toFixed(1)} ms under the fixed budget, and writes — never limited, they have nowhere else to go — went through ${x(smallLow.writes, smallFixed.writes)} as often.`,
+  ];
 }
 
 async function main(): Promise<void> {
   const started = Date.now();
   const loadBefore = loadAverage();
   const cluster = await startCluster({ replicas: 2 });
-  const proxy = await TcpProxy.start({ host: cluster.primary.host, port: cluster.primary.port });
   try {
     await cluster.primary.query('CREATE TABLE rows (id text PRIMARY KEY, version int NOT NULL)');
     await cluster.waitForReplicas();
     await Promise.all(cluster.replicas.map((r) => r.setApplyDelay(APPLY_DELAY_MS)));
-    const url = new URL(cluster.primary.url);
-    url.port = String(proxy.port);
     const cells: Cell[] = [];
     for (const primary of ['with room', 'small'] as const) {
-      for (const budget of ['fixed', 'adaptive'] as const) {
-        cells.push(await cell(cluster, proxy, url.toString(), primary, budget));
+      for (const budget of Object.keys(BUDGETS) as Cell['budget'][]) {
+        cells.push(await cell(cluster, primary, budget));
         console.log(`[budget] ${JSON.stringify(cells.at(-1))}`);
       }
     }
@@ -161,7 +184,7 @@ async function main(): Promise<void> {
       BUDGET_START,
       '## 6. Primary budget: fixed and adaptive',
       '',
-      `${SESSIONS} sessions write their own row and read it back three times at once (\`read-your-writes\`, 2 ms between operations) for ${SECONDS} s per cell, while both replicas replay ${APPLY_DELAY_MS} ms late: nearly every read finds no replica caught up and asks for the primary. *fixed*: \`budget: { rate: 200, burst: 400 }\` (the fixed bucket, the default before the adaptive one); *adaptive*: the default (\`budget: {}\`). *small* primary: a proxy in front of it passes at most ${SMALL_CAPACITY} statements a second and queues the rest, as a saturated server would (the load, the apps and the databases share this machine's cores, so a CPU-bound competing load would slow the load generator as much as the primary). The primary's latency is timed by a separate client (\`SELECT 1\` every 10 ms through the same address, on its own thread): *idle* before the cell, *under load* during it. Taken with \`pnpm --filter bench bench:budget\` on ${machine.cpuModel}, ${machine.cores} cores, Node.js ${machine.node}, ${new Date(started).toISOString()}, load average ${loadBefore} at start.`,
+      `${SESSIONS} sessions write their own row and read it back three times at once (\`read-your-writes\`, 5 ms between operations, 100 ms after a 503) for ${SECONDS} s per cell, while both replicas replay ${APPLY_DELAY_MS} ms late: nearly every read finds no replica caught up and asks for the primary. *fixed*: \`budget: { rate: 200, burst: 400 }\` (the fixed bucket, the default before the adaptive one); *adaptive*: the default (\`budget: {}\`: floor 200/s, ceiling 5000/s); *adaptive, floor 20*: \`budget: { floor: 20 }\`, for a primary that may not take 200 fallbacks a second. *small* primary: a proxy in front of it (on its own thread) passes at most ${SMALL_CAPACITY} statements a second and queues the rest, as a saturated server would (the load, the apps and the databases share this machine's cores, so a CPU-bound competing load would slow the load generator as much as the primary). The primary's latency is timed by a separate client (\`SELECT 1\` every 10 ms through the same address, on its own thread): *idle* before the cell, *under load* during it. Taken with \`pnpm --filter bench bench:budget\` on ${machine.cpuModel}, ${machine.cores} cores, Node.js ${machine.node}, ${new Date(started).toISOString()}, load average ${loadBefore} at start.`,
       '',
       '| primary | budget | reads | 503 | replica share | read p99 ms | writes | failed writes | primary p99 ms idle | primary p99 ms under load | limit at the end (fallbacks/s) |',
       '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -169,6 +192,8 @@ async function main(): Promise<void> {
         (c) =>
           `| ${c.primary} | ${c.budget} | ${c.reads} | ${c.unavailable} | ${pct(c.replicaShare)} | ${ms(c.readP99)} | ${c.writes} | ${c.failedWrites} | ${ms(c.baselineP99)} | ${ms(c.primaryP99)} | ${c.limit === null ? '–' : Math.round(c.limit)} |`,
       ),
+      '',
+      ...reading(cells),
       BUDGET_END,
     ];
     const report = readFileSync(REPORT, 'utf8');
@@ -182,7 +207,6 @@ async function main(): Promise<void> {
     writeFileSync(REPORT, next);
     console.log(`[budget] wrote ${REPORT}`);
   } finally {
-    await proxy.close();
     await cluster.stop();
   }
 }

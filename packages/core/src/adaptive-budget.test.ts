@@ -11,8 +11,12 @@ import { ManualClock } from './manual-clock.js';
 /** A loop-delay source the test sets: what the process's event loop is doing. */
 class FakeLoopDelay implements LoopDelay {
   ms = 0;
+  busy = 0;
   take(): number {
     return this.ms;
+  }
+  utilization(): number {
+    return this.busy;
   }
 }
 
@@ -30,7 +34,8 @@ interface Traffic {
 function setup(options: AdaptiveBudgetOptions = {}) {
   const clock = new ManualClock(0);
   const loopDelay = new FakeLoopDelay();
-  const budget = new AdaptiveBudget({ clock, loopDelay, ...options });
+  // The unit tests run with a floor of 50 (the default, 200, is the fixed rate).
+  const budget = new AdaptiveBudget({ clock, loopDelay, floor: 50, ...options });
   /** Runs `traffic` for `ms` in 1 ms steps; returns the fallbacks admitted. */
   const run = (ms: number, traffic: Traffic) => {
     const { statements = 400, latencyMs = 1, outcome = 'ok', queued = 0, fallbacks = 0 } = traffic;
@@ -74,7 +79,7 @@ describe('AdaptiveBudget', () => {
     run(1_000, {});
     expect(budget.limit).toBe(200);
     const limits: number[] = [];
-    for (let s = 0; s < 10; s++) {
+    for (let s = 0; s < 8; s++) {
       run(1_000, { fallbacks: 3_000 });
       limits.push(budget.limit);
     }
@@ -89,11 +94,11 @@ describe('AdaptiveBudget', () => {
     expect(run(1_000, { fallbacks: 3_000 })).toBeGreaterThan(1_000);
   });
 
-  it('reaches the ceiling from the default in about 30 s of demand, and stops there', () => {
+  it('reaches the ceiling from the default in about 8 s of demand, and stops there', () => {
     const { budget, run } = setup();
-    run(25_000, { fallbacks: 10_000 });
-    expect(budget.limit).toBeGreaterThan(4_000);
-    run(10_000, { fallbacks: 10_000 });
+    run(5_000, { fallbacks: 10_000 });
+    expect(budget.limit).toBeLessThan(5_000);
+    run(4_000, { fallbacks: 10_000 });
     expect(budget.limit).toBe(5_000);
     expect(budget.status().burst).toBe(10_000);
   });
@@ -118,6 +123,18 @@ describe('AdaptiveBudget', () => {
     expect(budget.limit).toBe(50);
     // The baseline did not learn the strained latency.
     expect(budget.status().baselineMs).toBeLessThan(2.1);
+  });
+
+  it('a cut takes back the burst: a full bucket does not let a stampede through a loaded primary', () => {
+    const { budget, run } = setup();
+    run(5_000, { latencyMs: 2 });
+    expect(budget.available()).toBe(400);
+    run(250, { latencyMs: 8 });
+    expect(budget.limit).toBeCloseTo(140);
+    // The burst at the floor (50/s: 100) is left, not the 280 a full bucket at 140/s would hold.
+    expect(budget.available()).toBeCloseTo(100, 0);
+    // What was left plus one window of refill (without the cut: 280 + 35).
+    expect(run(250, { latencyMs: 8, fallbacks: 2_000 })).toBeLessThanOrEqual(135);
   });
 
   it('latency within tolerance × baseline + 1 ms is not load; beyond it is', () => {
@@ -183,6 +200,13 @@ describe('AdaptiveBudget', () => {
     run(5_000, { latencyMs: 0.5 });
     run(1_000, { latencyMs: 22, fallbacks: 1_000 });
     expect(budget.limit).toBe(50);
+  });
+
+  it('reports how busy the event loop was in the last window', () => {
+    const { budget, loopDelay, run } = setup();
+    loopDelay.busy = 0.95;
+    run(1_000, { latencyMs: 2 });
+    expect(budget.status().loopUtilization).toBe(0.95);
   });
 
   it('a primary slower beyond the loop delay still shrinks it', () => {

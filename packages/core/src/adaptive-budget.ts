@@ -13,11 +13,13 @@ import type { LoopDelay } from './loop-delay.js';
 import { TokenBucket } from './token-bucket.js';
 
 /**
- * Default lowest limit of the adaptive budget, primary fallbacks per second: a quarter of the
- * fixed default, so that however slow the primary looks, a user whose replica lags still
- * reads their own writes at a pace any primary can take.
+ * Default lowest limit of the adaptive budget, primary fallbacks per second: the fixed rate of
+ * the fixed budget, so that by default the adaptive budget never admits less than the fixed one
+ * did (its burst at the floor is the fixed one's too). A statement latency measured inside a
+ * busy application process says as much about the process as about the primary; cutting below
+ * the rate every deployment had is left to those who lower the floor for a small primary.
  */
-export const DEFAULT_BUDGET_FLOOR = 50;
+export const DEFAULT_BUDGET_FLOOR = DEFAULT_BUDGET_RATE;
 /**
  * Default highest limit of the adaptive budget, primary fallbacks per second: what the
  * default pool of 10 connections carries at 2 ms a statement. Latency can only show load
@@ -43,7 +45,7 @@ export type PrimaryOutcome = 'ok' | 'error' | 'timeout';
 
 /** Options of {@link AdaptiveBudget}; every bound in primary fallbacks per second. */
 export interface AdaptiveBudgetOptions {
-  /** Lowest limit. Default `50`. */
+  /** Lowest limit. Default `200` (the fixed budget's rate): lower it to shed below that for a small primary. */
   floor?: number;
   /** Highest limit. Default `5000`. */
   ceiling?: number;
@@ -67,6 +69,8 @@ const MIN_SAMPLES = 5;
 const MAX_WINDOW_MS = 2_000;
 /** The bucket holds this many seconds of the limit, as the fixed defaults do (400 for 200/s). */
 const BURST_SECONDS = 2;
+/** Growth per window: the larger of √limit and this share of the limit. */
+const INCREASE_SHARE = 0.1;
 /** A cut keeps 70 % of the limit: halved within two windows, a quarter left within one second. */
 const DECREASE = 0.7;
 /** The baseline moves half-way to a faster window... */
@@ -95,7 +99,7 @@ const noLoopDelay: LoopDelay = { take: () => 0 };
 /**
  * A primary budget whose rate follows what the primary's statements show: the token bucket of
  * `PrimaryBudget`, with the same fairness reserve, whose refill rate (the limit; burst
- * `2 × limit`) moves between `floor` and `ceiling` — additive increase, multiplicative
+ * `2 s × limit`) moves between `floor` and `ceiling` — additive increase, multiplicative
  * decrease, as TCP and adaptive concurrency limiters do (Netflix concurrency-limits, Envoy).
  *
  * The data layer reports every statement it runs on the primary ({@link observe}: writes,
@@ -112,13 +116,12 @@ const noLoopDelay: LoopDelay = { take: () => 0 };
  *   load does not teach it that slow is normal. It falls only on windows where the loop delay
  *   is smaller than the latency left (or under 1 ms): subtracting a large delay could show a
  *   latency the primary never had.
- * - **Decrease** (× 0.7) when a primary statement failed for the node's sake (`error`,
+ * - **Decrease** (× 0.7, and the bucket keeps at most one window of the new limit or the burst at the floor, whichever is more) when a primary statement failed for the node's sake (`error`,
  *   `timeout`), when the primary pool's queue did not empty in two windows running and did not
  *   shrink, or when the mean latency exceeds `tolerance × (baseline + loop delay) + 1 ms` —
  *   the loop delay enters multiplied by the tolerance too, since its estimate is rough.
- * - **Increase** by √limit when the latency held and the limit was in demand (a fallback was
- *   refused, or a take left less than a quarter of the burst): fast from small, gentle near
- *   the ceiling (about 30 s from 200 to 5000/s). Without demand the limit holds: an unused
+ * - **Increase** by √limit or 10 %, whichever is more, when the latency held and the limit was in demand (a fallback was
+ *   refused, or a take left less than a quarter of the burst): about 8 s from 200 to 5000/s. Without demand the limit holds: an unused
  *   limit proves nothing about the primary.
  * - Fewer than 5 statements in a window judge nothing: the window goes on, up to 2 s.
  *
@@ -153,11 +156,18 @@ export class AdaptiveBudget implements FallbackBudget {
   #baseline: number | null = null;
   #latency: number | null = null;
   #loopDelayMs: number | null = null;
+  #loopUtilization: number | null = null;
   #lastChange: BudgetChange | null = null;
 
   /** @internal The engine builds the budget from its `budget` option. */
   constructor(options: AdaptiveBudgetOptions = {}) {
-    const floor = options.floor ?? DEFAULT_BUDGET_FLOOR;
+    const given = options.ceiling;
+    // A ceiling below the default floor brings the floor down with it.
+    const floor =
+      options.floor ??
+      (typeof given === 'number' && given > 0
+        ? Math.min(DEFAULT_BUDGET_FLOOR, given)
+        : DEFAULT_BUDGET_FLOOR);
     if (typeof floor !== 'number' || !(floor > 0) || !Number.isFinite(floor)) {
       throw new ConfigError(
         'budget.floor',
@@ -262,6 +272,7 @@ export class AdaptiveBudget implements FallbackBudget {
       baselineMs: this.#baseline,
       latencyMs: this.#latency,
       loopDelayMs: this.#loopDelayMs,
+      loopUtilization: this.#loopUtilization,
       lastChange: this.#lastChange,
     };
   }
@@ -278,6 +289,7 @@ export class AdaptiveBudget implements FallbackBudget {
     const failures = this.#failures;
     if (count < MIN_SAMPLES && failures === 0 && elapsed < MAX_WINDOW_MS) return;
     const loopDelay = this.#loopDelay.take();
+    const busy = this.#loopDelay.utilization?.() ?? null;
     const queue = this.#queueMin === Number.POSITIVE_INFINITY ? 0 : this.#queueMin;
     const queueStuck = queue > 0 && this.#previousQueue > 0 && queue >= this.#previousQueue;
 
@@ -321,16 +333,22 @@ export class AdaptiveBudget implements FallbackBudget {
       change === 'decrease'
         ? rate * DECREASE
         : change === 'increase'
-          ? rate + Math.sqrt(rate)
+          ? rate + Math.max(Math.sqrt(rate), rate * INCREASE_SHARE)
           : rate;
     if (next !== rate) {
       const limit = Math.min(this.ceiling, Math.max(this.floor, next));
       const burst = burstOf(limit);
       this.#bucket.resize(limit, burst, Math.floor(burst * this.reserve));
       this.#bucket.lowWater = burst * DEMAND_LOW_WATER;
+      // A cut takes back the burst too: the primary is loaded now, and a full bucket would
+      // let twice the new limit through at once. One window's worth is left, never less than
+      // the burst at the floor (at the default floor: the fixed budget's).
+      if (change === 'decrease')
+        this.#bucket.cap(Math.max((limit * WINDOW_MS) / 1000, burstOf(this.floor)));
     }
 
     this.#loopDelayMs = loopDelay;
+    this.#loopUtilization = busy;
     this.#lastChange = { change, reason, at: now };
     this.#previousQueue = queue;
     this.#count = 0;

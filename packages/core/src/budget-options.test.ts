@@ -62,7 +62,9 @@ describe('createEngine: the budget option', () => {
     );
     expect(await optionError({ burst: 100, tolerance: 3 })).toMatch(/^budget\.tolerance: /);
     expect(await optionError({ floor: -1 })).toMatch(/^budget\.floor: /);
-    expect(await optionError({ ceiling: 10 })).toMatch(/^budget\.ceiling: .*floor \(50\)/);
+    expect(await optionError({ floor: 100, ceiling: 10 })).toMatch(
+      /^budget\.ceiling: .*floor \(100\)/,
+    );
     expect(await optionError({ initial: 10_000 })).toMatch(/^budget\.initial: /);
     expect(await optionError({ tolerance: 0.5 })).toMatch(/^budget\.tolerance: /);
     expect(await optionError({ reserve: 2 })).toMatch(/^budget\.reserve: /);

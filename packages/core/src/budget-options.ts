@@ -10,7 +10,10 @@ import type { LoopDelay } from './loop-delay.js';
  * `ceiling`, following the primary's statement latency (see `AdaptiveBudget`).
  */
 export interface AdaptiveBudgetSettings {
-  /** Lowest limit, fallbacks per second. Default `50`. */
+  /**
+   * Lowest limit, fallbacks per second. Default `200`, the fixed rate (the default never admits
+   * less than the fixed budget did); lower it to let a small primary shed below that.
+   */
   floor?: number;
   /** Highest limit, fallbacks per second. Default `5000`. */
   ceiling?: number;

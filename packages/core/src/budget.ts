@@ -54,6 +54,12 @@ export interface BudgetStatus {
   latencyMs: number | null;
   /** Adaptive: the mean event-loop delay (ms) of the last window. */
   loopDelayMs: number | null;
+  /**
+   * Adaptive: the share of the last window the event loop was busy (0 to 1). Near 1 the process
+   * is saturated: latencies it measures then include its own backlog, which no loop-delay
+   * timer sees.
+   */
+  loopUtilization: number | null;
   /** Adaptive: what the last window did to the limit, and why (see `AdaptiveBudget`). */
   lastChange: BudgetChange | null;
 }
@@ -195,6 +201,7 @@ export function bucketStatus(bucket: TokenBucket, mode: BudgetStatus['mode']): B
     baselineMs: null,
     latencyMs: null,
     loopDelayMs: null,
+    loopUtilization: null,
     lastChange: null,
   };
 }

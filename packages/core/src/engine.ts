@@ -108,7 +108,7 @@ export interface EngineOptions {
    */
   onStoreError?: 'barrier' | 'primary' | 'token-only';
   /**
-   * Primary fallback budget. Default: the adaptive limit, `{ floor: 50, ceiling: 5000,
+   * Primary fallback budget. Default: the adaptive limit, `{ floor: 200, ceiling: 5000,
    * initial: 200, tolerance: 2, reserve: 0.5 }` — fallbacks per second that grow while the
    * primary's statements keep their usual latency and fallbacks want more, and shrink fast when
    * they slow down or fail (see `AdaptiveBudget`). `{ rate, burst?, reserve? }`: a fixed rate

@@ -19,12 +19,13 @@ describe('EventLoopDelay', () => {
     try {
       await sleep(20);
       delay.take();
-      const until = performance.now() + 60;
+      const until = performance.now() + 300;
       while (performance.now() < until); // the process is busy: callbacks wait
-      await sleep(15);
-      expect(delay.take()).toBeGreaterThan(0);
-      await sleep(0);
-      expect(delay.take()).toBeLessThan(60);
+      await sleep(30);
+      expect(delay.take()).toBeGreaterThan(20);
+      await sleep(30);
+      // The block is not counted again (generous: a loaded machine delays timers too).
+      expect(delay.take()).toBeLessThan(200);
     } finally {
       delay.stop();
     }

@@ -1,4 +1,9 @@
-import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import {
+  type EventLoopUtilization,
+  type IntervalHistogram,
+  monitorEventLoopDelay,
+  performance,
+} from 'node:perf_hooks';
 
 /**
  * Where the adaptive budget learns how long this process's event loop held callbacks back:
@@ -14,6 +19,12 @@ import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 export interface LoopDelay {
   /** Mean event-loop delay (ms) since the previous call, 0 when unknown; starts a new interval. */
   take(): number;
+  /**
+   * Share of the time (0 to 1) the event loop was busy since the previous call, 0 when
+   * unknown. A loop busy all the time keeps its backlog in its sockets, where no timer sees
+   * it: the delay above then understates what the process adds to a statement's latency.
+   */
+  utilization?(): number;
 }
 
 /** Sampling interval of {@link EventLoopDelay}, ms (Node's default). */
@@ -27,16 +38,27 @@ const RESOLUTION_MS = 10;
  */
 export class EventLoopDelay implements LoopDelay {
   #histogram: IntervalHistogram | null = null;
+  #elu: EventLoopUtilization | null = null;
 
   start(): void {
     if (this.#histogram !== null) return;
     this.#histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     this.#histogram.enable();
+    this.#elu = performance.eventLoopUtilization();
+  }
+
+  utilization(): number {
+    if (this.#elu === null) return 0;
+    const now = performance.eventLoopUtilization();
+    const since = performance.eventLoopUtilization(now, this.#elu);
+    this.#elu = now;
+    return since.utilization;
   }
 
   stop(): void {
     this.#histogram?.disable();
     this.#histogram = null;
+    this.#elu = null;
   }
 
   take(): number {

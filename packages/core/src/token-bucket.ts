@@ -65,6 +65,12 @@ export class TokenBucket {
   }
 
   /** Changes the refill rate and capacity from now on; tokens above the new capacity are dropped. */
+  /** Keeps at most `tokens` (fractional) in the bucket. */
+  cap(tokens: number): void {
+    this.#refill();
+    if (this.#tokens > tokens) this.#tokens = tokens;
+  }
+
   resize(rate: number, burst: number, reserved: number): void {
     this.#refill();
     this.rate = rate;
