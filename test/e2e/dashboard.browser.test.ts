@@ -156,12 +156,16 @@ describe('the casebook dashboard in headless Chromium', () => {
     };
     await expect.poll(lagOf, { timeout: 10_000 }).toBeGreaterThan(500);
     const peak = await lagOf();
+    // The read-after-write probe, beside the LSN lag, waits for r1 to show its write.
+    const probeOf = async () => (await r1.locator('td.probe').textContent()) ?? '';
+    await expect.poll(probeOf, { timeout: 10_000 }).toMatch(/^waiting \d+ ms$/);
     await page.screenshot({ path: `${ARTIFACTS}dashboard-paused.png` });
 
     // …and fall back after resume.
     await r1.locator('button[data-action="resume"]').click();
     await expect.poll(lagOf, { timeout: 10_000 }).toBeLessThan(peak);
     await expect.poll(lagOf, { timeout: 10_000 }).toBe(0);
+    await expect.poll(probeOf, { timeout: 10_000 }).toMatch(/^\d+ ms$/);
     await page.waitForTimeout(1_000); // let the chart draw a few points after the resume
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: `${ARTIFACTS}dashboard.png`, fullPage: true });

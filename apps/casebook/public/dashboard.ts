@@ -24,6 +24,8 @@ interface Status {
     degraded: Record<string, number>;
     budgetExhausted: number;
   };
+  /** The read-after-write probe per replica (`null` when it is off). */
+  probe: Record<string, { delayMs: number | null; pendingMs: number }> | null;
   lab: boolean;
   framework: string;
   pinStore: string;
@@ -104,6 +106,16 @@ function pinStoreNote(status: Status): string {
   return ` (epoch changes ${s.epochChanges} · absence ${s.vouched ? 'trusted' : 'distrusted: barrier reads'} · pins written back ${s.writtenBack}, pending ${s.writeBackPending})`;
 }
 
+/**
+ * The probe's view of a replica: how long its last probe write took to show, or how long the
+ * oldest one has been waiting when that is longer.
+ */
+function probeText(probe: { delayMs: number | null; pendingMs: number } | undefined): string {
+  if (!probe) return '—';
+  if (probe.pendingMs > (probe.delayMs ?? 0)) return `waiting ${probe.pendingMs} ms`;
+  return probe.delayMs === null ? '—' : `${Math.round(probe.delayMs)} ms`;
+}
+
 function render(status: Status): void {
   $('#cluster').textContent =
     `${status.framework} · pin store: ${status.pinStore}${pinStoreNote(status)} · primary ${status.primary.currentLsn ?? '?'} · lab mode ${status.lab ? 'on' : 'off'}`;
@@ -115,6 +127,7 @@ function render(status: Status): void {
       el('td', {}, status.primary.name),
       el('td', {}, 'primary'),
       el('td', { class: 'num' }, status.primary.currentLsn ?? '—'),
+      el('td', {}, '—'),
       el('td', {}, '—'),
       el('td', {}, badge(status.primary.health)),
       el('td', {}, badge(status.primary.circuit)),
@@ -147,6 +160,7 @@ function render(status: Status): void {
         el('td', {}, 'replica'),
         el('td', { class: 'num' }, r.replayLsn ?? '—'),
         el('td', { class: 'num lag' }, r.lagMs == null ? '—' : `${r.lagMs} ms`),
+        el('td', { class: 'num probe' }, probeText(status.probe?.[r.name])),
         el('td', {}, badge(r.health)),
         el('td', {}, badge(r.circuit)),
         lab,

@@ -48,6 +48,8 @@ export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
     pinStore,
     cookie: true,
     telemetry: { onDecision: counters.onDecision },
+    // The synthetic read-after-write probe, shown beside the LSN lag on the dashboard.
+    probe: { interval: '1s' },
   });
   await createSchema(freshgate.primary);
   await freshgate.start();

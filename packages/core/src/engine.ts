@@ -213,6 +213,8 @@ export interface Engine {
   observePrimary(latencyMs: number, outcome: PrimaryOutcome, queued?: number): void;
   /** The budget's mode, limit, counters and what the adaptive limit measured, for status pages. */
   budgetStatus(): BudgetStatus;
+  /** Records a synthetic read-after-write probe measurement of replica `node` (`freshgate.probe.delay`). */
+  recordProbe(node: string, delayMs: number): void;
   /**
    * Starts measuring the event-loop delay that the adaptive budget subtracts from statement
    * latencies (without it, a busy process reads as a busy primary). Idempotent; the data
@@ -541,6 +543,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         ? () => {}
         : (latencyMs, outcome, queued) => adaptive.observe(latencyMs, outcome, queued),
     budgetStatus: () => decideBudget.status(),
+    recordProbe: (node, delayMs) => telemetry.probed(node, delayMs),
     start: () => {
       if (adaptive !== null) loopDelay.start();
     },

@@ -21,11 +21,16 @@ describe('EventLoopDelay', () => {
       delay.take();
       const until = performance.now() + 300;
       while (performance.now() < until); // the process is busy: callbacks wait
-      await sleep(30);
-      expect(delay.take()).toBeGreaterThan(20);
+      // The delayed timer run is recorded by the time the loop turns again.
+      let seen = 0;
+      for (let i = 0; i < 10 && seen === 0; i++) {
+        await sleep(20);
+        seen = delay.take();
+      }
+      expect(seen).toBeGreaterThan(20);
       await sleep(30);
       // The block is not counted again (generous: a loaded machine delays timers too).
-      expect(delay.take()).toBeLessThan(200);
+      expect(delay.take()).toBeLessThan(300);
     } finally {
       delay.stop();
     }

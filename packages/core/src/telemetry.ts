@@ -84,6 +84,11 @@ export const METRIC_NODE_TRANSITIONS = 'freshgate.node.transitions';
 export const METRIC_BARRIERS = 'freshgate.barriers';
 /** Gauge (ms): measured replication lag of each replica, by `freshgate.node`. */
 export const METRIC_REPLICA_LAG = 'freshgate.replica.lag';
+/**
+ * Histogram (ms): the synthetic read-after-write probe's delay (a write acknowledged by the
+ * primary until a replica shows it), by `freshgate.node`. Recorded when `probe` is enabled.
+ */
+export const METRIC_PROBE_DELAY = 'freshgate.probe.delay';
 
 /** Telemetry options of the engine. */
 export interface TelemetryOptions {
@@ -124,6 +129,7 @@ export class Telemetry {
   readonly #storeFailures: Counter;
   readonly #transitions: Counter;
   readonly #barriers: Counter;
+  readonly #probe: Histogram;
   readonly #meter: Meter;
   readonly #onDecision: TelemetryOptions['onDecision'];
   // Attribute objects are reused: metric points are recorded per statement.
@@ -158,8 +164,21 @@ export class Telemetry {
       description:
         'Barrier reads: primary positions observed as a required LSN, by cause and source',
     });
+    this.#probe = meter.createHistogram(METRIC_PROBE_DELAY, {
+      description:
+        'Synthetic read-after-write probe: a write acknowledged until a replica shows it, by node',
+      unit: 'ms',
+    });
     this.#meter = meter;
     this.#onDecision = options.onDecision;
+  }
+
+  /** Records one probe measurement of `node`. */
+  probed(node: string, ms: number): void {
+    this.#probe.record(
+      ms,
+      this.#attrs(`q\0${node}`, () => ({ [ATTR_NODE]: node })),
+    );
   }
 
   /**

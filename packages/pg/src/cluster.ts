@@ -32,6 +32,7 @@ import { DEFAULT_MONITOR_TIMEOUT, type MonitorOptions, ReplicaMonitor } from './
 import type { ClientLike, PoolConfigLike, PoolLike } from './pg-types.js';
 import { identityCheckedPool } from './primary-identity.js';
 import { PrimaryPosition } from './primary-position.js';
+import { type ProbeOptions, type ProbeReplicaStatus, ReplicaProbe } from './probe.js';
 
 /** Default time a request may wait for a pool connection before it fails. */
 export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000;
@@ -46,6 +47,7 @@ const OPTIONS = [
   'statementTimeout',
   'poolSize',
   'waitPollInterval',
+  'probe',
 ];
 
 /** A node given as a pool, a connection string or node-postgres pool options. */
@@ -68,6 +70,13 @@ export interface FreshgateOptions extends Omit<EngineOptions, 'topology'> {
   poolSize?: number;
   /** Interval between position polls of the `wait` fallback. Default `'10ms'`. */
   waitPollInterval?: Duration;
+  /**
+   * The synthetic read-after-write probe: `true` or `{ interval?, timeout?, table?, health? }`
+   * to write one row every `interval` (default 10 s) and time how long each replica takes to
+   * show it (`status().probe`, the `freshgate.probe.delay` histogram). Default: off. See
+   * {@link ProbeOptions} for what it costs and needs.
+   */
+  probe?: boolean | ProbeOptions;
 }
 
 /** What a framework adapter gets for one request. */
@@ -93,6 +102,8 @@ export interface FreshgateStatus extends TopologySnapshot {
    * (`baselineMs`, `latencyMs`, `loopDelayMs`, `lastChange`).
    */
   budget: BudgetStatus;
+  /** What the read-after-write probe last measured per replica; `null` when it is off. */
+  probe: Record<string, ProbeReplicaStatus> | null;
 }
 
 function isPool(input: unknown): input is PoolLike {
@@ -131,6 +142,8 @@ export class Freshgate {
   readonly primary: PoolLike;
   /** The replicas' pools, by name. */
   readonly replicas: ReadonlyMap<string, PoolLike>;
+  /** The synthetic read-after-write probe, `null` unless the `probe` option is set. */
+  readonly probe: ReplicaProbe | null;
   readonly #owned: PoolLike[] = [];
   readonly #backend: DataSourceBackend;
   #commitLsnFunction: CommitLsnFunction = 'pg_current_wal_lsn';
@@ -209,6 +222,16 @@ export class Freshgate {
       },
       { clock, ...monitor },
     );
+    this.probe =
+      options.probe === undefined || options.probe === false
+        ? null
+        : new ReplicaProbe(options.probe, this.primary, this.replicas, (name, ms) =>
+            this.engine.recordProbe(name, ms),
+          );
+    if (this.probe?.health) {
+      const probe = this.probe;
+      this.monitor.setLagFloor((name) => probe.pendingMs(name));
+    }
     const position = new PrimaryPosition(
       (sql) => this.#barrierQuery(sql, connectPrimary),
       clock ?? systemClock,
@@ -287,6 +310,7 @@ export class Freshgate {
       }
       this.monitor.start();
       await this.monitor.ready();
+      this.probe?.start();
       this.#ready = true;
     })();
     return this.#started;
@@ -332,6 +356,7 @@ export class Freshgate {
       pools,
       reads: this.engine.reads(),
       budget: this.engine.budgetStatus(),
+      probe: this.probe?.status() ?? null,
     };
   }
 
@@ -339,6 +364,7 @@ export class Freshgate {
   async close(): Promise<void> {
     this.#closed = true;
     this.engine.close();
+    await this.probe?.stop();
     const barrier = this.#barrierClient;
     this.#barrierClient = undefined;
     await barrier?.then(
@@ -386,6 +412,7 @@ export async function createFreshgate(options: FreshgateOptions): Promise<Freshg
     statementTimeout,
     poolSize,
     waitPollInterval,
+    probe,
     ...engineOptions
   } = options;
   if (primary === undefined || primary === null) {

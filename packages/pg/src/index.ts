@@ -18,3 +18,4 @@ export {
 export type { HysteresisOptions } from './health-hysteresis.js';
 export type { MonitorOptions, QuarantineReason, ReplicaMonitor } from './monitor.js';
 export type { PoolClientLike, PoolConfigLike, PoolLike, QueryResultLike } from './pg-types.js';
+export type { ProbeOptions, ProbeReplicaStatus, ReplicaProbe } from './probe.js';

@@ -143,6 +143,15 @@ export class ReplicaMonitor {
   #running = false;
   #primarySample: { lsn: bigint; sentAt: number } | null = null;
   #readyWaiters: (() => void)[] = [];
+  #lagFloor: ((replica: string) => number) | null = null;
+
+  /**
+   * @internal Another measure of how far behind a replica is at least (the read-after-write
+   * probe's oldest write it does not show, ms): a replica's lag is never reported below it.
+   */
+  setLagFloor(floor: (replica: string) => number): void {
+    this.#lagFloor = floor;
+  }
 
   /**
    * @internal `createFreshgate()` builds the monitor from its `monitor` option. Every option is
@@ -471,7 +480,12 @@ export class ReplicaMonitor {
     // A per-request check may have moved the cached position past this sample.
     const replayLsn =
       lsn !== null && state?.replayLsn != null && state.replayLsn > lsn ? state.replayLsn : lsn;
-    const lagMs = replayLsn === null ? null : this.#history.lagMs(replayLsn, now);
+    const measured = replayLsn === null ? null : this.#history.lagMs(replayLsn, now);
+    // What another measure proves the replica is behind at least (the probe's oldest unseen write).
+    const lagMs =
+      measured === null || this.#lagFloor === null
+        ? measured
+        : Math.max(measured, this.#lagFloor(node.name));
     const lagBytes = replayLsn === null ? null : this.#history.lagBytes(replayLsn);
     const health = lagMs === null ? 'unknown' : node.health.observe(lagMs, now);
     this.#topology.updateReplica(node.name, {

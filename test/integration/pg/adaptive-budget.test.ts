@@ -33,7 +33,7 @@ describe('adaptive primary budget: the data source feeds it every primary statem
     expect(gate.status().budget).toMatchObject({
       mode: 'adaptive',
       limit: 200,
-      floor: 50,
+      floor: 200,
       ceiling: 5000,
       samples: 0,
       baselineMs: null,
