@@ -577,6 +577,8 @@ export interface KindsLoadOptions {
   deadlineMs?: number;
   /** Sessions start one after the other over this long, ms (the load ramps up). Default 0. */
   rampMs?: number;
+  /** Honour `Retry-After`: after a 503 the session pauses this long, ms. Default 0. */
+  retryAfterMs?: number;
 }
 
 /**
@@ -637,6 +639,7 @@ export function kindsLoad(options: KindsLoadOptions) {
           fiveHundreds.push(
             `${kind} ${exchange.status}${isDocumented503(exchange) ? ' (documented)' : ''} ${app.framework} ${write ? 'POST' : 'GET'} ${path}: ${JSON.stringify(exchange.body).slice(0, 160)}`,
           );
+          if (exchange.status === 503 && options.retryAfterMs) await sleep(options.retryAfterMs);
         } else if (write && exchange.status === 201) {
           history.write(session, key, (exchange.body as { version: number }).version, end);
         } else if (!write && exchange.status === 200) {

@@ -32,6 +32,10 @@ describe('CapacityProxy (a primary of small capacity)', () => {
       // 40 messages at 100/s: about 400 ms (a 1-message burst), never much less.
       expect(performance.now() - started).toBeGreaterThan(300);
       expect(received).toBe(Array.from({ length: 40 }, (_, i) => `${i},`).join(''));
+      // One message in flight at a time: each waited about 10 ms for its turn.
+      const waits = await proxy.takeWaits();
+      expect(waits.length).toBe(40);
+      expect(waits.filter((w) => w.ms > 5).length).toBeGreaterThan(30);
       proxy.setCapacity(100_000);
       const fast = performance.now();
       for (let i = 0; i < 40; i++) await ask(socket, 'x');

@@ -5,6 +5,8 @@ const PROXY = `
 const { createConnection, createServer } = require('node:net');
 const { parentPort, workerData } = require('node:worker_threads');
 const queue = [];
+// Each message's wait in the queue: [epoch ms when it passed, ms waited].
+let waits = [];
 let capacity = workerData.capacity;
 let tokens = 0;
 let refilledAt = performance.now();
@@ -15,8 +17,10 @@ function drain() {
   tokens = Math.min(Math.max(1, capacity / 100), tokens + ((now - refilledAt) * capacity) / 1000);
   refilledAt = now;
   while (queue.length > 0 && tokens >= 1) {
-    const { upstream, chunk } = queue.shift();
+    const { upstream, chunk, at } = queue.shift();
     tokens -= 1;
+    const now = performance.now();
+    waits.push([performance.timeOrigin + now, now - at]);
     if (!upstream.destroyed) upstream.write(chunk);
   }
   if (queue.length > 0 && timer === undefined) {
@@ -30,12 +34,13 @@ const server = createServer((client) => {
   const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
   client.on('error', drop).on('close', drop);
   upstream.on('error', drop).on('close', drop);
-  client.on('data', (chunk) => { queue.push({ upstream, chunk }); drain(); });
+  client.on('data', (chunk) => { queue.push({ upstream, chunk, at: performance.now() }); drain(); });
   upstream.pipe(client);
 });
 server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
 parentPort.on('message', (message) => {
   if (message.capacity !== undefined) { capacity = message.capacity; drain(); }
+  if (message.take) { parentPort.postMessage({ waits }); waits = []; }
   if (message.close) {
     clearTimeout(timer);
     for (const socket of sockets) socket.destroy();
@@ -79,6 +84,23 @@ export class CapacityProxy {
   /** Messages a second from now on. */
   setCapacity(capacity: number): void {
     this.#worker.postMessage({ capacity });
+  }
+
+  /**
+   * How long each message waited in the queue since the previous call (`at`: when it passed,
+   * as `performance.now()`): the queueing a server of this size adds to its latency.
+   */
+  async takeWaits(): Promise<{ at: number; ms: number }[]> {
+    const reply = new Promise<[number, number][]>((resolve) => {
+      const onMessage = (m: { waits?: [number, number][] }) => {
+        if (m.waits === undefined) return;
+        this.#worker.off('message', onMessage);
+        resolve(m.waits);
+      };
+      this.#worker.on('message', onMessage);
+    });
+    this.#worker.postMessage({ take: true });
+    return (await reply).map(([epoch, ms]) => ({ at: epoch - performance.timeOrigin, ms }));
   }
 
   /** Drops every connection and stops the thread. */

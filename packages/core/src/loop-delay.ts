@@ -1,9 +1,4 @@
-import {
-  type EventLoopUtilization,
-  type IntervalHistogram,
-  monitorEventLoopDelay,
-  performance,
-} from 'node:perf_hooks';
+import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 
 /**
  * Where the adaptive budget learns how long this process's event loop held callbacks back:
@@ -27,23 +22,37 @@ export interface LoopDelay {
   utilization?(): number;
 }
 
-/** Sampling interval of {@link EventLoopDelay}, ms (Node's default). */
+/** Sampling interval of {@link EventLoopDelay}, ms. */
 const RESOLUTION_MS = 10;
 
 /**
- * The process's event-loop delay, from `perf_hooks.monitorEventLoopDelay()`: a timer every
- * 10 ms (unreferenced: it never keeps the process alive) whose lateness is the delay. Measures
- * only between `start()` and `stop()`; `take()` answers 0 otherwise. Internal: the engine owns
- * one and starts and stops it with itself.
+ * The process's event-loop delay: a timer every 10 ms (unreferenced: it never keeps the
+ * process alive) measures how late it runs, by the clock, so that a long synchronous stretch
+ * counts in full. (`perf_hooks.monitorEventLoopDelay()` was measured to miss such stretches:
+ * a 300 ms block left its maximum at 20 ms.) Also reads the loop's utilization. Measures only
+ * between `start()` and `stop()`; `take()` answers 0 otherwise. Internal: the engine owns one
+ * and starts and stops it with itself.
  */
 export class EventLoopDelay implements LoopDelay {
-  #histogram: IntervalHistogram | null = null;
+  #timer: NodeJS.Timeout | undefined;
+  #last = 0;
+  #sum = 0;
+  #count = 0;
   #elu: EventLoopUtilization | null = null;
 
   start(): void {
-    if (this.#histogram !== null) return;
-    this.#histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-    this.#histogram.enable();
+    if (this.#timer !== undefined) return;
+    this.#last = performance.now();
+    const tick = () => {
+      const now = performance.now();
+      this.#sum += Math.max(0, now - this.#last - RESOLUTION_MS);
+      this.#count++;
+      this.#last = now;
+      this.#timer = setTimeout(tick, RESOLUTION_MS);
+      this.#timer.unref?.();
+    };
+    this.#timer = setTimeout(tick, RESOLUTION_MS);
+    this.#timer.unref?.();
     this.#elu = performance.eventLoopUtilization();
   }
 
@@ -56,18 +65,20 @@ export class EventLoopDelay implements LoopDelay {
   }
 
   stop(): void {
-    this.#histogram?.disable();
-    this.#histogram = null;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.#elu = null;
+    this.#sum = 0;
+    this.#count = 0;
   }
 
   take(): number {
-    const histogram = this.#histogram;
-    if (histogram === null || histogram.count === 0) return 0;
-    // The histogram holds the intervals between the timer's runs: the delay is what exceeds
-    // the interval asked for.
-    const delay = histogram.mean / 1e6 - RESOLUTION_MS;
-    histogram.reset();
-    return Math.max(delay, 0);
+    if (this.#timer === undefined || this.#count === 0) return 0;
+    // A stretch the timer has not run after yet counts too.
+    const pending = Math.max(0, performance.now() - this.#last - RESOLUTION_MS);
+    const delay = (this.#sum + pending) / (this.#count + (pending > 0 ? 1 : 0));
+    this.#sum = 0;
+    this.#count = 0;
+    return delay;
   }
 }
