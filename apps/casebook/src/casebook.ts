@@ -6,6 +6,7 @@ import type { CasebookConfig } from './config.js';
 import { Counters } from './counters.js';
 import { Lab } from './lab.js';
 import { LagHistory } from './lag-history.js';
+import { type CasebookMetrics, prometheusMetrics } from './metrics.js';
 import type { CasebookServices } from './routes.js';
 import { createSchema } from './schema.js';
 
@@ -14,6 +15,8 @@ export interface Casebook {
   config: CasebookConfig;
   freshgate: Freshgate;
   services: CasebookServices;
+  /** Present with `CASEBOOK_METRICS=1`: freshgate's metrics for `/metrics`. */
+  metrics: CasebookMetrics | undefined;
   close(): Promise<void>;
 }
 
@@ -23,6 +26,7 @@ export interface Casebook {
  */
 export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
   const counters = new Counters();
+  const metrics = config.metrics ? prometheusMetrics() : undefined;
   let redis: Redis | undefined;
   let pinStore: PinStore;
   let pins: RedisPinStore | undefined;
@@ -36,10 +40,10 @@ export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
       lazyConnect: false,
     });
     redis.on('error', () => {});
-    pins = redisPinStore(redis);
+    pins = redisPinStore(redis, { meter: metrics?.meter('@freshgate/redis') });
     pinStore = pins;
   } else {
-    pinStore = memoryPinStore();
+    pinStore = memoryPinStore({ meter: metrics?.meter('@freshgate/core') });
   }
   const freshgate = await createFreshgate({
     primary: config.primaryUrl,
@@ -47,7 +51,7 @@ export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
     secret: config.secret,
     pinStore,
     cookie: true,
-    telemetry: { onDecision: counters.onDecision },
+    telemetry: { meter: metrics?.meter('@freshgate/core'), onDecision: counters.onDecision },
     // The synthetic read-after-write probe, shown beside the LSN lag on the dashboard.
     probe: { interval: '1s' },
   });
@@ -73,11 +77,13 @@ export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
     config,
     freshgate,
     services,
+    metrics,
     async close() {
       lagHistory.stop();
       await freshgate.close();
       await pins?.close();
       redis?.disconnect();
+      await metrics?.close();
     },
   };
 }

@@ -17,4 +17,12 @@ describe('readConfig', () => {
       readConfig({ ...ENV, FRESHGATE_SECRET: secret }, { fallbackSecret: 'generated' }).secret,
     ).toBe(secret);
   });
+
+  it('serves /metrics only when CASEBOOK_METRICS=1', () => {
+    const secret = 'a-secret-of-at-least-32-bytes-0123456789';
+    expect(readConfig({ ...ENV, FRESHGATE_SECRET: secret }).metrics).toBe(false);
+    expect(readConfig({ ...ENV, FRESHGATE_SECRET: secret, CASEBOOK_METRICS: '1' }).metrics).toBe(
+      true,
+    );
+  });
 });

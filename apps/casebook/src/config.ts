@@ -8,6 +8,8 @@ export interface CasebookConfig {
   host: string;
   framework: 'express' | 'fastify';
   lab: boolean;
+  /** `CASEBOOK_METRICS=1`: serve freshgate's metrics at `/metrics` (Prometheus text format). */
+  metrics: boolean;
 }
 
 /** Options of {@link readConfig}. */
@@ -60,5 +62,6 @@ export function readConfig(
     host: env.HOST || '127.0.0.1',
     framework,
     lab: env.CASEBOOK_LAB === '1',
+    metrics: env.CASEBOOK_METRICS === '1',
   };
 }

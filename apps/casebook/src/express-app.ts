@@ -2,6 +2,7 @@ import { fresh, freshDb, freshgate, freshgateErrors } from '@freshgate/express';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import type { Casebook } from './casebook.js';
 import { BODY_LIMIT, PROBLEM_JSON, problemFor } from './http-errors.js';
+import { METRICS_PATH } from './metrics.js';
 import { HttpProblem } from './problem.js';
 import { ROUTES, runRoute } from './routes.js';
 
@@ -17,6 +18,8 @@ export function expressApp(
       res.type(asset.type).send(asset.body);
     });
   }
+  const metrics = casebook.metrics;
+  if (metrics !== undefined) app.get(METRICS_PATH, (req, res) => metrics.handle(req, res));
   app.use(express.json({ limit: BODY_LIMIT }));
   app.use('/api', freshgate(casebook.freshgate, { sessionKey: (req) => req.get('x-user') }));
   for (const route of ROUTES) {

@@ -4,6 +4,7 @@ import Fastify from 'fastify';
 import type { Casebook } from './casebook.js';
 import { served } from './express-app.js';
 import { BODY_LIMIT, PROBLEM_JSON, problemFor } from './http-errors.js';
+import { METRICS_PATH } from './metrics.js';
 import { HttpProblem } from './problem.js';
 import { ROUTES, runRoute } from './routes.js';
 
@@ -24,6 +25,14 @@ export async function fastifyApp(
     app.get(path, { config: { freshness: false } }, async (_request, reply) =>
       reply.type(asset.type).send(asset.body),
     );
+  }
+  const metrics = casebook.metrics;
+  if (metrics !== undefined) {
+    app.get(METRICS_PATH, { config: { freshness: false } }, (request, reply) => {
+      // The exporter writes the raw response itself.
+      reply.hijack();
+      metrics.handle(request.raw, reply.raw);
+    });
   }
   for (const route of ROUTES) {
     app.route({
