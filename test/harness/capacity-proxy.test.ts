@@ -4,8 +4,12 @@ import { CapacityProxy } from './capacity-proxy.js';
 
 function ask(socket: Socket, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    socket.once('data', (d) => resolve(String(d)));
-    socket.once('close', () => reject(new Error('closed')));
+    const closed = () => reject(new Error('closed'));
+    socket.once('close', closed);
+    socket.once('data', (d) => {
+      socket.off('close', closed);
+      resolve(String(d));
+    });
     socket.write(text);
   });
 }
