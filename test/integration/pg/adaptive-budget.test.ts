@@ -83,11 +83,12 @@ describe('adaptive primary budget: the data source feeds it every primary statem
     await sleep(300);
     await (await gate.begin()).db.primary().query('SELECT 1');
     const budget = gate.status().budget;
-    expect(budget.baselineMs).toBeGreaterThan(0);
+    // A known baseline: 0 when the loop delay covered the statements' whole latency.
+    expect(budget.baselineMs).toBeGreaterThanOrEqual(0);
     expect(budget.latencyMs).toBeGreaterThanOrEqual(0);
     expect(budget.loopDelayMs).toBeGreaterThanOrEqual(0);
     expect(budget.lastChange).not.toBeNull();
-    expect(budget.limit).toBeGreaterThanOrEqual(50);
+    expect(budget.limit).toBeGreaterThanOrEqual(200);
   });
 
   it('with the replica paused, admits primary fallbacks and counts them', async () => {
