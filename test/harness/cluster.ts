@@ -258,6 +258,13 @@ export async function failover(cluster: Cluster, name: string): Promise<Replica>
   const promoted = cluster.replica(name);
   await cluster.primary.stop();
   await promoted.promote();
+  await repointReplicas(cluster, promoted);
+  cluster.primary = promoted;
+  return promoted;
+}
+
+/** Points every other running replica at `promoted`, following its new timeline. */
+export async function repointReplicas(cluster: Cluster, promoted: Replica): Promise<void> {
   for (const other of cluster.replicas) {
     if (other === promoted || other.role !== 'replica' || !other.running) continue;
     other.upstream = promoted;
@@ -267,6 +274,4 @@ export async function failover(cluster: Cluster, name: string): Promise<Replica>
     await other.query("ALTER SYSTEM SET recovery_target_timeline = 'latest'");
     await other.query('SELECT pg_reload_conf()');
   }
-  cluster.primary = promoted;
-  return promoted;
 }

@@ -1,5 +1,4 @@
-import type { Cluster } from './cluster.js';
-import type { Replica } from './replica.js';
+import { type Cluster, repointReplicas } from './cluster.js';
 import type { TcpProxy } from './tcp-proxy.js';
 
 /** When each step of a switchover or failover finished (`performance.now()` clock). */
@@ -10,18 +9,6 @@ export interface FailoverTimes {
   promotedAt: number;
   /** The old primary's last position (planned: every byte of it is on the promoted node). */
   lastLsn: string | null;
-}
-
-async function repoint(cluster: Cluster, promoted: Replica): Promise<void> {
-  for (const other of cluster.replicas) {
-    if (other === promoted || other.role !== 'replica' || !other.running) continue;
-    other.upstream = promoted;
-    await other.query(
-      `ALTER SYSTEM SET primary_conninfo = 'host=${promoted.host} port=${promoted.port} user=postgres application_name=${other.name}'`,
-    );
-    await other.query("ALTER SYSTEM SET recovery_target_timeline = 'latest'");
-    await other.query('SELECT pg_reload_conf()');
-  }
 }
 
 /**
@@ -53,7 +40,7 @@ export async function switchover(
   await promoted.promote();
   proxy.moveTo({ host: promoted.host, port: promoted.port });
   const promotedAt = performance.now();
-  await repoint(cluster, promoted);
+  await repointReplicas(cluster, promoted);
   cluster.primary = promoted;
   return { stoppedAt, promotedAt, lastLsn: row!.lsn };
 }
@@ -76,7 +63,7 @@ export async function unplannedFailover(
   await promoted.promote();
   proxy.moveTo({ host: promoted.host, port: promoted.port });
   const promotedAt = performance.now();
-  await repoint(cluster, promoted);
+  await repointReplicas(cluster, promoted);
   cluster.primary = promoted;
   return { stoppedAt, promotedAt, lastLsn: null };
 }

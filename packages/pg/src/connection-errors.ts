@@ -48,14 +48,21 @@ export function isReadOnlyError(error: unknown): boolean {
 }
 
 /**
+ * Whether `error`, raised by a statement on `node`, is the node's failure rather than the
+ * statement's: a connection failure, or on the primary a read-only refusal (a demoted
+ * primary). Freshgate's own errors are not (they were classified where they arose).
+ */
+export function isNodeFailure(error: unknown, node: string): boolean {
+  if (error instanceof FreshgateError) return false;
+  return isConnectionError(error) || (node === 'primary' && isReadOnlyError(error));
+}
+
+/**
  * The error a caller of the data source should see for `error` raised on `node`: a
  * connection failure (or, on the primary, a read-only refusal) becomes a
  * {@link NodeUnavailableError} (503 with `Retry-After`); freshgate errors and the statement's
  * own errors pass through.
  */
 export function toNodeError(error: unknown, node: string): unknown {
-  if (error instanceof FreshgateError) return error;
-  if (isConnectionError(error) || (node === 'primary' && isReadOnlyError(error)))
-    return new NodeUnavailableError(node, { cause: error });
-  return error;
+  return isNodeFailure(error, node) ? new NodeUnavailableError(node, { cause: error }) : error;
 }

@@ -16,7 +16,7 @@ import {
   UnsafeStatementError,
 } from '@freshgate/core';
 import type { PrimaryOutcome, Topology } from '@freshgate/core/adapter';
-import { isConnectionError, isReadOnlyError, toNodeError } from './connection-errors.js';
+import { isConnectionError, isNodeFailure, toNodeError } from './connection-errors.js';
 import { runWithDb } from './current-db.js';
 import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
 import { unsafeStatement } from './session-statement.js';
@@ -309,10 +309,7 @@ export class FreshDataSource implements Queryable {
       return result;
     } catch (error) {
       // The connection's own failure (not, say, a replica read's that fn let through).
-      if (
-        !(error instanceof FreshgateError) &&
-        (isConnectionError(error) || isReadOnlyError(error))
-      ) {
+      if (isNodeFailure(error, 'primary')) {
         broken = error as Error;
         this.#backend.reportFailure('primary');
       }
@@ -398,7 +395,7 @@ export class FreshDataSource implements Queryable {
       );
       lsn = position.rows[0]?.lsn as string | undefined;
     } catch (error) {
-      if (isConnectionError(error) || isReadOnlyError(error)) {
+      if (isNodeFailure(error, 'primary')) {
         broken = error as Error;
         this.#backend.reportFailure('primary');
       }

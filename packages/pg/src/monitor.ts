@@ -81,12 +81,15 @@ export type QuarantineReason =
 // One statement per poll, the same on every node: position, role, identity and start time.
 // pg_stat_wal_receiver.received_tli needs pg_monitor (or pg_read_all_stats); without it the
 // checkpoint's timeline is used, which lags behind a timeline switch until the next restartpoint.
+/** The primary's current timeline, from the name of the WAL segment it writes. */
+export const PRIMARY_TIMELINE_SQL = `('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`;
+
 export const POLL_SQL = `SELECT pg_is_in_recovery() AS recovery,
   (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn,
   (SELECT system_identifier::text FROM pg_control_system()) AS sysid,
   CASE WHEN pg_is_in_recovery()
     THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
-    ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS tli,
+    ELSE ${PRIMARY_TIMELINE_SQL} END AS tli,
   (extract(epoch FROM pg_postmaster_start_time()) * 1000)::bigint::text AS started`;
 
 interface PollRow {

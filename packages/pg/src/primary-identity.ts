@@ -1,13 +1,13 @@
 import { NodeUnavailableError } from '@freshgate/core';
 import type { Topology } from '@freshgate/core/adapter';
+import { PRIMARY_TIMELINE_SQL } from './monitor.js';
 import type { PoolClientLike, PoolLike } from './pg-types.js';
 
 // The identity of the node behind a new primary connection: the same cluster id the monitor
 // computes (system identifier + timeline), and whether it is a standby.
 export const IDENTITY_SQL = `SELECT pg_is_in_recovery() AS recovery,
   (SELECT system_identifier::text FROM pg_control_system()) AS sysid,
-  CASE WHEN pg_is_in_recovery() THEN NULL
-    ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS tli`;
+  CASE WHEN pg_is_in_recovery() THEN NULL ELSE ${PRIMARY_TIMELINE_SQL} END AS tli`;
 
 const ignoreError = () => {};
 
