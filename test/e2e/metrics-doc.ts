@@ -16,8 +16,11 @@ export interface DocumentedMetric {
   prometheus: string[];
   /** The "appears" cell. */
   appears: string;
-  /** Marked "only …": exported only under a condition a plain journey does not create. */
-  conditional: boolean;
+  /**
+   * The configuration the metric needs, from the start of the "appears" cell (`Redis pin
+   * store:`, `memory pin store:`, `with probe`); `undefined` when every gate exports it.
+   */
+  requires: 'redis' | 'memory' | 'probe' | undefined;
 }
 
 const KINDS = new Set(['counter', 'histogram', 'observable counter', 'observable gauge']);
@@ -41,7 +44,13 @@ export function documentedMetrics(text = readFileSync(METRICS_DOC, 'utf8')): Doc
         (m) => m[1] as string,
       ),
       appears: appears as string,
-      conditional: /^only\b/.test(appears as string),
+      requires: /^Redis pin store:/.test(appears as string)
+        ? 'redis'
+        : /^memory pin store:/.test(appears as string)
+          ? 'memory'
+          : /^with `probe`/.test(appears as string)
+            ? 'probe'
+            : undefined,
     });
   }
   return rows;

@@ -144,18 +144,18 @@ describe('replica faults under HTTP load (Express and Fastify on one engine)', (
     // Hysteresis: while the lag climbed, hovered and fell, r1 changed state exactly twice.
     const changes = healthOf('r1', since);
     expect(changes.map((e) => e.to)).toEqual(['lagging', 'healthy']);
-    // The lagging replica served nothing that started while it was lagging (a request is
-    // decided after it starts; on a busy machine one decided just before the change may end
-    // long after it, so completion times would blame it wrongly). The monitor's own
-    // timestamps, not this test's polling, bound the period.
+    // The lagging replica served no request that ran entirely while it was lagging: such a
+    // request was decided then. One that started before the change may be decided just
+    // before it and end long after it on a busy machine, and one that started before the
+    // return may be decided after it, so only requests inside the period count. The
+    // topology's own change events, not this test's polling, bound the period.
     const lagging = changes[0]!;
     const healthy = changes[1]!;
     expect(lagging.at).toBeLessThanOrEqual(laggingAt);
     expect(healthy.at).toBeLessThanOrEqual(healthyAt);
-    const whileLagging = result.routes.filter(
-      (o) => o.route === 'replica:r1' && o.startedAt > lagging.at && o.startedAt < healthy.at,
-    );
-    expect(whileLagging).toEqual([]);
+    const inside = result.routes.filter((o) => o.startedAt > lagging.at && o.at < healthy.at);
+    expect(inside.length, 'reads ran while r1 was lagging').toBeGreaterThan(20);
+    expect(inside.filter((o) => o.route === 'replica:r1')).toEqual([]);
     expect(result.routes.some((o) => o.route === 'replica:r1' && o.at > healthyAt)).toBe(true);
   });
 

@@ -43,6 +43,8 @@ describe('memoryPinStore', () => {
       .find((m) => m.descriptor.name === 'freshgate.pin.evictions');
     expect(evictions?.dataPoints.map((p) => [p.attributes, p.value])).toEqual([
       [{ 'freshgate.pin.kind': 'node' }, 901],
+      // Exported at 0 from the start: the LSN pins were never evicted.
+      [{ 'freshgate.pin.kind': 'lsn' }, 0],
     ]);
   });
 

@@ -131,6 +131,9 @@ export function memoryPinStore(options: MemoryPinStoreOptions = {}): PinStore {
   );
   const NODE = Object.freeze({ [ATTR_PIN_KIND]: 'node' });
   const LSN = Object.freeze({ [ATTR_PIN_KIND]: 'lsn' });
+  // Exported from the start at 0 for both kinds: alerts see the series before the first eviction.
+  evictions.add(0, NODE);
+  evictions.add(0, LSN);
   // Map iteration order is insertion order; re-inserting on write makes the first key the
   // least recently written one. Pins that only name a sticky node are kept apart from those
   // holding an LSN: any request under a new session key can create the former, so a flood of

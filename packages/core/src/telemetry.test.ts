@@ -171,6 +171,20 @@ describe('telemetry', () => {
     expect(waits[0]?.value).toMatchObject({ count: 2, sum: 200 });
     expect(points(resourceMetrics, METRIC_STORE_FAILURES)).toEqual([
       { attributes: { 'freshgate.store.operation': 'get' }, value: 2 },
+      // Exported at 0 from the start.
+      { attributes: { 'freshgate.store.operation': 'extend' }, value: 0 },
+    ]);
+  });
+
+  it('exports the counters that stay at 0 on a healthy system from the start', async () => {
+    const { reader } = await setup();
+    const { resourceMetrics } = await reader.collect();
+    expect(points(resourceMetrics, METRIC_BUDGET_EXHAUSTED)).toEqual([
+      { attributes: {}, value: 0 },
+    ]);
+    expect(points(resourceMetrics, METRIC_STORE_FAILURES)).toEqual([
+      { attributes: { 'freshgate.store.operation': 'get' }, value: 0 },
+      { attributes: { 'freshgate.store.operation': 'extend' }, value: 0 },
     ]);
   });
 

@@ -171,6 +171,13 @@ export class Telemetry {
     });
     this.#meter = meter;
     this.#onDecision = options.onDecision;
+    // Counters that stay at 0 on a healthy system are exported from the start, at 0 for each
+    // of their (fixed) attribute values: an alert on rate() or increase() then sees the
+    // series before the first failure, and a dashboard shows 0 rather than no data.
+    this.#exhausted.add(0);
+    for (const operation of ['get', 'extend'] as const) {
+      this.#storeFailures.add(0, this.#storeAttrs(operation));
+    }
   }
 
   /** Records one probe measurement of `node`. */
@@ -377,11 +384,12 @@ export class Telemetry {
     if (span?.isRecording()) span.setAttribute(ATTR_BARRIER_LSN, formatLsn(lsn));
   }
 
+  #storeAttrs(operation: 'get' | 'extend'): Attributes {
+    return this.#attrs(`s\0${operation}`, () => ({ [ATTR_STORE_OPERATION]: operation }));
+  }
+
   storeFailed(operation: 'get' | 'extend', error: unknown, span: Span | undefined): void {
-    this.#storeFailures.add(
-      1,
-      this.#attrs(`s\0${operation}`, () => ({ [ATTR_STORE_OPERATION]: operation })),
-    );
+    this.#storeFailures.add(1, this.#storeAttrs(operation));
     if (span?.isRecording()) {
       span.recordException(error instanceof Error ? error : String(error));
     }

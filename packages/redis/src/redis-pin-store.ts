@@ -69,6 +69,10 @@ export const METRIC_STORE_VOUCHED = 'freshgate.store.vouched';
  * that kept its data: a short window, not a new epoch).
  */
 export const ATTR_EPOCH_CAUSE = 'freshgate.store.epoch_cause';
+
+/** Values of {@link ATTR_EPOCH_CAUSE}. */
+const EPOCH_CAUSES = ['generation', 'server', 'evictions', 'restart-aof'] as const;
+type EpochCause = (typeof EPOCH_CAUSES)[number];
 /**
  * Distrust after a restart with AOF on that kept the data (`appendfsync everysec` loses at most
  * about the last second of writes; twice that for a slow disk).
@@ -218,6 +222,11 @@ export function redisPinStore(
   const writeBackDropped = meter.createCounter(METRIC_WRITE_BACK_DROPPED, {
     description: 'Failed pins dropped before they could be written back (buffer full or expired)',
   });
+  // Exported from the start at 0 (each cause too): alerts and dashboards see the series
+  // before the first event.
+  for (const cause of EPOCH_CAUSES) epochChanges.add(0, { [ATTR_EPOCH_CAUSE]: cause });
+  writtenBack.add(0);
+  writeBackDropped.add(0);
 
   /**
    * Warns once when Redis may evict live pins. Run after the first answered call (the client is
@@ -286,7 +295,7 @@ export function redisPinStore(
   // Start times of extends in flight: a heartbeat claims only what was written before it.
   const pending = new Set<{ at: number }>();
 
-  function newEpoch(cause: 'generation' | 'server' | 'evictions'): void {
+  function newEpoch(cause: EpochCause): void {
     // Every pin written before may be gone: the engine distrusts absence for its pinTtl.
     epoch++;
     epochCount++;
