@@ -1,7 +1,20 @@
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { App, KindsLoadOptions, KindsLoadResult } from './support.js';
 
-const WORKER = new URL('./load-thread-worker.ts', import.meta.url);
+const WORKER = new URL('./load-thread-worker.ts', import.meta.url).href;
+// The thread loads TypeScript through tsx's ESM hooks, registered in the thread first.
+const TSX = createRequire(import.meta.url)
+  .resolve('tsx/esm/api')
+  .replace(/index\.cjs$/, 'index.mjs');
+const BOOT = new URL(
+  `data:text/javascript,${encodeURIComponent(`
+    import { register } from ${JSON.stringify(pathToFileURL(TSX).href)};
+    register();
+    await import(${JSON.stringify(WORKER)});
+  `)}`,
+);
 
 /** What a load thread needs: the apps to call and {@link KindsLoadOptions} without functions. */
 export interface ThreadLoadOptions extends Omit<KindsLoadOptions, 'app'> {
@@ -15,8 +28,7 @@ export interface ThreadLoadOptions extends Omit<KindsLoadOptions, 'app'> {
  * requests. `stop()` ends the run and returns what the thread observed.
  */
 export function kindsLoadInThread(options: ThreadLoadOptions) {
-  const worker = new Worker(WORKER, {
-    execArgv: ['--import', 'tsx'],
+  const worker = new Worker(BOOT, {
     workerData: {
       ...options,
       apps: options.apps.map(({ framework, url }) => ({ framework, url })),

@@ -160,6 +160,15 @@ export interface RouteRequest {
   readAfterWrite: boolean;
   /** max(token LSN, pinned LSN, read floor), `null` when none is known. */
   requiredLsn: bigint | null;
+  /** The verified token's LSN (part of `requiredLsn`), else `null`. */
+  tokenLsn: bigint | null;
+  /**
+   * The latest clock time the token can have been issued (its `iat` is a whole second: the
+   * end of that second), else `-Infinity`. A token issued after this instance's last primary
+   * sample may be ahead of it (another app instance took the write since): that is a
+   * requirement like any other, not a future LSN.
+   */
+  tokenIssuedBy: number;
   /** The session's last route under monotonic/causal (`primary` or `replica:<name>`). */
   stickyRoute: string | null;
   /** Clock time at which the request started (a position observed since then is fresh). */
@@ -223,6 +232,8 @@ export function routeRequest(contract: Contract, fields: Partial<RouteRequest> =
     contract,
     readAfterWrite: false,
     requiredLsn: null,
+    tokenLsn: null,
+    tokenIssuedBy: Number.NEGATIVE_INFINITY,
     stickyRoute: null,
     startedAt: 0,
     requestReplica: null,
@@ -243,6 +254,20 @@ export function routeRequest(contract: Contract, fields: Partial<RouteRequest> =
     fallbackFrom: 0,
     ...fields,
   };
+}
+
+/**
+ * The requirement is a token issued after the primary sample: another instance's write, which
+ * the primary has (a token never outlives its cluster's timeline), so no look at the primary
+ * is needed to trust it.
+ */
+function issuedSinceSample(request: RouteRequest, p: PrimaryState, required: bigint): boolean {
+  return (
+    request.tokenLsn !== null &&
+    request.tokenLsn >= required &&
+    p.currentLsnAt !== null &&
+    request.tokenIssuedBy > p.currentLsnAt
+  );
 }
 
 function primary(
@@ -556,9 +581,14 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
       if (request.barrierFailed) return primaryOrError(request, ctx, cause);
       return barrier(cause, request.replicaLostAt ?? request.startedAt);
     }
-    if (required !== null && p.currentLsn !== null && required > p.currentLsn) {
-      // Beyond this instance's last sample is normal (another instance took the write since):
-      // look at the primary now before calling the LSN impossible.
+    if (
+      required !== null &&
+      p.currentLsn !== null &&
+      required > p.currentLsn &&
+      !issuedSinceSample(request, p, required)
+    ) {
+      // Known since before this instance's last sample, yet beyond it: look at the primary
+      // now before calling the LSN impossible (a pin written by another instance since).
       if (request.barrierLsn === null && !request.barrierFailed) {
         return barrier('future-lsn', request.startedAt);
       }

@@ -210,10 +210,14 @@ describe('engine: writes and read-your-writes', () => {
   });
 
   it('a token beyond the primary position routes to the primary without waiting', async () => {
-    const { engine } = await setup({
+    const { engine, clock, topology } = await setup({
       defaultContract: { contract: 'read-your-writes', fallback: [{ wait: 1000 }, 'primary'] },
     });
     const { token } = await engine.codec.sign({ lsn: 5000n, cid: CID });
+    // The monitor samples the primary after the token was issued: the token is ahead of a
+    // position the primary had reached after it.
+    clock.advance(2_000);
+    topology.updatePrimary({ currentLsn: 1000n });
     const freshness = await engine.begin({ token });
     // Ahead of this instance's sample: look at the primary first.
     expect(freshness.route()).toMatchObject({ kind: 'barrier', reason: 'future-lsn' });
@@ -222,9 +226,20 @@ describe('engine: writes and read-your-writes', () => {
     expect(decision).toMatchObject({ kind: 'primary', reason: 'future-lsn' });
   });
 
-  it('a token ahead of the last sample but reached by the primary (another app instance wrote) routes by the token', async () => {
-    const { engine } = await setup();
+  it('a token issued after the last sample and ahead of it (another app instance wrote since) routes by the token, without a look at the primary', async () => {
+    const { engine, clock } = await setup();
+    clock.advance(1_000);
     const { token } = await engine.codec.sign({ lsn: 1100n, cid: CID });
+    const freshness = await engine.begin({ token });
+    expect(freshness.requiredLsn()).toBe(1100n);
+    expect(freshness.route()).toMatchObject({ kind: 'check', lsn: 1100n });
+  });
+
+  it('a token ahead of a sample taken after it, reached by the primary since, routes by the token after a look at the primary', async () => {
+    const { engine, clock, topology } = await setup();
+    const { token } = await engine.codec.sign({ lsn: 1100n, cid: CID });
+    clock.advance(2_000);
+    topology.updatePrimary({ currentLsn: 1000n });
     const freshness = await engine.begin({ token });
     expect(freshness.route()).toMatchObject({ kind: 'barrier', reason: 'future-lsn' });
     freshness.observedBarrier(1200n, 'shared');
@@ -783,8 +798,11 @@ describe('engine: monotonic floors', () => {
   });
 
   it('reissues a token the primary itself cannot reach (restore), once measured', async () => {
-    const { engine } = await setup();
+    const { engine, clock, topology } = await setup();
     const { token } = await engine.codec.sign({ lsn: 5000n, cid: CID });
+    // Sampled after the token was issued, and still behind it.
+    clock.advance(2_000);
+    topology.updatePrimary({ currentLsn: 1000n });
     const f = await engine.begin({ contract: 'monotonic', token });
     expect(f.route().kind).toBe('barrier');
     f.observedBarrier(1000n, 'query');

@@ -137,6 +137,8 @@ export interface EngineOptions {
 /** The newest valid token presented, and why another was not used. */
 interface FoundToken {
   lsn: bigint | null;
+  /** The `iat` of the token that gave `lsn`. */
+  iat: number | null;
   rejection: TokenIgnoredReason | null;
   token: string | null;
   /** Names of cookies that carried a rejected token. */
@@ -428,6 +430,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     }
     const found: FoundToken = {
       lsn: null,
+      iat: null,
       rejection: null,
       token: null,
       rejectedCookies: [],
@@ -479,6 +482,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         contract: routeContract,
         readAfterWrite: parseReadAfterWrite(input.readAfterWrite),
         tokenLsn: found.lsn,
+        tokenIat: found.iat,
         tokenRejection: found.rejection,
         presentedToken: found.token,
         sessionHash,
@@ -518,6 +522,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     if (result.ok) {
       if (found.lsn === null || result.lsn > found.lsn) {
         found.lsn = result.lsn;
+        found.iat = result.iat;
         found.token = presented.token;
       }
       if (name !== null) found.validCookies.push(name);

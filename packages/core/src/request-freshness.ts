@@ -93,6 +93,8 @@ export interface RequestStart {
   readAfterWrite: boolean;
   /** Verified token LSN, usable by every contract. */
   tokenLsn: bigint | null;
+  /** That token's `iat` (seconds since the epoch), else `null`/absent. */
+  tokenIat?: number | null;
   /** The token was issued to another session: only `causal` reads use it. */
   tokenRejection: TokenIgnoredReason | null;
   /** The presented token when it verified (forwarded to other services), else `null`. */
@@ -172,6 +174,11 @@ export class RequestFreshness {
     this.#sessionHash = start.sessionHash;
     this.#request = routeRequest(start.contract, {
       readAfterWrite: start.readAfterWrite,
+      tokenLsn: start.tokenLsn,
+      tokenIssuedBy:
+        start.tokenLsn === null || start.tokenIat == null
+          ? Number.NEGATIVE_INFINITY
+          : (start.tokenIat + 1) * 1000,
       startedAt: this.#startedAt,
       pinnedPrimary: start.pinnedPrimary,
       // A valid token never depends on the store: a failed store only loses what it alone
@@ -491,6 +498,7 @@ export class RequestFreshness {
       // The primary itself is behind the token (restore, data loss): the token's LSN can
       // never be reached, so it is replaced rather than followed.
       this.#tokenLsn = null;
+      this.#request.tokenLsn = null;
       this.#replaceToken = true;
     }
 

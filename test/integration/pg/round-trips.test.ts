@@ -91,4 +91,51 @@ describe('round trips', () => {
     ]);
     expect(tx.freshness.token).toMatch(/^ey/);
   });
+
+  it('a token another app instance issued after this instance last sampled the primary needs no look at the primary', async () => {
+    // Another instance of the app, on the same cluster and secret, whose monitor sampled the
+    // primary once, at its start.
+    const otherPrimaryLog: string[] = [];
+    const otherReplicaLog: string[] = [];
+    const decisions: string[] = [];
+    const other = await freshgateFor(cluster, {
+      telemetry: { onDecision: (d) => decisions.push(`${d.kind} ${d.reason}`) },
+      primary: countingPool(cluster.primary.url, otherPrimaryLog),
+      replicas: Object.fromEntries(
+        cluster.replicas.map((r) => [r.name, countingPool(r.url, otherReplicaLog)]),
+      ),
+      monitor: { interval: 60_000 },
+    });
+    try {
+      await untilHealthy(other);
+      const sampled = other.topology.primary.currentLsn!;
+      // This instance takes a write a second later: the token is issued after the other's sample.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const write = await freshgate.begin({ contract: 'read-your-writes' });
+      await write.db.query("INSERT INTO notes (body) VALUES ('from another instance')");
+      const token = write.freshness.token!;
+      await cluster.waitForReplicas();
+      otherPrimaryLog.length = 0;
+      otherReplicaLog.length = 0;
+      decisions.length = 0;
+      const read = await other.begin({ contract: 'read-your-writes', token });
+      expect(read.freshness.requiredLsn()! > sampled).toBe(true);
+      const { rows } = await read.db.query(
+        "SELECT body FROM notes WHERE body = 'from another instance'",
+      );
+      expect(rows).toHaveLength(1);
+      // One position check of a replica, then the read there; no barrier (the primary's
+      // position observed first) and nothing on the primary.
+      expect(decisions).toEqual(['check replica-behind', 'replica replica-caught-up']);
+      expect(read.freshness.headers['X-Freshness-Route']).toMatch(/^replica:/);
+      expect(otherPrimaryLog).toEqual([]);
+      expect(otherReplicaLog).toEqual([
+        'SELECT pg_last_wal_replay_lsn()::text AS lsn',
+        "SELECT body FROM notes WHERE body = 'from another instance'",
+      ]);
+    } finally {
+      await other.close();
+      await Promise.all([other.primary, ...other.replicas.values()].map((p) => p.end()));
+    }
+  });
 });
