@@ -1,5 +1,5 @@
 import { createHmac, generateKeyPairSync, sign as nodeSign } from 'node:crypto';
-import { exportJWK, exportSPKI, generateKeyPair } from 'jose';
+import { CompactSign, compactVerify, exportJWK, exportSPKI, generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.js';
 import { parseLsn } from './lsn.js';
@@ -51,6 +51,31 @@ describe('createTokenCodec', () => {
     expect(signed.maxAgeSeconds).toBe(600);
     const result = await codec.verify(signed.token, { cid: CID });
     expect(result).toMatchObject({ ok: true, lsn: 0x16_b374_d848n, cid: CID, sid: 'abc' });
+  });
+
+  it('signs HS256 tokens byte for byte as jose does', async () => {
+    const clock = new ManualClock(1_700_000_000_500);
+    const codec = await createTokenCodec({ secret: SECRET, clock });
+    const { token } = await codec.sign({ lsn: 0x16b374d848n, cid: '7301/1', sid: 'abc' });
+    const [header] = token.split('.') as [string];
+    const { kid } = JSON.parse(Buffer.from(header, 'base64url').toString()) as { kid: string };
+    const key = new TextEncoder().encode(SECRET);
+    const expected = await new CompactSign(
+      new TextEncoder().encode(
+        JSON.stringify({
+          v: 1,
+          lsn: '16/B374D848',
+          cid: '7301/1',
+          sid: 'abc',
+          iat: 1_700_000_000,
+          exp: 1_700_000_600,
+        }),
+      ),
+    )
+      .setProtectedHeader({ alg: 'HS256', kid, typ: 'freshgate+jwt' })
+      .sign(key);
+    expect(token).toBe(expected);
+    await expect(compactVerify(token, key, { algorithms: ['HS256'] })).resolves.toBeTruthy();
   });
 
   it('verifies a token it did not sign itself (cold path, other instance)', async () => {
