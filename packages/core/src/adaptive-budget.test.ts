@@ -79,13 +79,12 @@ describe('AdaptiveBudget', () => {
     run(1_000, {});
     expect(budget.limit).toBe(200);
     const limits: number[] = [];
-    for (let s = 0; s < 8; s++) {
-      run(1_000, { fallbacks: 3_000 });
+    // One window each: the latency shows no sign of the load, so the limit grows by half.
+    for (let w = 0; w < 4; w++) {
+      run(250, { fallbacks: 3_000 });
       limits.push(budget.limit);
     }
-    for (let i = 1; i < limits.length; i++)
-      expect(limits[i]).toBeGreaterThan(limits[i - 1] as number);
-    expect(limits.at(-1)).toBeGreaterThan(1_000);
+    expect(limits).toEqual([300, 450, 675, 1012.5]);
     expect(budget.status().lastChange).toMatchObject({
       change: 'increase',
       reason: 'within-tolerance',
@@ -94,11 +93,20 @@ describe('AdaptiveBudget', () => {
     expect(run(1_000, { fallbacks: 3_000 })).toBeGreaterThan(1_000);
   });
 
-  it('reaches the ceiling from the default in about 8 s of demand, and stops there', () => {
+  it('grows by √limit or 10 % when the latency held but came closer to the threshold than half-way', () => {
     const { budget, run } = setup();
-    run(5_000, { fallbacks: 10_000 });
+    run(5_000, { latencyMs: 2 });
+    // Threshold 2 × 2 + 1 = 5 ms; half-way 1.5 × 2 + 1 = 4 ms.
+    run(250, { latencyMs: 4.5, fallbacks: 3_000 });
+    expect(budget.limit).toBeCloseTo(220); // 10 % of 200 is more than √200
+    expect(budget.status().lastChange).toMatchObject({ change: 'increase' });
+  });
+
+  it('reaches the ceiling from the default in about 2 s of demand on a primary with room, and stops there', () => {
+    const { budget, run } = setup();
+    run(1_500, { fallbacks: 10_000 });
     expect(budget.limit).toBeLessThan(5_000);
-    run(4_000, { fallbacks: 10_000 });
+    run(1_000, { fallbacks: 10_000 });
     expect(budget.limit).toBe(5_000);
     expect(budget.status().burst).toBe(10_000);
   });
@@ -190,7 +198,9 @@ describe('AdaptiveBudget', () => {
     expect(budget.limit).toBeGreaterThan(200);
     expect(budget.status().loopDelayMs).toBe(20);
     expect(budget.status().latencyMs).toBeCloseTo(2);
-    expect(budget.status().lastChange?.change).toBe('increase');
+    // Grown to what the fallbacks ask for (then held: no more demand).
+    expect(budget.status().lastChange?.change).not.toBe('decrease');
+    expect(budget.limit).toBeGreaterThanOrEqual(1_000);
     // The rough estimate cannot teach the baseline a latency the primary never had.
     expect(budget.status().baselineMs).toBeGreaterThanOrEqual(0.5);
   });

@@ -69,8 +69,15 @@ const MIN_SAMPLES = 5;
 const MAX_WINDOW_MS = 2_000;
 /** The bucket holds this many seconds of the limit, as the fixed defaults do (400 for 200/s). */
 const BURST_SECONDS = 2;
-/** Growth per window: the larger of √limit and this share of the limit. */
+/** Growth per window: the larger of √limit and this share of the limit... */
 const INCREASE_SHARE = 0.1;
+/**
+ * ...or this factor while the latency is less than half-way from the baseline to the strain
+ * threshold: a primary that shows no sign of the load yet can take more at once (TCP's slow
+ * start, Gradient2's headroom), and a lag spike needs its fallbacks now. Overshoot is cut
+ * within a window of strain.
+ */
+const FAST_INCREASE = 1.5;
 /** A cut keeps 70 % of the limit: halved within two windows, a quarter left within one second. */
 const DECREASE = 0.7;
 /** The baseline moves half-way to a faster window... */
@@ -120,9 +127,12 @@ const noLoopDelay: LoopDelay = { take: () => 0 };
  *   `timeout`), when the primary pool's queue did not empty in two windows running and did not
  *   shrink, or when the mean latency exceeds `tolerance × (baseline + loop delay) + 1 ms` —
  *   the loop delay enters multiplied by the tolerance too, since its estimate is rough.
- * - **Increase** by √limit or 10 %, whichever is more, when the latency held and the limit was in demand (a fallback was
- *   refused, or a take left less than a quarter of the burst): about 8 s from 200 to 5000/s. Without demand the limit holds: an unused
- *   limit proves nothing about the primary.
+ * - **Increase** when the latency held and the limit was in demand (a fallback was refused, or a
+ *   take left less than a quarter of the burst): by √limit or 10 %, whichever is more, and by
+ *   half (× 1.5) when that is more and the mean latency is less than half-way from the
+ *   baseline to the strain threshold (the primary shows no sign of the load: 200 to 5000/s in
+ *   2 s). Without demand the limit
+ *   holds: an unused limit proves nothing about the primary.
  * - Fewer than 5 statements in a window judge nothing: the window goes on, up to 2 s.
  *
  * @example
@@ -294,6 +304,7 @@ export class AdaptiveBudget implements FallbackBudget {
     const queueStuck = queue > 0 && this.#previousQueue > 0 && queue >= this.#previousQueue;
 
     let strained = false;
+    let roomy = false;
     if (count >= MIN_SAMPLES) {
       const known = this.#baseline;
       const cap =
@@ -304,6 +315,7 @@ export class AdaptiveBudget implements FallbackBudget {
       const latency = Math.max(0, mean - loopDelay);
       const baseline = known ?? latency;
       strained = mean > this.tolerance * (baseline + loopDelay) + SLACK_MS;
+      roomy = mean <= ((1 + this.tolerance) / 2) * (baseline + loopDelay) + SLACK_MS;
       this.#latency = latency;
       this.#baseline = nextBaseline(
         baseline,
@@ -329,11 +341,14 @@ export class AdaptiveBudget implements FallbackBudget {
         reason = 'within-tolerance';
       }
     }
+    const additive = rate + Math.max(Math.sqrt(rate), rate * INCREASE_SHARE);
     const next =
       change === 'decrease'
         ? rate * DECREASE
         : change === 'increase'
-          ? rate + Math.max(Math.sqrt(rate), rate * INCREASE_SHARE)
+          ? roomy
+            ? Math.max(rate * FAST_INCREASE, additive)
+            : additive
           : rate;
     if (next !== rate) {
       const limit = Math.min(this.ceiling, Math.max(this.floor, next));
