@@ -9,6 +9,9 @@ import { BENCH_SECRET, pinStoreRedis } from './redis-client.js';
 import { sleep } from './stats.js';
 import { createStrategy, type Nodes, STRATEGY_NAMES, type StrategyName } from './strategies.js';
 
+/** The engine-wide `waitAllowance` of the freshgate-predicted strategy. */
+export const PREDICTED_WAIT_ALLOWANCE = '300ms';
+
 /** Injected replication lag: an apply delay on both replicas, or pause/resume bursts. */
 export interface LagScenario {
   label: string;
@@ -16,6 +19,8 @@ export interface LagScenario {
   delayMs: number;
   /** Pause one replica at a time for `pauseMs`, then let both run for `runMs`, alternating. */
   bursts?: { pauseMs: number; runMs: number };
+  /** Overrides the settings' `afterWriteMs` (how soon reads follow a write). */
+  afterWriteMs?: number;
 }
 
 /** Settings of section 2. */
@@ -167,6 +172,16 @@ export async function runOffload(
     budget: false,
   });
   await fg.start();
+  // The same, with only an engine-wide wait allowance: the predicted wait (freshgate-predicted).
+  const predicted = await createFreshgate({
+    primary: nodes.primary.pool,
+    replicas: Object.fromEntries(nodes.replicas.map((n) => [n.name, n.pool])),
+    secret: BENCH_SECRET,
+    pinStore: redisPinStore(redis),
+    budget: false,
+    waitAllowance: PREDICTED_WAIT_ALLOWANCE,
+  });
+  await predicted.start();
   // Every session of every cell starts with records from an earlier visit, written now and
   // replicated before any lag is injected.
   const cellCount =
@@ -200,12 +215,16 @@ export async function runOffload(
         for (const writeFraction of settings.writeFractions) {
           const baseline = new Map<string, number>();
           for (const name of settings.strategies) {
-            const strategy = createStrategy(name, nodes, fg);
+            const strategy = createStrategy(
+              name,
+              nodes,
+              name === 'freshgate-predicted' ? predicted : fg,
+            );
             const journey: JourneySettings = {
               sessions: settings.sessions,
               durationMs: settings.cellMs,
               thinkMs: settings.thinkMs,
-              afterWriteMs: settings.afterWriteMs,
+              afterWriteMs: scenario.afterWriteMs ?? settings.afterWriteMs,
               writeFraction,
             };
             const replicaHealth = healthLine(fg);
@@ -241,6 +260,7 @@ export async function runOffload(
     await stopWriter();
     await Promise.all(cluster.replicas.map((r) => control(() => r.setApplyDelay(0))));
     await fg.close();
+    await predicted.close();
     await Promise.all([nodes.primary, ...nodes.replicas].map((n) => n.pool.end()));
     redis.disconnect();
   }

@@ -1,8 +1,10 @@
 import { lineChartSvg } from './chart.js';
 import type { MachineInfo } from './machine.js';
 import type { OffloadCell, OffloadResult } from './offload.js';
+import { PREDICTED_WAIT_ALLOWANCE } from './offload.js';
 import type { OverheadResult, VariantResult } from './overhead.js';
 import type { ScalingResult } from './scaling.js';
+import { SPA_SCENARIO } from './settings.js';
 import { STRATEGY_LABELS, STRATEGY_NAMES, type StrategyName } from './strategies.js';
 
 /** Everything one run of the harness produced. */
@@ -27,7 +29,12 @@ export interface TargetCheck {
 }
 
 export const CHART_FILE = 'benchmarks-replica-share.svg';
-const FRESHGATE: readonly StrategyName[] = ['freshgate-token', 'freshgate-pin', 'freshgate-wait'];
+const FRESHGATE: readonly StrategyName[] = [
+  'freshgate-token',
+  'freshgate-pin',
+  'freshgate-wait',
+  'freshgate-predicted',
+];
 
 const pct = (x: number, digits = 1) => `${(100 * x).toFixed(digits)} %`;
 const num = (x: number | undefined, digits = 0) =>
@@ -107,6 +114,25 @@ export function checkTargets(report: BenchReport): TargetCheck[] {
         target: `${name}: ≥ 85 % of reads on replicas at 50 ms lag, 10 % writes`,
         result: pct(cell.replicaShare),
         met: cell.replicaShare >= 0.85,
+      });
+    }
+    // The predicted wait: replicas for reads right after writes, with only an engine-wide
+    // allowance; without it (freshgate-token, the default) the same reads go to the primary.
+    const spa = (name: StrategyName) =>
+      off.cells.find(
+        (c) => c.strategy === name && c.scenario === SPA_SCENARIO && c.writeFraction === 0.1,
+      );
+    const predicted = spa('freshgate-predicted');
+    const plain = spa('freshgate-token');
+    if (predicted && plain) {
+      checks.push({
+        section: '2',
+        target: `freshgate-predicted (engine waitAllowance ${PREDICTED_WAIT_ALLOWANCE}): ≥ 80 % of reads on replicas at 200 ms lag, reads ≤ 20 ms after writes, 10 % writes; read p99 ≤ 400 ms; 0 violations`,
+        result: `${pct(predicted.replicaShare)}, read p50 ${num(predicted.readP50Ms, 1)} ms, p99 ${num(predicted.readP99Ms, 1)} ms, ${violations(predicted)} violations (allowance 0, freshgate-token: ${pct(plain.replicaShare)}, p50 ${num(plain.readP50Ms, 1)} ms, p99 ${num(plain.readP99Ms, 1)} ms)`,
+        met:
+          predicted.replicaShare >= 0.8 &&
+          predicted.readP99Ms <= 400 &&
+          violations(predicted) === 0,
       });
     }
     const lowLag = off.settings.scenarios.filter((s) => !s.bursts && s.delayMs <= 500);

@@ -10,6 +10,7 @@ export const STRATEGY_NAMES = [
   'freshgate-token',
   'freshgate-pin',
   'freshgate-wait',
+  'freshgate-predicted',
 ] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
@@ -20,6 +21,7 @@ export const STRATEGY_LABELS: Record<StrategyName, string> = {
   'freshgate-token': 'freshgate, tokens',
   'freshgate-pin': 'freshgate, Redis pins only',
   'freshgate-wait': 'freshgate, tokens, { wait: 50 } then primary',
+  'freshgate-predicted': 'freshgate, tokens, engine waitAllowance 300 ms (no wait chain)',
 };
 
 /** One client session of the journey workload: what its client keeps between requests. */

@@ -33,6 +33,11 @@ export interface ContractOptions {
   fallback?: FallbackInput | readonly FallbackInput[];
   /** Only replicas whose tags include all of these serve the read, e.g. `{ pool: 'reporting' }`. */
   tags?: Readonly<Record<string, string>>;
+  /**
+   * How long a read may wait for a replica predicted to replay its required LSN soon, before
+   * its chain's `primary` step (overrides the engine's `waitAllowance`; `0` never waits).
+   */
+  waitAllowance?: Duration;
 }
 
 /**
@@ -55,6 +60,8 @@ export interface Contract {
   readonly fallbacks: readonly Fallback[];
   /** Required replica tags, or `null`. */
   readonly tags: Readonly<Record<string, string>> | null;
+  /** `waitAllowance` in ms, or `null` for the engine's. */
+  readonly waitAllowanceMs: number | null;
   /** Short human form, e.g. `monotonic`, `maxLag=5000ms`, used in route listings. */
   readonly label: string;
 }
@@ -71,7 +78,7 @@ export const CONTRACT_NAMES: readonly ContractName[] = [
   'strong',
 ];
 
-const OBJECT_KEYS = ['contract', 'maxLag', 'fallback', 'tags'] as const;
+const OBJECT_KEYS = ['contract', 'maxLag', 'fallback', 'tags', 'waitAllowance'] as const;
 const FALLBACK_NAMES = ['primary', 'stale', 'error'] as const;
 const PRIMARY: Fallback = Object.freeze({ kind: 'primary' });
 const STALE: Fallback = Object.freeze({ kind: 'stale' });
@@ -190,6 +197,13 @@ export function defineContract(input: ContractInput | Contract, path = 'contract
   // by `{ wait: 50 }` is "wait, then read the primary" (budgeted), so that is the default.
   if (fallbacks.at(-1)?.kind === 'wait') fallbacks.push(PRIMARY);
   const tags = normalizeTags(options.tags, `${path}.tags`);
+  if (options.waitAllowance !== undefined && level === 'strong') {
+    fail(`${path}.waitAllowance`, "'strong' always reads the primary, so it never waits");
+  }
+  const waitAllowanceMs =
+    options.waitAllowance === undefined
+      ? null
+      : parseDuration(options.waitAllowance, `${path}.waitAllowance`);
   const label = level === 'bounded' ? `maxLag=${maxLagMs}ms` : level;
   return Object.freeze({
     normalized: true as const,
@@ -197,6 +211,7 @@ export function defineContract(input: ContractInput | Contract, path = 'contract
     maxLagMs,
     fallbacks: Object.freeze(fallbacks),
     tags,
+    waitAllowanceMs,
     label,
   });
 }

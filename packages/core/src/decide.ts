@@ -1,4 +1,5 @@
 import type { BudgetPriority, FallbackBudget } from './budget.js';
+import type { Clock } from './clock.js';
 import type { Contract, ContractLevel } from './contract.js';
 import type { PrimaryState, ReplicaState, Topology } from './topology.js';
 
@@ -217,6 +218,13 @@ export interface DecideContext {
   selection: SelectionPolicy;
   /** Round-robin cursor, mutated. */
   cursor: { next: number };
+  /**
+   * How long a read may wait for a replica predicted to replay its required LSN soon, before a
+   * `primary` fallback (a contract's `waitAllowanceMs` overrides it). Default 0: never.
+   */
+  waitAllowanceMs?: number;
+  /** Needed for predicted waits. */
+  clock?: Clock;
 }
 
 /**
@@ -384,11 +392,29 @@ function runFallbacks(
   for (let i = request.fallbackFrom; i < chain.length; i++) {
     const step = chain[i] as (typeof chain)[number];
     switch (step.kind) {
-      case 'primary':
+      case 'primary': {
+        const predicted = predictedWait(request, ctx, waitCandidate);
+        if (predicted !== null) {
+          return {
+            kind: 'wait',
+            node: waitCandidate as ReplicaState,
+            lsn: request.requiredLsn as bigint,
+            timeoutMs: predicted,
+            // Back to this step: the request waits once.
+            resumeAt: i,
+            reason: cause,
+            fallback: 'wait',
+            budgetExhausted: exhausted,
+            route: null,
+            stale: false,
+            lagMs: null,
+          };
+        }
         if (ctx.budget.tryTake(priority(request, cause)))
           return primary(ctx.topology.primary, cause, 'primary', exhausted);
         exhausted = true;
         break;
+      }
       case 'wait':
         if (request.waitAllowed && waitCandidate !== null && request.requiredLsn !== null) {
           return {
@@ -431,6 +457,35 @@ function runFallbacks(
   // The chain is spent (typically: its primary step found the budget empty): fail closed
   // rather than overload the primary or serve an unflagged stale read.
   return errorDecision(ctx, cause, exhausted);
+}
+
+/**
+ * Before a `primary` step: the time to wait for `node` instead, when it is predicted to replay
+ * the required LSN within the allowance, else `null`. The prediction: a replica that lags by
+ * `lagMs` replays what the primary had `lagMs` ago, so the LSN arrives `lagMs` after the
+ * primary was first seen at it (a commit this instance took, a monitor sample), or after now
+ * when no position seen yet is that far (another instance's write). The whole allowance is
+ * the timeout: a lag that grew is still within what the route accepts to wait.
+ */
+function predictedWait(
+  request: RouteRequest,
+  ctx: DecideContext,
+  node: ReplicaState | null,
+): number | null {
+  const allowance = request.contract.waitAllowanceMs ?? ctx.waitAllowanceMs ?? 0;
+  const required = request.requiredLsn;
+  if (
+    allowance <= 0 ||
+    ctx.clock === undefined ||
+    !request.waitAllowed ||
+    node === null ||
+    required === null ||
+    node.lagMs === null
+  )
+    return null;
+  const now = ctx.clock.now();
+  const reachedAt = ctx.topology.primaryReachedAt(required) ?? now;
+  return reachedAt + node.lagMs - now <= allowance ? allowance : null;
 }
 
 function primaryOrError(

@@ -100,6 +100,13 @@ export interface EngineOptions {
   /** Time allowed per pin store call. Default `'50ms'`. */
   pinStoreTimeout?: Duration;
   /**
+   * Before a read falls back to the primary, it may wait this long for a replica predicted to
+   * replay its required LSN within it (from the replica's lag and when the primary reached
+   * the LSN); a replica predicted later sends the read to the primary at once. Trades read
+   * latency for primary load; a contract's `waitAllowance` overrides it. Default `0`: never.
+   */
+  waitAllowance?: Duration;
+  /**
    * When the pin store fails or times out for a request without a valid token (a request
    * with one routes by its token): `barrier` reads at the primary's position observed after
    * the request arrived, from a replica that has replayed it (see docs/degraded-modes.md);
@@ -238,6 +245,7 @@ export const ENGINE_OPTIONS: readonly string[] = [
   'pinTtl',
   'pinMode',
   'pinStoreTimeout',
+  'waitAllowance',
   'onStoreError',
   'budget',
   'defaultContract',
@@ -307,6 +315,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     options.pinStoreTimeout ?? DEFAULT_PIN_STORE_TIMEOUT,
     'pinStoreTimeout',
   );
+  const waitAllowanceMs = parseDuration(options.waitAllowance ?? 0, 'waitAllowance');
   const pinMode = oneOf(options.pinMode, ['lsn', 'primary'] as const, 'lsn', 'pinMode');
   const onStoreError = oneOf(
     options.onStoreError,
@@ -370,6 +379,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     budget: decideBudget,
     selection,
     cursor: { next: 0 },
+    waitAllowanceMs,
+    clock,
   };
   const env: RequestEnvironment = {
     topology,

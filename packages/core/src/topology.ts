@@ -101,6 +101,9 @@ export interface TopologySnapshot {
   }>;
 }
 
+/** Primary positions remembered for {@link Topology.primaryReachedAt}. */
+const PRIMARY_HISTORY = 256;
+
 /**
  * The replica-state model the monitor fills and the routing decision reads. Node state
  * objects are stable (mutated in place) so that a decision reads them without allocating.
@@ -126,6 +129,10 @@ export class Topology {
   readonly #byRoute = new Map<string, ReplicaState>();
   readonly #listeners = new Set<(event: TopologyEvent) => void>();
   readonly #clock: Clock;
+  // The primary's recent positions and when each was first seen (ascending), for predicting
+  // when a replica will have replayed an LSN: a ring of PRIMARY_HISTORY entries.
+  readonly #historyLsn: bigint[] = [];
+  readonly #historyAt: number[] = [];
 
   constructor(options: TopologyOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -237,6 +244,7 @@ export class Topology {
     if (patch.currentLsn !== undefined) {
       state.currentLsn = patch.currentLsn;
       state.currentLsnAt = this.#clock.now();
+      if (patch.currentLsn !== null) this.#remember(patch.currentLsn, state.currentLsnAt);
     }
     if (patch.clusterId !== undefined && patch.clusterId !== state.clusterId) {
       const from = state.clusterId;
@@ -255,7 +263,43 @@ export class Topology {
     if (state.currentLsn !== null && lsn < state.currentLsn) return false;
     state.currentLsn = lsn;
     state.currentLsnAt = this.#clock.now();
+    this.#remember(lsn, state.currentLsnAt);
     return true;
+  }
+
+  /**
+   * When the primary was first seen at or past `lsn` (a commit LSN, a monitor sample): by
+   * then it had reached it (perhaps earlier). `null` when no remembered position is that far.
+   */
+  primaryReachedAt(lsn: bigint): number | null {
+    const lsns = this.#historyLsn;
+    const n = lsns.length;
+    if (n === 0 || (lsns[n - 1] as bigint) < lsn) return null;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((lsns[mid] as bigint) >= lsn) hi = mid;
+      else lo = mid + 1;
+    }
+    return this.#historyAt[lo] as number;
+  }
+
+  #remember(lsn: bigint, at: number): void {
+    const lsns = this.#historyLsn;
+    const last = lsns.at(-1);
+    if (last !== undefined && lsn <= last) {
+      if (lsn === last) return;
+      // Backwards: another primary (failover, restore); what was seen of the old one is moot.
+      lsns.length = 0;
+      this.#historyAt.length = 0;
+    }
+    lsns.push(lsn);
+    this.#historyAt.push(at);
+    if (lsns.length > PRIMARY_HISTORY) {
+      lsns.shift();
+      this.#historyAt.shift();
+    }
   }
 
   /** Counts a statement starting on a replica (for `least-in-flight`). */

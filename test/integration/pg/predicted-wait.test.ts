@@ -1,0 +1,66 @@
+import type { Freshgate } from '@freshgate/pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cluster, startCluster } from '../../harness/index.js';
+import { freshgateFor, untilHealthy } from '../support.js';
+
+const APPLY_DELAY_MS = 200;
+
+describe('a wait predicted to fit the allowance (waitAllowance)', () => {
+  let cluster: Cluster;
+  let freshgate: Freshgate;
+  let writer: ReturnType<typeof setInterval>;
+
+  beforeAll(async () => {
+    cluster = await startCluster({ replicas: 1 });
+    await cluster.primary.query('CREATE TABLE notes (id serial PRIMARY KEY, body text)');
+    await cluster.waitForReplicas();
+    await cluster.replica('r1').setApplyDelay(APPLY_DELAY_MS);
+    freshgate = await freshgateFor(cluster, { waitAllowance: '300ms' });
+    // Small commits keep the primary moving, so the replica's lag is measured, not idle.
+    writer = setInterval(() => {
+      cluster.primary.query("INSERT INTO notes (body) VALUES ('tick')").catch(() => {});
+    }, 20);
+    await untilHealthy(freshgate);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  });
+
+  afterAll(async () => {
+    clearInterval(writer);
+    await freshgate?.close();
+    await cluster?.stop();
+  });
+
+  async function writeThenRead(contract?: { contract: 'read-your-writes'; waitAllowance: 0 }) {
+    const write = await freshgate.begin({ contract: 'read-your-writes' });
+    const { rows } = await write.db.query<{ id: number }>(
+      "INSERT INTO notes (body) VALUES ('mine') RETURNING id",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const read = await freshgate.begin({
+      contract: contract ?? 'read-your-writes',
+      token: write.freshness.token!,
+    });
+    const started = performance.now();
+    const seen = await read.db.query('SELECT body FROM notes WHERE id = $1', [rows[0]!.id]);
+    return {
+      route: read.freshness.headers['X-Freshness-Route'],
+      rows: seen.rows.length,
+      ms: performance.now() - started,
+    };
+  }
+
+  it('a read 20 ms after its write, under 200 ms of lag, waits for the replica and sees the write', async () => {
+    const reads = [];
+    for (let i = 0; i < 5; i++) reads.push(await writeThenRead());
+    expect(reads.every((r) => r.rows === 1)).toBe(true);
+    // Most of them on the replica (the lag is measured; a read may still find it later than
+    // predicted and go to the primary after the allowance).
+    expect(reads.filter((r) => r.route === 'replica:r1').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('with the allowance at 0 the same read goes to the primary at once', async () => {
+    const read = await writeThenRead({ contract: 'read-your-writes', waitAllowance: 0 });
+    expect(read.rows).toBe(1);
+    expect(read.route).toBe('primary');
+  });
+});
