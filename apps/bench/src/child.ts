@@ -5,10 +5,26 @@ import { fileURLToPath } from 'node:url';
 
 const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 
+/** How a child runs: `profile` writes a V8 CPU profile to `$BENCH_CPU_PROF` when that is set; `built` loads freshgate from its build output (`dist/`), as users do. */
+export interface ChildOptions {
+  profile?: boolean;
+  built?: boolean;
+}
+
 /** Starts `file` (a .ts file of this app) with tsx, optionally under `taskset`. */
-export function spawnTs(file: string, env: Record<string, string>, pin: string[]): ChildProcess {
+export function spawnTs(
+  file: string,
+  env: Record<string, string>,
+  pin: string[],
+  options: ChildOptions = {},
+): ChildProcess {
   const script = fileURLToPath(new URL(file, import.meta.url));
-  const argv = [...pin, process.execPath, '--import', 'tsx', script];
+  const dir = process.env.BENCH_CPU_PROF;
+  const prof = options.profile && dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+  const built = options.built
+    ? ['--import', fileURLToPath(new URL('./built-output.mjs', import.meta.url))]
+    : [];
+  const argv = [...pin, process.execPath, ...prof, ...built, '--import', 'tsx', script];
   return spawn(argv[0] as string, argv.slice(1), {
     cwd: BENCH_DIR,
     env: { ...process.env, ...env },

@@ -1,7 +1,9 @@
 /**
  * Section 1's HTTP server, run as its own process (pinned to one core when the machine
  * allows) so that the load generator does not share its CPU. It serves two routes with one
- * framework, either bare or with freshgate mounted. The bare server never loads freshgate:
+ * framework: bare, with the floor (the least any middleware that touches a header and carries a
+ * request context does: read one request header, set one response header, run the rest of the
+ * request in AsyncLocalStorage), or with freshgate mounted. The bare server never loads freshgate:
  * freshgate's data source uses AsyncLocalStorage, whose hooks, once active, slow every
  * promise of the process, so a bare app sharing a process with it would not be bare.
  *
@@ -9,6 +11,7 @@
  * listening, and exits when stdin closes. Configuration: the `BENCH_SERVER` environment
  * variable, JSON of {@link ServerConfig}.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PinStore } from '@freshgate/core';
@@ -21,7 +24,7 @@ import { BENCH_SECRET, pinStoreRedis } from './redis-client.js';
 /** What the parent passes to the server process. */
 export interface ServerConfig {
   framework: 'express' | 'fastify';
-  app: 'bare' | 'fresh';
+  app: 'bare' | 'floor' | 'fresh';
   primaryUrl: string;
   replicaUrl: string;
   redisUrl: string;
@@ -29,6 +32,10 @@ export interface ServerConfig {
 
 export const ITEM_SQL = 'SELECT id, owner, version, body FROM bench_items WHERE id = $1';
 const SESSION_HEADER = 'x-session';
+const TOKEN_HEADER = 'x-freshness-token';
+
+/** The floor's request context: what a request-scoped store holds at the least. */
+const floorContext = new AsyncLocalStorage<{ token: string | undefined }>();
 
 interface Running {
   port: number;
@@ -48,8 +55,19 @@ async function listenExpress(app: express.Express): Promise<Running> {
   };
 }
 
-async function expressApp(replica: pg.Pool, fg: Freshgate | undefined): Promise<Running> {
+async function expressApp(
+  replica: pg.Pool,
+  fg: Freshgate | undefined,
+  floor: boolean,
+): Promise<Running> {
   const app = express();
+  if (floor) {
+    app.use((req, res, next) => {
+      const token = req.headers[TOKEN_HEADER] as string | undefined;
+      res.setHeader('x-floor', token === undefined ? '0' : '1');
+      floorContext.run({ token }, next);
+    });
+  }
   if (fg) {
     const { freshgate } = await import('@freshgate/express');
     app.use(freshgate(fg, { sessionKey: (req) => req.headers[SESSION_HEADER] as string }));
@@ -71,8 +89,19 @@ async function expressApp(replica: pg.Pool, fg: Freshgate | undefined): Promise<
   return listenExpress(app);
 }
 
-async function fastifyApp(replica: pg.Pool, fg: Freshgate | undefined): Promise<Running> {
+async function fastifyApp(
+  replica: pg.Pool,
+  fg: Freshgate | undefined,
+  floor: boolean,
+): Promise<Running> {
   const app = Fastify();
+  if (floor) {
+    app.addHook('onRequest', (request, reply, done) => {
+      const token = request.headers[TOKEN_HEADER] as string | undefined;
+      reply.header('x-floor', token === undefined ? '0' : '1');
+      floorContext.run({ token }, done);
+    });
+  }
   if (fg) {
     const { freshgate } = await import('@freshgate/fastify');
     await app.register(freshgate, {
@@ -141,8 +170,11 @@ async function main(): Promise<void> {
     res.end(JSON.stringify(stats));
   });
   await new Promise<void>((resolve) => statsServer.listen(0, '127.0.0.1', resolve));
+  const floor = config.app === 'floor';
   const app =
-    config.framework === 'express' ? await expressApp(replica, fg) : await fastifyApp(replica, fg);
+    config.framework === 'express'
+      ? await expressApp(replica, fg, floor)
+      : await fastifyApp(replica, fg, floor);
   closers.unshift(
     () => app.close(),
     () => new Promise((resolve) => statsServer.close(resolve)),

@@ -38,7 +38,7 @@ export interface Variant {
   key: string;
   label: string;
   route: 'nodb' | 'item';
-  app: 'bare' | 'fresh';
+  app: 'bare' | 'floor' | 'fresh';
   mode: LoadRun['mode'];
   /** The variant this one is compared to. */
   baseline: string;
@@ -51,6 +51,14 @@ export const VARIANTS: readonly Variant[] = [
     route: 'nodb',
     app: 'bare',
     mode: 'none',
+    baseline: 'nodb-bare',
+  },
+  {
+    key: 'nodb-floor',
+    label: 'floor: one header read, one set, AsyncLocalStorage',
+    route: 'nodb',
+    app: 'floor',
+    mode: 'token',
     baseline: 'nodb-bare',
   },
   {
@@ -91,6 +99,14 @@ export const VARIANTS: readonly Variant[] = [
     route: 'item',
     app: 'bare',
     mode: 'none',
+    baseline: 'item-bare',
+  },
+  {
+    key: 'item-floor',
+    label: 'floor + pg.Pool on the replica',
+    route: 'item',
+    app: 'floor',
+    mode: 'token',
     baseline: 'item-bare',
   },
   {
@@ -138,6 +154,8 @@ export interface VariantResult {
   probeRedisGetsPerRequest: number | undefined;
   ratio: number;
   addedMicros: number;
+  /** `addedMicros` as a multiple of the floor's on the same route (freshgate variants). */
+  floorMultiple: number | undefined;
   deltaP99Ms: number;
 }
 
@@ -174,7 +192,10 @@ async function counters(redis: Redis, statsUrl: string): Promise<Counters> {
 }
 
 async function startServer(config: ServerConfig, pin: string[]) {
-  const child = spawnTs('./overhead-server.ts', { BENCH_SERVER: JSON.stringify(config) }, pin);
+  const child = spawnTs('./overhead-server.ts', { BENCH_SERVER: JSON.stringify(config) }, pin, {
+    profile: config.app === 'fresh',
+    built: true,
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8');
@@ -318,18 +339,22 @@ export async function runOverhead(
     // Two processes per framework, bare and with freshgate; only the one under load is busy.
     const servers = {
       bare: await startServer({ ...config(framework), app: 'bare' }, pinning.server),
+      floor: await startServer({ ...config(framework), app: 'floor' }, pinning.server),
       fresh: await startServer({ ...config(framework), app: 'fresh' }, pinning.server),
     };
     const sample = () => counters(counterRedis, `http://127.0.0.1:${servers.fresh.ports.stats}/`);
-    const serverOf = (key: string) => servers[key.includes('bare') ? 'bare' : 'fresh'].child;
+    // Variant, probe (`probe-<variant>`) and warm-up (`warmup-<app>-<route>`) keys.
+    const appOf = (key: string): Variant['app'] =>
+      key.includes('bare') ? 'bare' : key.includes('floor') ? 'floor' : 'fresh';
+    const serverOf = (key: string) => servers[appOf(key)].child;
     try {
-      const url = (app: 'bare' | 'fresh') => `http://127.0.0.1:${servers[app].ports.http}`;
+      const url = (app: Variant['app']) => `http://127.0.0.1:${servers[app].ports.http}`;
       const base = {
         connections: settings.connections,
         pipelining: settings.pipelining,
         amount: settings.amount || undefined,
       };
-      const warmup: LoadRun[] = (['bare', 'fresh'] as const).flatMap((app) =>
+      const warmup: LoadRun[] = (['bare', 'floor', 'fresh'] as const).flatMap((app) =>
         (['nodb', 'item'] as const).map((route) => ({
           ...base,
           key: `warmup-${app}-${route}`,
@@ -384,7 +409,7 @@ export async function runOverhead(
         log(`overhead: ${framework} round ${round + 1}/${settings.rounds} done`);
       }
     } finally {
-      await Promise.all([servers.bare.stop(), servers.fresh.stop()]);
+      await Promise.all([servers.bare.stop(), servers.floor.stop(), servers.fresh.stop()]);
     }
   }
   redis.disconnect();
@@ -424,6 +449,7 @@ export async function runOverhead(
         pinReadFailureShare: c.pinReads > 0 ? c.pinReadFailures / c.pinReads : 0,
         ratio: r / r0,
         addedMicros: (1 / r - 1 / r0) * 1e6,
+        floorMultiple: undefined,
         deltaP99Ms: own.result.p99Ms - base.result.p99Ms,
         probeLatencyMicros: probe ? 1e6 / probe.result.requestsPerSecond : undefined,
         probeAddedMicros:
@@ -435,6 +461,12 @@ export async function runOverhead(
           : undefined,
       });
     }
+  }
+  // What freshgate adds, in units of what the floor adds on the same route, in the same run.
+  for (const v of variants) {
+    const floor = variants.find((w) => w.framework === v.framework && w.key === `${v.route}-floor`);
+    if (floor && floor.addedMicros > 0 && !v.key.endsWith('-bare') && v !== floor)
+      v.floorMultiple = v.addedMicros / floor.addedMicros;
   }
   return {
     settings,
