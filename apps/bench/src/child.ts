@@ -24,7 +24,9 @@ export function spawnTs(
   const built = options.built
     ? ['--import', fileURLToPath(new URL('./built-output.mjs', import.meta.url))]
     : [];
-  const argv = [...pin, process.execPath, ...prof, ...built, '--import', 'tsx', script];
+  // BENCH_NODE: another Node.js binary for the children (e.g. Node 24 beside a Node 20 bench).
+  const node = (options.built && process.env.BENCH_NODE) || process.execPath;
+  const argv = [...pin, node, ...prof, ...built, '--import', 'tsx', script];
   return spawn(argv[0] as string, argv.slice(1), {
     cwd: BENCH_DIR,
     env: { ...process.env, ...env },

@@ -179,7 +179,11 @@ async function main(): Promise<void> {
     () => app.close(),
     () => new Promise((resolve) => statsServer.close(resolve)),
   );
-  const ports = { http: app.port, stats: (statsServer.address() as AddressInfo).port };
+  const ports = {
+    http: app.port,
+    stats: (statsServer.address() as AddressInfo).port,
+    node: process.versions.node,
+  };
   process.stdout.write(`${JSON.stringify(ports)}\n`);
 
   // The parent closes stdin to stop the server (it also dies with the parent that way).

@@ -165,6 +165,8 @@ export interface OverheadResult {
   pinning: string;
   redisRoundTrip: { p50Micros: number; p99Micros: number };
   variants: VariantResult[];
+  /** The Node.js version the servers ran on. */
+  serverNode: string;
   loadBefore: number;
   loadAfter: number;
   seconds: number;
@@ -200,10 +202,14 @@ async function startServer(config: ServerConfig, pin: string[]) {
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8');
   });
-  const ports = await new Promise<{ http: number; stats: number }>((resolve, reject) => {
-    lines(child.stdout, (line) => resolve(JSON.parse(line)));
-    child.once('exit', (code) => reject(new Error(`overhead server exited (${code}): ${stderr}`)));
-  });
+  const ports = await new Promise<{ http: number; stats: number; node: string }>(
+    (resolve, reject) => {
+      lines(child.stdout, (line) => resolve(JSON.parse(line)));
+      child.once('exit', (code) =>
+        reject(new Error(`overhead server exited (${code}): ${stderr}`)),
+      );
+    },
+  );
   return {
     child,
     ports,
@@ -334,6 +340,7 @@ export async function runOverhead(
   );
   const samples = new Map<string, Sample[]>();
   const probes = new Map<string, Sample>();
+  let serverNode = process.versions.node;
   for (const framework of settings.frameworks) {
     log(`overhead: ${framework}`);
     // Two processes per framework, bare and with freshgate; only the one under load is busy.
@@ -342,6 +349,7 @@ export async function runOverhead(
       floor: await startServer({ ...config(framework), app: 'floor' }, pinning.server),
       fresh: await startServer({ ...config(framework), app: 'fresh' }, pinning.server),
     };
+    serverNode = servers.fresh.ports.node;
     const sample = () => counters(counterRedis, `http://127.0.0.1:${servers.fresh.ports.stats}/`);
     // Variant, probe (`probe-<variant>`) and warm-up (`warmup-<app>-<route>`) keys.
     const appOf = (key: string): Variant['app'] =>
@@ -473,6 +481,7 @@ export async function runOverhead(
     pinning: pinning.note,
     redisRoundTrip: rtt,
     variants,
+    serverNode,
     loadBefore,
     loadAfter: loadAverage(),
     seconds: (performance.now() - started) / 1000,

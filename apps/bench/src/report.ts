@@ -59,7 +59,8 @@ export function checkTargets(report: BenchReport): TargetCheck[] {
       // The floor: one header read, one header set, the request run in AsyncLocalStorage.
       // Against it, not against bare hello-world: no middleware that touches a header gets
       // near bare (targets: 1.5 × on Node 24, 2 × on older Node).
-      const node24 = Number(process.versions.node.split('.')[0]) >= 24;
+      const serverNode = o.serverNode ?? process.versions.node;
+      const node24 = Number(serverNode.split('.')[0]) >= 24;
       const maxMultiple = node24 ? 1.5 : 2;
       const floor = variant(o, framework, 'nodb-floor');
       for (const [key, name] of [
@@ -70,7 +71,7 @@ export function checkTargets(report: BenchReport): TargetCheck[] {
         if (!v || !floor) continue;
         checks.push({
           section: '1',
-          target: `${framework}: ${name} adds ≤ ${maxMultiple} × the floor's µs (Node ${process.versions.node})`,
+          target: `${framework}: ${name} adds ≤ ${maxMultiple} × the floor's µs (Node ${serverNode})`,
           result: `${signed(v.addedMicros, 1)} µs vs the floor's ${signed(floor.addedMicros, 1)} µs: ${num(v.floorMultiple, 2)} ×`,
           met: v.floorMultiple !== undefined && v.floorMultiple <= maxMultiple,
         });
@@ -79,7 +80,7 @@ export function checkTargets(report: BenchReport): TargetCheck[] {
       if (item) {
         checks.push({
           section: '1',
-          target: `${framework}: SELECT route ≥ 85 % of bare req/s (Node ${process.versions.node})`,
+          target: `${framework}: SELECT route ≥ 85 % of bare req/s (Node ${serverNode})`,
           result: `${pct(item.ratio)} of bare (${signed(item.addedMicros, 1)} µs/request)`,
           met: item.ratio >= 0.85,
         });
@@ -251,7 +252,7 @@ function overheadSection(o: OverheadResult): string {
   const out: string[] = [
     '## 1. Per-request overhead',
     '',
-    `Each framework serves the same two routes from two server processes, one bare and one with freshgate mounted (the bare one never loads freshgate, whose AsyncLocalStorage would slow every promise of its process); ${o.pinning}. autocannon runs in another process with \`-c ${s.connections} -p ${s.pipelining} -d ${s.durationSeconds}\`, ${s.rounds} round${s.rounds === 1 ? '' : 's'} (variants interleaved; the best round counts, all rounds are listed), after ${s.warmupSeconds} s of warm-up per app and route. \`/nodb\` touches no database; \`/item/:id\` runs one primary-key SELECT on a random row of ${s.items}, the bare app on a \`pg.Pool\` of the replica, freshgate on the same pool through \`req.db\` (read-your-writes, one replica, so both have the same database capacity). The session variant rotates ${s.sessions} session keys whose pins were written to Redis by another process; the cold variant signs a never-seen token per request. Then each variant runs ${s.probeSeconds} s with one connection and no pipelining, where the mean latency is 1/throughput.`,
+    `Each framework serves the same two routes from three server processes on Node.js ${o.serverNode ?? process.versions.node}: bare, with the floor (a middleware or hook that reads one request header, sets one response header and runs the rest of the request in AsyncLocalStorage), and with freshgate mounted, loaded from its build output as an installed package is (the bare one never loads freshgate, whose AsyncLocalStorage would slow every promise of its process); ${o.pinning}. autocannon runs in another process with \`-c ${s.connections} -p ${s.pipelining} -d ${s.durationSeconds}\`, ${s.rounds} round${s.rounds === 1 ? '' : 's'} (variants interleaved; the best round counts, all rounds are listed), after ${s.warmupSeconds} s of warm-up per app and route. \`/nodb\` touches no database; \`/item/:id\` runs one primary-key SELECT on a random row of ${s.items}, the bare app on a \`pg.Pool\` of the replica, freshgate on the same pool through \`req.db\` (read-your-writes, one replica, so both have the same database capacity). The session variant rotates ${s.sessions} session keys whose pins were written to Redis by another process; the cold variant signs a never-seen token per request. Then each variant runs ${s.probeSeconds} s with one connection and no pipelining, where the mean latency is 1/throughput.`,
     '',
     "*vs bare*: req/s ratio to the bare app on the same route. *added µs*: 1/R − 1/R₀ under saturation (server time per request). *× floor*: added µs as a multiple of the floor's on the same route, in the same run (the floor reads one request header, sets one response header and runs the rest of the request in AsyncLocalStorage: the least any middleware that touches a header and carries a request context adds). *server CPU*: of the one core the server is pinned to, which it shares with the unpinned PostgreSQL, Redis and anything else running. *1-conn latency*: mean latency with one connection, from a single run: small differences there are within the noise of a shared 2-core machine. *Redis GET/req*: from Redis' command counters, in the one-connection run.",
     '',
