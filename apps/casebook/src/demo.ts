@@ -32,6 +32,8 @@ try {
   running = await startServer(config);
   const { db } = await running.casebook.freshgate.begin({ contract: 'strong' });
   await seed(db);
+  // Before the ready message: whoever reads it may press Ctrl-C at once.
+  onSignals();
   console.log(
     [
       '',
@@ -49,6 +51,21 @@ try {
 }
 
 let closing = false;
+
+/**
+ * A terminal's Ctrl-C reaches every process of the group (pnpm sends SIGTERM after it): the
+ * first signal starts the shutdown, the others wait for it.
+ */
+function onSignals(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (closing) return;
+      closing = true;
+      shutdown().catch(() => process.exit(1));
+    });
+  }
+}
+
 async function shutdown(): Promise<never> {
   console.log('\nstopping…');
   let failed = false;
@@ -66,13 +83,4 @@ async function shutdown(): Promise<never> {
   }
   console.log(failed ? 'stopped, with errors (above)' : 'stopped');
   process.exit(failed ? 1 : 0);
-}
-// A terminal's Ctrl-C reaches every process of the group (pnpm sends SIGTERM after it):
-// the first signal starts the shutdown, the others wait for it.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (closing) return;
-    closing = true;
-    shutdown().catch(() => process.exit(1));
-  });
 }
