@@ -35,14 +35,17 @@ const RESULTS_DIR = join(BENCH_DIR, 'results');
 const CALLER_DIR = process.env.INIT_CWD ?? process.cwd();
 
 const USAGE = `pnpm bench [--quick] [--only overhead,offload,scaling] [--out DIR] [--no-wait]
-pnpm bench --from apps/bench/results/results.json [--out DIR]
+pnpm bench --from apps/bench/results/results.json [--with-overhead FILE] [--out DIR]
 
   --quick      short cells, one round, 10 % writes only (about 3 minutes)
   --only LIST  run only these sections (comma-separated)
   --out DIR    where BENCHMARKS.md and the chart go
                (default: docs/ for a full run, apps/bench/results/ otherwise)
   --no-wait    start at once even if the machine is busy
-  --from FILE  measure nothing: render the report of an earlier run's results.json`;
+  --from FILE  measure nothing: render the report of an earlier run's results.json
+  --with-overhead FILE
+               with --from: add section 1 of another run's results.json (servers on another
+               Node.js: BENCH_NODE=/path/to/node pnpm bench --only overhead)`;
 
 function log(message: string): void {
   console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
@@ -127,6 +130,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       'no-wait': { type: 'boolean', default: false },
       from: { type: 'string' },
+      'with-overhead': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -135,9 +139,12 @@ async function main(): Promise<void> {
     return;
   }
   if (values.from !== undefined) {
-    const report = JSON.parse(
-      readFileSync(resolve(CALLER_DIR, values.from), 'utf8'),
-    ) as BenchReport;
+    const read = (file: string) =>
+      JSON.parse(readFileSync(resolve(CALLER_DIR, file), 'utf8')) as BenchReport;
+    const report = read(values.from);
+    // Section 1 of another run (e.g. `BENCH_NODE=… pnpm bench --only overhead`), beside it.
+    if (values['with-overhead'] !== undefined)
+      report.overheadOn = read(values['with-overhead']).overhead;
     const full =
       report.mode === 'full' && !!report.overhead && !!report.offload && !!report.scaling;
     write(report, values.out ? resolve(CALLER_DIR, values.out) : defaultOut(full));
