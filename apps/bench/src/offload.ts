@@ -1,5 +1,5 @@
 import type { Cluster, Replica } from '@freshgate/harness';
-import { createFreshgate, type Freshgate } from '@freshgate/pg';
+import { createFreshgate, type Freshgate, type FreshgateOptions } from '@freshgate/pg';
 import { redisPinStore } from '@freshgate/redis';
 import pg from 'pg';
 import { countedPool } from './counted-pool.js';
@@ -162,26 +162,23 @@ export async function runOffload(
   };
   const redis = pinStoreRedis(cluster.redisUrl);
   await redis.connect();
-  const fg = await createFreshgate({
-    primary: nodes.primary.pool,
-    replicas: Object.fromEntries(nodes.replicas.map((n) => [n.name, n.pool])),
-    secret: BENCH_SECRET,
-    pinStore: redisPinStore(redis),
-    // No primary budget: the baseline strategies have none, and the question here is how many
-    // reads each strategy must send to the primary, not how freshgate sheds them.
-    budget: false,
-  });
-  await fg.start();
+  const gate = async (options: Pick<FreshgateOptions, 'waitAllowance'> = {}) => {
+    const created = await createFreshgate({
+      primary: nodes.primary.pool,
+      replicas: Object.fromEntries(nodes.replicas.map((n) => [n.name, n.pool])),
+      secret: BENCH_SECRET,
+      pinStore: redisPinStore(redis),
+      // No primary budget: the baseline strategies have none, and the question here is how
+      // many reads each strategy must send to the primary, not how freshgate sheds them.
+      budget: false,
+      ...options,
+    });
+    await created.start();
+    return created;
+  };
+  const fg = await gate();
   // The same, with only an engine-wide wait allowance: the predicted wait (freshgate-predicted).
-  const predicted = await createFreshgate({
-    primary: nodes.primary.pool,
-    replicas: Object.fromEntries(nodes.replicas.map((n) => [n.name, n.pool])),
-    secret: BENCH_SECRET,
-    pinStore: redisPinStore(redis),
-    budget: false,
-    waitAllowance: PREDICTED_WAIT_ALLOWANCE,
-  });
-  await predicted.start();
+  const predicted = await gate({ waitAllowance: PREDICTED_WAIT_ALLOWANCE });
   // Every session of every cell starts with records from an earlier visit, written now and
   // replicated before any lag is injected.
   const cellCount =

@@ -395,20 +395,8 @@ function runFallbacks(
       case 'primary': {
         const predicted = predictedWait(request, ctx, waitCandidate);
         if (predicted !== null) {
-          return {
-            kind: 'wait',
-            node: waitCandidate as ReplicaState,
-            lsn: request.requiredLsn as bigint,
-            timeoutMs: predicted,
-            // Back to this step: the request waits once.
-            resumeAt: i,
-            reason: cause,
-            fallback: 'wait',
-            budgetExhausted: exhausted,
-            route: null,
-            stale: false,
-            lagMs: null,
-          };
+          // Back to this step afterwards: the request waits once.
+          return wait(waitCandidate as ReplicaState, request, predicted, i, cause, exhausted);
         }
         if (ctx.budget.tryTake(priority(request, cause)))
           return primary(ctx.topology.primary, cause, 'primary', exhausted);
@@ -417,19 +405,7 @@ function runFallbacks(
       }
       case 'wait':
         if (request.waitAllowed && waitCandidate !== null && request.requiredLsn !== null) {
-          return {
-            kind: 'wait',
-            node: waitCandidate,
-            lsn: request.requiredLsn,
-            timeoutMs: step.timeoutMs,
-            resumeAt: i + 1,
-            reason: cause,
-            fallback: 'wait',
-            budgetExhausted: exhausted,
-            route: null,
-            stale: false,
-            lagMs: null,
-          };
+          return wait(waitCandidate, request, step.timeoutMs, i + 1, cause, exhausted);
         }
         break;
       case 'stale': {
@@ -457,6 +433,29 @@ function runFallbacks(
   // The chain is spent (typically: its primary step found the budget empty): fail closed
   // rather than overload the primary or serve an unflagged stale read.
   return errorDecision(ctx, cause, exhausted);
+}
+
+function wait(
+  node: ReplicaState,
+  request: RouteRequest,
+  timeoutMs: number,
+  resumeAt: number,
+  cause: DecisionReason,
+  exhausted: boolean,
+): WaitDecision {
+  return {
+    kind: 'wait',
+    node,
+    lsn: request.requiredLsn as bigint,
+    timeoutMs,
+    resumeAt,
+    reason: cause,
+    fallback: 'wait',
+    budgetExhausted: exhausted,
+    route: null,
+    stale: false,
+    lagMs: null,
+  };
 }
 
 /**
