@@ -131,8 +131,7 @@ const noLoopDelay: LoopDelay = { take: () => 0 };
  *   take left less than a quarter of the burst): by √limit or 10 %, whichever is more, and by
  *   half (× 1.5) when that is more and the mean latency is less than half-way from the
  *   baseline to the strain threshold (the primary shows no sign of the load: 200 to 5000/s in
- *   2 s). Without demand the limit
- *   holds: an unused limit proves nothing about the primary.
+ *   2 s). Without demand the limit holds: an unused limit proves nothing about the primary.
  * - Fewer than 5 statements in a window judge nothing: the window goes on, up to 2 s.
  *
  * @example

@@ -139,7 +139,6 @@ export class RequestFreshness {
   readonly #startedAt: number;
   #contract: Contract;
   #tokenRejection: TokenIgnoredReason | null;
-  #tokenLsn: bigint | null;
   #floor: bigint | null = null;
   /** The barrier's primary position, part of the required LSN. */
   #barrierLsn: bigint | null = null;
@@ -166,7 +165,6 @@ export class RequestFreshness {
     this.#contract = start.contract;
     this.readAfterWrite = start.readAfterWrite;
     this.#tokenRejection = start.tokenRejection;
-    this.#tokenLsn = start.tokenLsn;
     this.#startedAt = env.clock.now();
     this.#pinNode = start.pin?.node ?? null;
     this.#pinLsn = start.pin?.lsn ?? null;
@@ -241,7 +239,7 @@ export class RequestFreshness {
    */
   requiredLsn(contract: Contract = this.#contract): bigint | null {
     const monotonic = contract.level === 'monotonic' || contract.level === 'causal';
-    const known = maxLsn(maxLsn(this.#tokenLsn, this.#pinLsn), this.#barrierLsn);
+    const known = maxLsn(maxLsn(this.#request.tokenLsn, this.#pinLsn), this.#barrierLsn);
     return maxLsn(known, monotonic ? this.#floor : null);
   }
 
@@ -492,12 +490,11 @@ export class RequestFreshness {
     if (
       decision.reason === 'future-lsn' &&
       options?.lsn !== undefined &&
-      this.#tokenLsn !== null &&
-      options.lsn < this.#tokenLsn
+      this.#request.tokenLsn !== null &&
+      options.lsn < this.#request.tokenLsn
     ) {
       // The primary itself is behind the token (restore, data loss): the token's LSN can
       // never be reached, so it is replaced rather than followed.
-      this.#tokenLsn = null;
       this.#request.tokenLsn = null;
       this.#replaceToken = true;
     }
@@ -505,7 +502,7 @@ export class RequestFreshness {
     const jobs: Promise<void>[] = [];
     if (bound !== null) {
       this.#floor = maxLsn(this.#floor, bound);
-      const lsn = maxLsn(this.#floor, maxLsn(this.#pinLsn, this.#tokenLsn)) as bigint;
+      const lsn = maxLsn(this.#floor, maxLsn(this.#pinLsn, this.#request.tokenLsn)) as bigint;
       // Only when the client would learn something: it already holds its token's LSN.
       const clientHas = this.#issuedLsn ?? (this.#replaceToken ? null : this.#start.tokenLsn);
       if (clientHas === null || lsn > clientHas) jobs.push(this.#issue(lsn));

@@ -129,8 +129,8 @@ export class Topology {
   readonly #byRoute = new Map<string, ReplicaState>();
   readonly #listeners = new Set<(event: TopologyEvent) => void>();
   readonly #clock: Clock;
-  // The primary's recent positions and when each was first seen (ascending), for predicting
-  // when a replica will have replayed an LSN: a ring of PRIMARY_HISTORY entries.
+  // The primary's last PRIMARY_HISTORY positions and when each was first seen (ascending), for
+  // predicting when a replica will have replayed an LSN.
   readonly #historyLsn: bigint[] = [];
   readonly #historyAt: number[] = [];
 

@@ -78,11 +78,12 @@ export type QuarantineReason =
   | 'went-backwards'
   | 'restarted';
 
+/** The primary's current timeline, from the name of the WAL segment it writes. */
+export const PRIMARY_TIMELINE_SQL = `('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`;
+
 // One statement per poll, the same on every node: position, role, identity and start time.
 // pg_stat_wal_receiver.received_tli needs pg_monitor (or pg_read_all_stats); without it the
 // checkpoint's timeline is used, which lags behind a timeline switch until the next restartpoint.
-/** The primary's current timeline, from the name of the WAL segment it writes. */
-export const PRIMARY_TIMELINE_SQL = `('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`;
 
 export const POLL_SQL = `SELECT pg_is_in_recovery() AS recovery,
   (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn,
