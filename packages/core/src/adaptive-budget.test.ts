@@ -281,6 +281,58 @@ describe('AdaptiveBudget', () => {
     expect(userGot).toBe(userAsked);
   });
 
+  it('caps fallbacks in flight at limit × 100 ms once the data layer reports their ends', () => {
+    const { budget } = setup({ initial: 100 });
+    // Before any end is reported, only the bucket limits (a data layer that never reports).
+    let admitted = 0;
+    for (let i = 0; i < 30; i++) if (budget.tryTake()) admitted++;
+    expect(admitted).toBe(30);
+    expect(budget.status()).toMatchObject({ inFlight: null, maxInFlight: 10 });
+    for (let i = 0; i < 30; i++) budget.release();
+    expect(budget.status().inFlight).toBe(0);
+    // From then on: 100/s × 100 ms = 10 in flight; the eleventh is shed although tokens are left.
+    for (let i = 0; i < 10; i++) expect(budget.tryTake()).toBe(true);
+    const shed = budget.status().shed.normal;
+    expect(budget.tryTake()).toBe(false);
+    expect(budget.status()).toMatchObject({ inFlight: 10, shed: { normal: shed + 1 } });
+    expect(budget.available()).toBeGreaterThan(100);
+    // Anonymous traffic gets the share above the reserve: 10 − floor(10 × 0.5) = 5.
+    for (let i = 0; i < 5; i++) budget.release();
+    expect(budget.tryTake('low')).toBe(false);
+    budget.release();
+    expect(budget.tryTake('low')).toBe(true);
+    // An end reported for nothing in flight does not open more room.
+    for (let i = 0; i < 10; i++) budget.release();
+    expect(budget.status().inFlight).toBe(0);
+  });
+
+  it('a lag spike on a slow primary: the burst is admitted as fast as the primary answers, not at once', () => {
+    const { clock, budget } = setup({ floor: 20, initial: 50 });
+    budget.tryTake();
+    budget.release();
+    // 50/s × 100 ms: 5 in flight at most. 200 fallbacks asked within 10 ms, each taking 20 ms.
+    const ends: number[] = [];
+    let admitted = 0;
+    let mostInFlight = 0;
+    for (let t = 0; t < 10; t++) {
+      clock.advance(1);
+      while (ends.length > 0 && (ends[0] as number) <= clock.now()) {
+        ends.shift();
+        budget.release();
+      }
+      for (let i = 0; i < 20; i++) {
+        if (budget.tryTake()) {
+          admitted++;
+          ends.push(clock.now() + 20);
+        }
+      }
+      mostInFlight = Math.max(mostInFlight, budget.status().inFlight ?? 0);
+    }
+    expect(mostInFlight).toBe(5);
+    expect(admitted).toBe(5);
+    expect(budget.status().shed.normal).toBe(195);
+  });
+
   it('rejects bad settings naming the option', () => {
     const option = (options: AdaptiveBudgetOptions) => {
       try {

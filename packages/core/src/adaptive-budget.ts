@@ -100,6 +100,14 @@ const BUCKETS_PER_DOUBLING = 4;
 const BUCKETS = 100;
 /** A take that leaves less than this share of the burst shows that fallbacks want the limit. */
 const DEMAND_LOW_WATER = 0.25;
+/**
+ * Fallbacks in flight at most: the limit times this many seconds (Little's law: `limit` a
+ * second that take 100 ms each keep `limit × 100 ms` in flight), at least 1. A fallback is a read
+ * that a replica would have answered in a few milliseconds; the cap binds only when fallbacks
+ * take longer than this on average, or come faster than the primary answers them (the first
+ * instant of a lag spike, which the bucket's burst would otherwise admit all at once).
+ */
+const IN_FLIGHT_SECONDS = 0.1;
 
 const noLoopDelay: LoopDelay = { take: () => 0 };
 
@@ -133,6 +141,9 @@ const noLoopDelay: LoopDelay = { take: () => 0 };
  *   baseline to the strain threshold (the primary shows no sign of the load: 200 to 5000/s in
  *   2 s). Without demand the limit holds: an unused limit proves nothing about the primary.
  * - Fewer than 5 statements in a window judge nothing: the window goes on, up to 2 s.
+ * - **In flight**: beside the rate, at most `limit × 100 ms` fallbacks (at least 1) are in
+ *   flight once the data layer reports their ends ({@link release}); more are shed at once. The
+ *   bucket's burst absorbs arrivals that bunch up, not a primary that stopped answering them.
  *
  * @example
  * ```ts
@@ -167,6 +178,9 @@ export class AdaptiveBudget implements FallbackBudget {
   #loopDelayMs: number | null = null;
   #loopUtilization: number | null = null;
   #lastChange: BudgetChange | null = null;
+  #inFlight = 0;
+  /** Whether the data layer reports the ends of fallbacks ({@link release}): the cap applies from then on. */
+  #endsReported = false;
 
   /** @internal The engine builds the budget from its `budget` option. */
   constructor(options: AdaptiveBudgetOptions = {}) {
@@ -229,10 +243,34 @@ export class AdaptiveBudget implements FallbackBudget {
     return this.#bucket.rate;
   }
 
-  /** Takes one token if available (for `low`, one above the reserve). */
+  /**
+   * Takes one token if available (for `low`, one above the reserve) and fewer fallbacks than
+   * the cap are in flight (for `low`, fewer than its share above the reserve).
+   */
   tryTake(priority: BudgetPriority = 'normal'): boolean {
     this.#tick();
-    return this.#bucket.tryTake(priority);
+    if (this.#endsReported) {
+      const max = this.#maxInFlight();
+      const cap = priority === 'low' ? Math.max(1, max - Math.floor(max * this.reserve)) : max;
+      if (this.#inFlight >= cap) {
+        this.#bucket.refuse(priority);
+        return false;
+      }
+    }
+    if (!this.#bucket.tryTake(priority)) return false;
+    this.#inFlight++;
+    return true;
+  }
+
+  /**
+   * Reports that an admitted fallback's statement ended, answered or failed. A data layer that
+   * calls it once for each admitted fallback gets the in-flight cap: `limit × 100 ms`
+   * fallbacks in flight at most (at least 1), so that a lag spike cannot queue the bucket's
+   * whole burst on the primary at once. Without it, only the rate applies.
+   */
+  release(): void {
+    this.#endsReported = true;
+    if (this.#inFlight > 0) this.#inFlight--;
   }
 
   /** Tokens currently available (fractional). */
@@ -283,7 +321,13 @@ export class AdaptiveBudget implements FallbackBudget {
       loopDelayMs: this.#loopDelayMs,
       loopUtilization: this.#loopUtilization,
       lastChange: this.#lastChange,
+      inFlight: this.#endsReported ? this.#inFlight : null,
+      maxInFlight: this.#maxInFlight(),
     };
+  }
+
+  #maxInFlight(): number {
+    return Math.max(1, Math.ceil(this.#bucket.rate * IN_FLIGHT_SECONDS));
   }
 
   #tick(): void {

@@ -62,6 +62,13 @@ export interface BudgetStatus {
   loopUtilization: number | null;
   /** Adaptive: what the last window did to the limit, and why (see `AdaptiveBudget`). */
   lastChange: BudgetChange | null;
+  /**
+   * Adaptive: primary fallbacks admitted whose statement has not ended yet, once the data layer
+   * reports their ends (`@freshgate/pg` does); `null` otherwise.
+   */
+  inFlight: number | null;
+  /** Adaptive: fallbacks in flight at most now (`limit × 100 ms`, at least 1); `null` otherwise. */
+  maxInFlight: number | null;
 }
 
 /**
@@ -95,6 +102,11 @@ export interface FallbackBudget {
   msUntilNext(): number;
   /** The budget's state, for status pages and metrics. */
   status(): BudgetStatus;
+  /**
+   * Reports that the statement of an admitted fallback ended (answered or failed): the adaptive
+   * budget counts fallbacks in flight. Optional; the fixed budget has no use for it.
+   */
+  release?(): void;
 }
 
 /** Options of {@link PrimaryBudget}. */
@@ -203,5 +215,7 @@ export function bucketStatus(bucket: TokenBucket, mode: BudgetStatus['mode']): B
     loopDelayMs: null,
     loopUtilization: null,
     lastChange: null,
+    inFlight: null,
+    maxInFlight: null,
   };
 }

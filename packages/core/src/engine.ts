@@ -220,6 +220,13 @@ export interface Engine {
    * @param queued - callers waiting for a primary pool connection (`pool.waitingCount`).
    */
   observePrimary(latencyMs: number, outcome: PrimaryOutcome, queued?: number): void;
+  /**
+   * Reports that the statement of a primary fallback ended, answered or failed: call it once
+   * for each `primary` decision with `fallback: 'primary'` whose statement was sent (or whose
+   * connection could not be had). The adaptive budget then caps the fallbacks in flight
+   * (`limit × 100 ms`, at least 1); a data layer that never calls it gets the rate limit only.
+   */
+  fallbackEnded(): void;
   /** The budget's mode, limit, counters and what the adaptive limit measured, for status pages. */
   budgetStatus(): BudgetStatus;
   /** Records a synthetic read-after-write probe measurement of replica `node` (`freshgate.probe.delay`). */
@@ -372,7 +379,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const telemetry = new Telemetry(options.telemetry);
   telemetry.watch(topology);
   // Without a budget every primary fallback passes (and is counted).
-  const decideBudget = budget ?? new PrimaryBudget({ rate: Number.POSITIVE_INFINITY, clock });
+  const decideBudget: FallbackBudget =
+    budget ?? new PrimaryBudget({ rate: Number.POSITIVE_INFINITY, clock });
   telemetry.watchBudget(decideBudget);
   const decideContext: DecideContext = {
     topology,
@@ -558,6 +566,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       adaptive === null
         ? () => {}
         : (latencyMs, outcome, queued) => adaptive.observe(latencyMs, outcome, queued),
+    fallbackEnded: () => decideBudget.release?.(),
     budgetStatus: () => decideBudget.status(),
     recordProbe: (node, delayMs) => telemetry.probed(node, delayMs),
     start: () => {

@@ -69,6 +69,8 @@ export const METRIC_BUDGET_BASELINE = 'freshgate.budget.baseline';
 export const METRIC_BUDGET_LATENCY = 'freshgate.budget.latency';
 /** Gauge (ms): the event-loop delay of the adaptive budget's last window. */
 export const METRIC_BUDGET_LOOP_DELAY = 'freshgate.budget.loop_delay';
+/** Gauge: the adaptive budget's primary fallbacks in flight, once the data layer reports their ends. */
+export const METRIC_BUDGET_IN_FLIGHT = 'freshgate.budget.in_flight';
 /** Histogram (ms): time spent waiting for a replica, by `freshgate.wait.outcome`. */
 export const METRIC_WAIT_DURATION = 'freshgate.wait.duration';
 /** Counter: pin store failures and timeouts, by `freshgate.store.operation`. */
@@ -278,6 +280,12 @@ export class Telemetry {
       'Event-loop delay in the last window (adaptive budget)',
       'ms',
       (s) => s.loopDelayMs,
+    );
+    gauge(
+      METRIC_BUDGET_IN_FLIGHT,
+      'Primary fallbacks whose statement has not ended (adaptive budget)',
+      '{fallback}',
+      (s) => s.inFlight,
     );
   }
 

@@ -54,6 +54,13 @@ export class TokenBucket {
     return true;
   }
 
+  /** Counts a fallback refused for another reason than the bucket's tokens (the in-flight cap). */
+  refuse(priority: Priority): void {
+    if (priority === 'low') this.shedLow++;
+    else this.shedNormal++;
+    this.pressed = true;
+  }
+
   available(): number {
     this.#refill();
     return this.#tokens;
@@ -64,13 +71,13 @@ export class TokenBucket {
     return this.#tokens >= 1 ? 0 : ((1 - this.#tokens) * 1000) / this.rate;
   }
 
-  /** Changes the refill rate and capacity from now on; tokens above the new capacity are dropped. */
   /** Keeps at most `tokens` (fractional) in the bucket. */
   cap(tokens: number): void {
     this.#refill();
     if (this.#tokens > tokens) this.#tokens = tokens;
   }
 
+  /** Changes the refill rate and capacity from now on; tokens above the new capacity are dropped. */
   resize(rate: number, burst: number, reserved: number): void {
     this.#refill();
     this.rate = rate;

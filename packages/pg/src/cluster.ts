@@ -253,6 +253,7 @@ export class Freshgate {
       },
       observePrimary: (latencyMs, outcome) =>
         this.engine.observePrimary(latencyMs, outcome, this.primary.waitingCount),
+      fallbackEnded: () => this.engine.fallbackEnded(),
       waitPollMs,
     };
   }

@@ -61,6 +61,8 @@ export interface DataSourceBackend {
   reportFailure(name: string): void;
   /** Reports one statement run on the primary to the primary budget (see `engine.observePrimary`). */
   observePrimary(latencyMs: number, outcome: PrimaryOutcome): void;
+  /** Reports that a primary fallback's statement ended (see `engine.fallbackEnded`). */
+  fallbackEnded?(): void;
   /** Longest wait of one `wait` fallback poll loop iteration. */
   waitPollMs: number;
 }
@@ -478,6 +480,8 @@ export class FreshDataSource implements Queryable {
     let result: QueryResultLike;
     // Statements on the primary are load the primary budget measures; replicas are not.
     const observe = replica ? undefined : this.#backend.observePrimary;
+    // A fallback the budget admitted counts as in flight until its statement ends.
+    const fallback = decision.kind === 'primary' && decision.fallback === 'primary';
     if (replica) topology.queryStarted(replica);
     try {
       client = await acquire(pool, replica ?? 'primary', observe);
@@ -508,6 +512,7 @@ export class FreshDataSource implements Queryable {
     } finally {
       client?.release(broken ?? false);
       if (replica) topology.queryFinished(replica);
+      else if (fallback) this.#backend.fallbackEnded?.();
     }
     await this.freshness.observedRead(decision, { lsn, contract });
     return result;

@@ -106,8 +106,47 @@ describe('adaptive primary budget: the data source feeds it every primary statem
       const after = gate.status().budget;
       expect(after.admitted.normal - before.admitted.normal).toBe(20);
       expect(after.samples - before.samples).toBe(20);
+      // Each fallback's end was reported: none is left in flight, and the cap (200/s × 100 ms) applies.
+      expect(after).toMatchObject({ inFlight: 0, maxInFlight: 20 });
     } finally {
       await cluster.replica('r1').resume();
+    }
+  });
+
+  it('caps fallbacks in flight: beyond limit × 100 ms at once, they are shed (503), not queued on the primary', async () => {
+    // A limit that cannot move (200/s): the cap stays where it is while the test runs.
+    const fixed = await freshgateFor(cluster, { budget: { ceiling: 200 }, poolSize: 40 });
+    await untilHealthy(fixed);
+    await cluster.replica('r1').pause();
+    try {
+      const write = await fixed.begin();
+      await write.db.query('INSERT INTO items (n) VALUES (5)');
+      const token = write.freshness.token as string;
+      // One fallback reported ended turns the cap on.
+      await (await fixed.begin({ contract: 'read-your-writes', token })).db.query('SELECT 1');
+      const max = fixed.status().budget.maxInFlight as number;
+      expect(max).toBe(20);
+      const shedBefore = fixed.status().budget.shed.normal;
+      // Twice the cap at once, each fallback held 1 s on the primary (longer than it takes to decide them all).
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 2 * max }, async () => {
+          const { db } = await fixed.begin({ contract: 'read-your-writes', token });
+          await db.query('SELECT pg_sleep(1), count(*) FROM items');
+        }),
+      );
+      const refused = outcomes.filter((o) => o.status === 'rejected');
+      expect(outcomes.length - refused.length).toBe(max);
+      expect(refused).toHaveLength(max);
+      for (const o of refused) {
+        expect((o as PromiseRejectedResult).reason).toMatchObject({ statusCode: 503 });
+      }
+      const after = fixed.status().budget;
+      expect(after.shed.normal - shedBefore).toBe(max);
+      // Failed or answered, every admitted fallback's end was reported.
+      expect(after.inFlight).toBe(0);
+    } finally {
+      await cluster.replica('r1').resume();
+      await fixed.close();
     }
   });
 });
