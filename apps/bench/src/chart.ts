@@ -5,8 +5,19 @@ export interface Series {
   values: (number | undefined)[];
 }
 
-const COLORS = ['#6b7280', '#dc2626', '#d97706', '#2563eb', '#059669', '#7c3aed', '#db2777'];
-const DASHES = ['4 3', '', '6 3', '', '', '', ''];
+// One per strategy of section 2, in its order; the dotted fifth (two instances) stays visible
+// where it runs on top of the fourth (one instance).
+const COLORS = [
+  '#6b7280',
+  '#dc2626',
+  '#d97706',
+  '#2563eb',
+  '#0891b2',
+  '#059669',
+  '#7c3aed',
+  '#db2777',
+];
+const DASHES = ['4 3', '', '6 3', '', '2 3', '', '', ''];
 
 function xmlText(text: string): string {
   return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');

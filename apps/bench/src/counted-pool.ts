@@ -4,9 +4,14 @@ import pg from 'pg';
 export interface CountedPool {
   readonly name: string;
   readonly pool: pg.Pool;
-  /** Statements sent since the last {@link CountedPool.reset}. */
+  /** Statements sent since the last {@link CountedPool.reset}, through every pool of the node. */
   readonly statements: number;
   reset(): void;
+  /**
+   * Another pool to the same node, with the same settings but `max` connections, whose
+   * statements count here too: the pool of another app process. The caller ends it.
+   */
+  another(max: number): pg.Pool;
 }
 
 /**
@@ -16,25 +21,28 @@ export interface CountedPool {
  * constant ~10 statements per second per node, the same for every strategy.
  */
 export function countedPool(name: string, config: pg.PoolConfig): CountedPool {
-  const pool = new pg.Pool(config);
-  // An idle client's error (server stopped at the end of a run) must not crash the process.
-  pool.on('error', () => {});
   let statements = 0;
-  pool.on('connect', (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-    (client as unknown as { query: typeof query }).query = (...args: unknown[]) => {
-      statements++;
-      return query(...args);
-    };
-  });
+  const counting = (pool: pg.Pool) => {
+    // An idle client's error (server stopped at the end of a run) must not crash the process.
+    pool.on('error', () => {});
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: typeof query }).query = (...args: unknown[]) => {
+        statements++;
+        return query(...args);
+      };
+    });
+    return pool;
+  };
   return {
     name,
-    pool,
+    pool: counting(new pg.Pool(config)),
     get statements() {
       return statements;
     },
     reset() {
       statements = 0;
     },
+    another: (max) => counting(new pg.Pool({ ...config, max })),
   };
 }

@@ -2,7 +2,7 @@ import type { Cluster, Replica } from '@freshgate/harness';
 import { createFreshgate, type Freshgate, type FreshgateOptions } from '@freshgate/pg';
 import { redisPinStore } from '@freshgate/redis';
 import pg from 'pg';
-import { countedPool } from './counted-pool.js';
+import { type CountedPool, countedPool } from './counted-pool.js';
 import { idAllocator, type JourneyResult, type JourneySettings, runJourney } from './journey.js';
 import { loadAverage } from './machine.js';
 import { BENCH_SECRET, pinStoreRedis } from './redis-client.js';
@@ -131,18 +131,22 @@ function healthLine(fg: Freshgate): string {
     .join(' ');
 }
 
-async function waitHealthy(fg: Freshgate, timeoutMs: number): Promise<void> {
+/** Waits until every instance's monitor sees every replica healthy (each has its own view). */
+async function waitHealthy(gates: readonly Freshgate[], timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;
+  const healthy = (fg: Freshgate) =>
+    fg.status().replicas.every((r) => r.health === 'healthy' && r.circuit === 'closed');
   while (performance.now() < deadline) {
-    if (fg.status().replicas.every((r) => r.health === 'healthy' && r.circuit === 'closed')) return;
+    if (gates.every(healthy)) return;
     await sleep(100);
   }
 }
 
 /**
  * Section 2: the journey workload per lag scenario, write fraction and strategy, on the same
- * pools. Lag is set once per scenario and a background writer keeps it steady, so every
- * strategy of a scenario meets the same replicas.
+ * pools (the two-instance strategy on two pools per node that split their size). Lag is set
+ * once per scenario and a background writer keeps it steady, so every strategy of a scenario
+ * meets the same replicas.
  */
 export async function runOffload(
   cluster: Cluster,
@@ -162,10 +166,13 @@ export async function runOffload(
   };
   const redis = pinStoreRedis(cluster.redisUrl);
   await redis.connect();
-  const gate = async (options: Pick<FreshgateOptions, 'waitAllowance'> = {}) => {
+  const gate = async (
+    options: Pick<FreshgateOptions, 'waitAllowance'> = {},
+    pool: (node: CountedPool) => pg.Pool = (node) => node.pool,
+  ) => {
     const created = await createFreshgate({
-      primary: nodes.primary.pool,
-      replicas: Object.fromEntries(nodes.replicas.map((n) => [n.name, n.pool])),
+      primary: pool(nodes.primary),
+      replicas: Object.fromEntries(nodes.replicas.map((n) => [n.name, pool(n)])),
       secret: BENCH_SECRET,
       pinStore: redisPinStore(redis),
       // No primary budget: the baseline strategies have none, and the question here is how
@@ -179,6 +186,24 @@ export async function runOffload(
   const fg = await gate();
   // The same, with only an engine-wide wait allowance: the predicted wait (freshgate-predicted).
   const predicted = await gate({ waitAllowance: PREDICTED_WAIT_ALLOWANCE });
+  // Two app processes behind a balancer (freshgate-2-instances), each with its own engine,
+  // monitor and pools. Sharing the counted pools would keep engines and monitors apart but not
+  // connections: a pool's queue belongs to one process (a burst on one instance does not queue
+  // the other's requests), and the engine reads its own (the adaptive budget, `status().pools`).
+  // Their pools count into the shared counters, so the primary stmt/s column stays comparable,
+  // and split the pool size, so the two together have the connections per node of one instance.
+  const instancePools: pg.Pool[] = [];
+  const instance = (max: number) =>
+    gate({}, (node) => {
+      const pool = node.another(Math.max(1, max));
+      instancePools.push(pool);
+      return pool;
+    });
+  const instances = [
+    await instance(Math.ceil(settings.poolSize / 2)),
+    await instance(Math.floor(settings.poolSize / 2)),
+  ];
+  const gates = [fg, predicted, ...instances];
   // Every session of every cell starts with records from an earlier visit, written now and
   // replicated before any lag is injected.
   const cellCount =
@@ -206,7 +231,7 @@ export async function runOffload(
       // Let replicas reach their steady lag, and a monitor that saw them lagging see them
       // healthy again (its hysteresis needs 5 s under 1 s of lag).
       await sleep(Math.max(500, scenario.delayMs + 1_000));
-      if (scenario.delayMs < 1_000) await waitHealthy(fg, 10_000);
+      if (scenario.delayMs < 1_000) await waitHealthy(gates, 10_000);
       const stopBursts = scenario.bursts ? burster(cluster.replicas, scenario.bursts) : undefined;
       try {
         for (const writeFraction of settings.writeFractions) {
@@ -215,7 +240,11 @@ export async function runOffload(
             const strategy = createStrategy(
               name,
               nodes,
-              name === 'freshgate-predicted' ? predicted : fg,
+              name === 'freshgate-predicted'
+                ? [predicted]
+                : name === 'freshgate-2-instances'
+                  ? instances
+                  : [fg],
             );
             const journey: JourneySettings = {
               sessions: settings.sessions,
@@ -256,9 +285,12 @@ export async function runOffload(
   } finally {
     await stopWriter();
     await Promise.all(cluster.replicas.map((r) => control(() => r.setApplyDelay(0))));
-    await fg.close();
-    await predicted.close();
-    await Promise.all([nodes.primary, ...nodes.replicas].map((n) => n.pool.end()));
+    await Promise.all(gates.map((g) => g.close()));
+    await Promise.all(
+      [...[nodes.primary, ...nodes.replicas].map((n) => n.pool), ...instancePools].map((pool) =>
+        pool.end(),
+      ),
+    );
     redis.disconnect();
   }
   return {

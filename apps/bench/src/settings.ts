@@ -115,7 +115,7 @@ export const SMOKE: BenchSettings = {
     ...FULL.offload,
     scenarios: [{ label: 'paused', delayMs: 0, bursts: { pauseMs: 60_000, runMs: 0 } }],
     writeFractions: [0.3],
-    strategies: ['all-primary', 'naive-split', 'freshgate-token'],
+    strategies: ['all-primary', 'naive-split', 'freshgate-token', 'freshgate-2-instances'],
     sessions: 20,
     cellMs: 1_000,
     thinkMs: 50,

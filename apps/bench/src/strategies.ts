@@ -8,6 +8,7 @@ export const STRATEGY_NAMES = [
   'naive-split',
   'time-pin-2s',
   'freshgate-token',
+  'freshgate-2-instances',
   'freshgate-pin',
   'freshgate-wait',
   'freshgate-predicted',
@@ -19,6 +20,7 @@ export const STRATEGY_LABELS: Record<StrategyName, string> = {
   'naive-split': 'naive split (reads → replica, writes → primary)',
   'time-pin-2s': 'time pin 2 s (Rails DatabaseSelector)',
   'freshgate-token': 'freshgate, tokens',
+  'freshgate-2-instances': 'freshgate, tokens, two instances behind a round-robin balancer',
   'freshgate-pin': 'freshgate, Redis pins only',
   'freshgate-wait': 'freshgate, tokens, { wait: 50 } then primary',
   'freshgate-predicted': 'freshgate, tokens, engine waitAllowance 300 ms (no wait chain)',
@@ -72,9 +74,14 @@ async function run(node: CountedPool, sql: string, values: unknown[], route: str
  * Builds a strategy over the shared pools. The freshgate strategies drive the engine the way
  * the Express and Fastify adapters do (one `begin()` per request), without HTTP, so that the
  * comparison is about routing alone: own records are read under `read-your-writes`, other
- * sessions' records (a feed the user pages through) under `monotonic`.
+ * sessions' records (a feed the user pages through) under `monotonic`. With several
+ * freshgate instances in `gates`, a session's requests go to each in turn.
  */
-export function createStrategy(name: StrategyName, nodes: Nodes, fg: Freshgate): Strategy {
+export function createStrategy(
+  name: StrategyName,
+  nodes: Nodes,
+  gates: readonly Freshgate[],
+): Strategy {
   const replica = roundRobin(nodes);
   const write = async (session: Session, sql: string, values: unknown[]) => {
     const result = await run(nodes.primary, sql, values, 'primary');
@@ -109,9 +116,33 @@ export function createStrategy(name: StrategyName, nodes: Nodes, fg: Freshgate):
         },
         write,
       };
-    default:
-      return freshgateStrategy(name, fg);
+    default: {
+      const instances = gates.map((fg) => freshgateStrategy(name, fg));
+      if (instances.length === 0) throw new Error(`${name}: no freshgate instance`);
+      return instances.length === 1 ? (instances[0] as Strategy) : balanced(name, instances);
+    }
   }
+}
+
+/**
+ * App instances behind a balancer without stickiness: each request of a session goes to the
+ * next instance, so consecutive requests alternate and the token a client sends back was, as a
+ * rule, issued by another instance (whose monitor sampled the primary at other moments).
+ */
+function balanced(name: StrategyName, instances: readonly Strategy[]): Strategy {
+  const next = new WeakMap<Session, number>();
+  let arrivals = 0;
+  const pick = (session: Session) => {
+    // A session's first request goes wherever the balancer's turn is, so sessions spread.
+    const turn = next.get(session) ?? arrivals++;
+    next.set(session, turn + 1);
+    return instances[turn % instances.length] as Strategy;
+  };
+  return {
+    name,
+    read: (session, kind, sql, values) => pick(session).read(session, kind, sql, values),
+    write: (session, sql, values) => pick(session).write(session, sql, values),
+  };
 }
 
 function freshgateStrategy(name: StrategyName, fg: Freshgate): Strategy {
