@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   AdaptiveBudget,
   type AdaptiveBudgetOptions,
@@ -281,56 +281,58 @@ describe('AdaptiveBudget', () => {
     expect(userGot).toBe(userAsked);
   });
 
-  it('caps fallbacks in flight at limit × 100 ms once the data layer reports their ends', () => {
+  it('caps fallbacks in flight at limit × 100 ms: the rest wait for a slot, normal ones first', async () => {
     const { budget } = setup({ initial: 100 });
-    // Before any end is reported, only the bucket limits (a data layer that never reports).
-    let admitted = 0;
-    for (let i = 0; i < 30; i++) if (budget.tryTake()) admitted++;
-    expect(admitted).toBe(30);
     expect(budget.status()).toMatchObject({ inFlight: null, maxInFlight: 10 });
-    for (let i = 0; i < 30; i++) budget.release();
-    expect(budget.status().inFlight).toBe(0);
-    // From then on: 100/s × 100 ms = 10 in flight; the eleventh is shed although tokens are left.
-    for (let i = 0; i < 10; i++) expect(budget.tryTake()).toBe(true);
-    const shed = budget.status().shed.normal;
-    expect(budget.tryTake()).toBe(false);
-    expect(budget.status()).toMatchObject({ inFlight: 10, shed: { normal: shed + 1 } });
-    expect(budget.available()).toBeGreaterThan(100);
-    // Anonymous traffic gets the share above the reserve: 10 − floor(10 × 0.5) = 5.
-    for (let i = 0; i < 5; i++) budget.release();
-    expect(budget.tryTake('low')).toBe(false);
+    // 100/s × 100 ms = 10 slots.
+    for (let i = 0; i < 10; i++) expect(budget.enter()).toBe(true);
+    const low = budget.enter('low');
+    const normal = budget.enter('normal');
+    expect(low).toBeInstanceOf(Promise);
+    expect(normal).toBeInstanceOf(Promise);
+    expect(budget.status().inFlight).toBe(10);
+    // The first slot that frees goes to the normal fallback, although the low one came first.
+    let lowGot: boolean | undefined;
+    void (low as Promise<boolean>).then((granted) => {
+      lowGot = granted;
+    });
     budget.release();
-    expect(budget.tryTake('low')).toBe(true);
+    expect(await normal).toBe(true);
+    expect(budget.status().inFlight).toBe(10);
+    // Anonymous traffic fills the share above the reserve only: 10 − floor(10 × 0.5) = 5.
+    for (let i = 0; i < 5; i++) budget.release();
+    await Promise.resolve();
+    expect(lowGot).toBeUndefined();
+    budget.release();
+    expect(await low).toBe(true);
+    expect(budget.status().inFlight).toBe(5);
     // An end reported for nothing in flight does not open more room.
     for (let i = 0; i < 10; i++) budget.release();
     expect(budget.status().inFlight).toBe(0);
   });
 
-  it('a lag spike on a slow primary: the burst is admitted as fast as the primary answers, not at once', () => {
-    const { clock, budget } = setup({ floor: 20, initial: 50 });
-    budget.tryTake();
-    budget.release();
-    // 50/s × 100 ms: 5 in flight at most. 200 fallbacks asked within 10 ms, each taking 20 ms.
-    const ends: number[] = [];
-    let admitted = 0;
-    let mostInFlight = 0;
-    for (let t = 0; t < 10; t++) {
-      clock.advance(1);
-      while (ends.length > 0 && (ends[0] as number) <= clock.now()) {
-        ends.shift();
-        budget.release();
-      }
-      for (let i = 0; i < 20; i++) {
-        if (budget.tryTake()) {
-          admitted++;
-          ends.push(clock.now() + 20);
-        }
-      }
-      mostInFlight = Math.max(mostInFlight, budget.status().inFlight ?? 0);
+  it('a fallback that finds no slot within 100 ms is shed, and counted', async () => {
+    vi.useFakeTimers();
+    try {
+      const { budget } = setup({ floor: 20, initial: 20 });
+      // 20/s × 100 ms: 2 slots.
+      expect(budget.enter()).toBe(true);
+      expect(budget.enter()).toBe(true);
+      const shed = budget.status().shed.normal;
+      const waiting = budget.enter() as Promise<boolean>;
+      await vi.advanceTimersByTimeAsync(99);
+      await vi.advanceTimersByTimeAsync(2);
+      expect(await waiting).toBe(false);
+      expect(budget.status()).toMatchObject({ inFlight: 2, shed: { normal: shed + 1 } });
+      // A slot freed in time is handed over instead.
+      const next = budget.enter() as Promise<boolean>;
+      await vi.advanceTimersByTimeAsync(50);
+      budget.release();
+      expect(await next).toBe(true);
+      expect(budget.status().inFlight).toBe(2);
+    } finally {
+      vi.useRealTimers();
     }
-    expect(mostInFlight).toBe(5);
-    expect(admitted).toBe(5);
-    expect(budget.status().shed.normal).toBe(195);
   });
 
   it('rejects bad settings naming the option', () => {

@@ -14,8 +14,9 @@ import { TokenBucket } from './token-bucket.js';
 
 /**
  * Default lowest limit of the adaptive budget, primary fallbacks per second: the fixed rate of
- * the fixed budget, so that by default the adaptive budget never admits less than the fixed one
- * did (its burst at the floor is the fixed one's too). A statement latency measured inside a
+ * the fixed budget, so that by default the adaptive budget never admits fewer fallbacks a second
+ * than the fixed one did (its burst at the floor is the fixed one's too; of a burst, what the
+ * primary does not answer within 100 ms is shed, where the fixed budget queued it). A statement latency measured inside a
  * busy application process says as much about the process as about the primary; cutting below
  * the rate every deployment had is left to those who lower the floor for a small primary.
  */
@@ -102,14 +103,21 @@ const BUCKETS = 100;
 const DEMAND_LOW_WATER = 0.25;
 /**
  * Fallbacks in flight at most: the limit times this many seconds (Little's law: `limit` a
- * second that take 100 ms each keep `limit × 100 ms` in flight), at least 1. A fallback is a read
- * that a replica would have answered in a few milliseconds; the cap binds only when fallbacks
- * take longer than this on average, or come faster than the primary answers them (the first
- * instant of a lag spike, which the bucket's burst would otherwise admit all at once).
+ * second that take 100 ms each keep `limit × 100 ms` in flight), at least 1. A fallback is a
+ * read that a replica would have answered in a few milliseconds; the cap binds only when
+ * fallbacks take longer than this on average, or come faster than the primary answers them
+ * (the first instant of a lag spike, which the bucket's burst would otherwise send at once).
+ * A fallback beyond the cap waits for a slot as long (100 ms), then is shed.
  */
 const IN_FLIGHT_SECONDS = 0.1;
 
 const noLoopDelay: LoopDelay = { take: () => 0 };
+
+/** A fallback waiting for a slot. */
+interface SlotWaiter {
+  resolve: (granted: boolean) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
 
 /**
  * A primary budget whose rate follows what the primary's statements show: the token bucket of
@@ -142,8 +150,10 @@ const noLoopDelay: LoopDelay = { take: () => 0 };
  *   2 s). Without demand the limit holds: an unused limit proves nothing about the primary.
  * - Fewer than 5 statements in a window judge nothing: the window goes on, up to 2 s.
  * - **In flight**: beside the rate, at most `limit × 100 ms` fallbacks (at least 1) are in
- *   flight once the data layer reports their ends ({@link release}); more are shed at once. The
- *   bucket's burst absorbs arrivals that bunch up, not a primary that stopped answering them.
+ *   flight, for a data layer that asks for a slot ({@link enter}) and reports the end
+ *   ({@link release}); the rest wait for a slot in arrival order, `normal` ones first, up to
+ *   100 ms, then are shed. `low` ones take at most the share above the reserve. The primary
+ *   sees the spike's burst as fast as it answers it, never all at once.
  *
  * @example
  * ```ts
@@ -179,8 +189,9 @@ export class AdaptiveBudget implements FallbackBudget {
   #loopUtilization: number | null = null;
   #lastChange: BudgetChange | null = null;
   #inFlight = 0;
-  /** Whether the data layer reports the ends of fallbacks ({@link release}): the cap applies from then on. */
-  #endsReported = false;
+  /** Whether the data layer asks for slots ({@link enter}): `inFlight` means something. */
+  #slotsUsed = false;
+  readonly #waiting: { normal: SlotWaiter[]; low: SlotWaiter[] } = { normal: [], low: [] };
 
   /** @internal The engine builds the budget from its `budget` option. */
   constructor(options: AdaptiveBudgetOptions = {}) {
@@ -243,34 +254,59 @@ export class AdaptiveBudget implements FallbackBudget {
     return this.#bucket.rate;
   }
 
-  /**
-   * Takes one token if available (for `low`, one above the reserve) and fewer fallbacks than
-   * the cap are in flight (for `low`, fewer than its share above the reserve).
-   */
+  /** Takes one token if available (for `low`, one above the reserve). */
   tryTake(priority: BudgetPriority = 'normal'): boolean {
     this.#tick();
-    if (this.#endsReported) {
-      const max = this.#maxInFlight();
-      const cap = priority === 'low' ? Math.max(1, max - Math.floor(max * this.reserve)) : max;
-      if (this.#inFlight >= cap) {
-        this.#bucket.refuse(priority);
-        return false;
-      }
-    }
-    if (!this.#bucket.tryTake(priority)) return false;
-    this.#inFlight++;
-    return true;
+    return this.#bucket.tryTake(priority);
   }
 
   /**
-   * Reports that an admitted fallback's statement ended, answered or failed. A data layer that
-   * calls it once for each admitted fallback gets the in-flight cap: `limit × 100 ms`
-   * fallbacks in flight at most (at least 1), so that a lag spike cannot queue the bucket's
-   * whole burst on the primary at once. Without it, only the rate applies.
+   * Asks for a slot for an admitted fallback's statement, before it is sent: `true` at once
+   * while fewer than `limit × 100 ms` fallbacks are in flight (for `low`, fewer than the share
+   * above the reserve), else a promise that settles when one ends — `true` — or after 100 ms
+   * — `false`: the fallback is shed (counted in `shed`). Every `true` must be followed by one
+   * {@link release} when the statement ends, answered or failed.
    */
+  enter(priority: BudgetPriority = 'normal'): true | Promise<boolean> {
+    this.#tick();
+    this.#slotsUsed = true;
+    const waiting = this.#waiting;
+    // Waiters of the same or a higher priority go first.
+    const ahead = waiting.normal.length + (priority === 'low' ? waiting.low.length : 0);
+    if (ahead === 0 && this.#inFlight < this.#capFor(priority)) {
+      this.#inFlight++;
+      return true;
+    }
+    return new Promise<boolean>((resolve) => {
+      const queue = waiting[priority];
+      const waiter: SlotWaiter = { resolve, timer: undefined };
+      waiter.timer = setTimeout(() => {
+        // Statements that ended while this process was busy are reported in the poll phase,
+        // after the timers: give them that turn before shedding.
+        setImmediate(() => {
+          const i = queue.indexOf(waiter);
+          if (i < 0) return;
+          queue.splice(i, 1);
+          this.#bucket.refuse(priority);
+          resolve(false);
+        });
+      }, IN_FLIGHT_SECONDS * 1000);
+      queue.push(waiter);
+    });
+  }
+
+  /** Reports that the statement of a fallback that got a slot ({@link enter}) ended. */
   release(): void {
-    this.#endsReported = true;
     if (this.#inFlight > 0) this.#inFlight--;
+    for (const priority of ['normal', 'low'] as const) {
+      const queue = this.#waiting[priority];
+      while (queue.length > 0 && this.#inFlight < this.#capFor(priority)) {
+        const waiter = queue.shift() as SlotWaiter;
+        clearTimeout(waiter.timer);
+        this.#inFlight++;
+        waiter.resolve(true);
+      }
+    }
   }
 
   /** Tokens currently available (fractional). */
@@ -321,13 +357,19 @@ export class AdaptiveBudget implements FallbackBudget {
       loopDelayMs: this.#loopDelayMs,
       loopUtilization: this.#loopUtilization,
       lastChange: this.#lastChange,
-      inFlight: this.#endsReported ? this.#inFlight : null,
+      inFlight: this.#slotsUsed ? this.#inFlight : null,
       maxInFlight: this.#maxInFlight(),
     };
   }
 
   #maxInFlight(): number {
     return Math.max(1, Math.ceil(this.#bucket.rate * IN_FLIGHT_SECONDS));
+  }
+
+  /** Slots `priority` may fill: all of them, or for `low` the share above the reserve. */
+  #capFor(priority: BudgetPriority): number {
+    const max = this.#maxInFlight();
+    return priority === 'low' ? Math.max(1, max - Math.floor(max * this.reserve)) : max;
   }
 
   #tick(): void {

@@ -12,7 +12,7 @@ import type { LoopDelay } from './loop-delay.js';
 export interface AdaptiveBudgetSettings {
   /**
    * Lowest limit, fallbacks per second. Default `200`, the fixed rate (the default never admits
-   * less than the fixed budget did); lower it to let a small primary shed below that.
+   * fewer fallbacks a second than the fixed budget did); lower it to let a small primary shed below that.
    */
   floor?: number;
   /** Highest limit, fallbacks per second. Default `5000`. */

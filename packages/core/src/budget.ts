@@ -63,8 +63,8 @@ export interface BudgetStatus {
   /** Adaptive: what the last window did to the limit, and why (see `AdaptiveBudget`). */
   lastChange: BudgetChange | null;
   /**
-   * Adaptive: primary fallbacks admitted whose statement has not ended yet, once the data layer
-   * reports their ends (`@freshgate/pg` does); `null` otherwise.
+   * Adaptive: primary fallbacks whose statement holds a slot, for a data layer that asks for
+   * slots (`@freshgate/pg` does); `null` otherwise.
    */
   inFlight: number | null;
   /** Adaptive: fallbacks in flight at most now (`limit × 100 ms`, at least 1); `null` otherwise. */
@@ -103,9 +103,11 @@ export interface FallbackBudget {
   /** The budget's state, for status pages and metrics. */
   status(): BudgetStatus;
   /**
-   * Reports that the statement of an admitted fallback ended (answered or failed): the adaptive
-   * budget counts fallbacks in flight. Optional; the fixed budget has no use for it.
+   * A slot for an admitted fallback's statement (the adaptive budget caps fallbacks in flight):
+   * `true`, or a promise of whether one came free in time. Absent: no cap.
    */
+  enter?(priority?: BudgetPriority): true | Promise<boolean>;
+  /** Reports that the statement of a fallback that got a slot ended. */
   release?(): void;
 }
 

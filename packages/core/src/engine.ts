@@ -220,13 +220,6 @@ export interface Engine {
    * @param queued - callers waiting for a primary pool connection (`pool.waitingCount`).
    */
   observePrimary(latencyMs: number, outcome: PrimaryOutcome, queued?: number): void;
-  /**
-   * Reports that the statement of a primary fallback ended, answered or failed: call it once
-   * for each `primary` decision with `fallback: 'primary'` whose statement was sent (or whose
-   * connection could not be had). The adaptive budget then caps the fallbacks in flight
-   * (`limit × 100 ms`, at least 1); a data layer that never calls it gets the rate limit only.
-   */
-  fallbackEnded(): void;
   /** The budget's mode, limit, counters and what the adaptive limit measured, for status pages. */
   budgetStatus(): BudgetStatus;
   /** Records a synthetic read-after-write probe measurement of replica `node` (`freshgate.probe.delay`). */
@@ -566,7 +559,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       adaptive === null
         ? () => {}
         : (latencyMs, outcome, queued) => adaptive.observe(latencyMs, outcome, queued),
-    fallbackEnded: () => decideBudget.release?.(),
     budgetStatus: () => decideBudget.status(),
     recordProbe: (node, delayMs) => telemetry.probed(node, delayMs),
     start: () => {

@@ -274,6 +274,36 @@ export class RequestFreshness {
   }
 
   /**
+   * Before sending the statement of a `primary` decision with `fallback: 'primary'` (a fallback
+   * the budget admitted): `true` at once, or a promise of whether a slot came free in time. The
+   * adaptive budget keeps at most `limit × 100 ms` fallbacks in flight; a fallback that found
+   * no slot within 100 ms is shed: answer it as a `FreshnessUnavailableError` (503). After
+   * `true`, call {@link fallbackEnded} once the statement ended, answered or failed.
+   *
+   * @example
+   * ```ts
+   * if (decision.kind === 'primary' && decision.fallback === 'primary') {
+   *   const slot = freshness.fallbackSlot(decision);
+   *   if (slot !== true && !(await slot))
+   *     throw new FreshnessUnavailableError(decision.reason, 1);
+   *   try { await primary.query(sql); } finally { freshness.fallbackEnded(); }
+   * }
+   * ```
+   */
+  fallbackSlot(decision: Decision): true | Promise<boolean> {
+    const budget = this.#env.decideContext.budget;
+    if (budget.enter === undefined) return true;
+    // The budget's priority: anonymous requests and tokens the primary has not reached are `low`.
+    const low = this.#request.anonymous || decision.reason === 'future-lsn';
+    return budget.enter(low ? 'low' : 'normal');
+  }
+
+  /** Reports that the statement of a fallback that got a slot ({@link fallbackSlot}) ended. */
+  fallbackEnded(): void {
+    this.#env.decideContext.budget.release?.();
+  }
+
+  /**
    * Reports that the primary position for a `barrier` decision could not be observed: the
    * next decision sends the read to the primary within the budget, or fails closed.
    */

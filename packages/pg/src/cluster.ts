@@ -253,7 +253,6 @@ export class Freshgate {
       },
       observePrimary: (latencyMs, outcome) =>
         this.engine.observePrimary(latencyMs, outcome, this.primary.waitingCount),
-      fallbackEnded: () => this.engine.fallbackEnded(),
       waitPollMs,
     };
   }

@@ -61,11 +61,12 @@ export interface DataSourceBackend {
   reportFailure(name: string): void;
   /** Reports one statement run on the primary to the primary budget (see `engine.observePrimary`). */
   observePrimary(latencyMs: number, outcome: PrimaryOutcome): void;
-  /** Reports that a primary fallback's statement ended (see `engine.fallbackEnded`). */
-  fallbackEnded?(): void;
   /** Longest wait of one `wait` fallback poll loop iteration. */
   waitPollMs: number;
 }
+
+/** `Retry-After` of a fallback that found no slot: the cap frees within its 100 ms wait. */
+const SHED_RETRY_AFTER_SECONDS = 1;
 
 // node-postgres' pool rejects with this message when a caller waited connectionTimeoutMillis
 // in its queue: every connection is busy. The node is fine (a connection that cannot be
@@ -480,8 +481,14 @@ export class FreshDataSource implements Queryable {
     let result: QueryResultLike;
     // Statements on the primary are load the primary budget measures; replicas are not.
     const observe = replica ? undefined : this.#backend.observePrimary;
-    // A fallback the budget admitted counts as in flight until its statement ends.
+    // A fallback the budget admitted waits for a slot (the cap on fallbacks in flight) and
+    // holds it until its statement ends.
     const fallback = decision.kind === 'primary' && decision.fallback === 'primary';
+    if (fallback) {
+      const slot = this.freshness.fallbackSlot(decision);
+      if (slot !== true && !(await slot))
+        throw new FreshnessUnavailableError(decision.reason, SHED_RETRY_AFTER_SECONDS);
+    }
     if (replica) topology.queryStarted(replica);
     try {
       client = await acquire(pool, replica ?? 'primary', observe);
@@ -512,7 +519,7 @@ export class FreshDataSource implements Queryable {
     } finally {
       client?.release(broken ?? false);
       if (replica) topology.queryFinished(replica);
-      else if (fallback) this.#backend.fallbackEnded?.();
+      else if (fallback) this.freshness.fallbackEnded();
     }
     await this.freshness.observedRead(decision, { lsn, contract });
     return result;

@@ -106,23 +106,29 @@ describe('adaptive primary budget: the data source feeds it every primary statem
       const after = gate.status().budget;
       expect(after.admitted.normal - before.admitted.normal).toBe(20);
       expect(after.samples - before.samples).toBe(20);
-      // Each fallback's end was reported: none is left in flight, and the cap (200/s × 100 ms) applies.
+      // Each fallback's slot was given back: none is left in flight; the cap is 200/s × 100 ms.
       expect(after).toMatchObject({ inFlight: 0, maxInFlight: 20 });
     } finally {
       await cluster.replica('r1').resume();
     }
   });
 
-  it('caps fallbacks in flight: beyond limit × 100 ms at once, they are shed (503), not queued on the primary', async () => {
+  it('caps fallbacks in flight: beyond limit × 100 ms at once, they wait 100 ms for a slot, then are shed (503), not queued on the primary', async () => {
     // A limit that cannot move (200/s): the cap stays where it is while the test runs.
     const fixed = await freshgateFor(cluster, { budget: { ceiling: 200 }, poolSize: 40 });
     await untilHealthy(fixed);
+    // Open the pool's connections first: a connection's start-up (SCRAM) holds the event loop,
+    // and forty of them would hold the 100 ms timers of the waiting fallbacks past their time.
+    await Promise.all(
+      Array.from({ length: 40 }, async () =>
+        (await fixed.begin()).db.primary().query('SELECT pg_sleep(0.2)'),
+      ),
+    );
     await cluster.replica('r1').pause();
     try {
       const write = await fixed.begin();
       await write.db.query('INSERT INTO items (n) VALUES (5)');
       const token = write.freshness.token as string;
-      // One fallback reported ended turns the cap on.
       await (await fixed.begin({ contract: 'read-your-writes', token })).db.query('SELECT 1');
       const max = fixed.status().budget.maxInFlight as number;
       expect(max).toBe(20);
