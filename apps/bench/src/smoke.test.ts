@@ -70,7 +70,7 @@ describe('pnpm bench, smoke run', () => {
       true,
     );
     expect(targets.find((t) => t.target.startsWith('two instances'))?.result).toMatch(
-      /^0 violations in 1 cells .*; largest gap \d+\.\d points at paused\/30 % writes/,
+      /^0 violations in 1 cells \(\d+ checked reads\); replica share over all cells \d+\.\d % vs \d+\.\d % with one instance; largest gap in one cell \d+\.\d points \(paused, 30 % writes: /,
     );
   });
 });
