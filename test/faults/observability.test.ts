@@ -79,7 +79,7 @@ describe('observability under faults', () => {
     await cluster.waitForReplicas();
     redis = new Redis(cluster.redisUrl, {
       enableOfflineQueue: false,
-      commandTimeout: 50,
+      commandTimeout: 1_000,
       maxRetriesPerRequest: 0,
     });
     redis.on('error', () => {});

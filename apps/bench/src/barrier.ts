@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   const cluster = await startCluster({ replicas: 2, redis: true });
   const redis = new Redis(cluster.redisUrl, {
     enableOfflineQueue: false,
-    commandTimeout: 50,
+    commandTimeout: 1_000,
     maxRetriesPerRequest: 0,
     retryStrategy: (times) => Math.min(times * 50, 200),
     lazyConnect: true,

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 export function pinStoreRedis(url: string): Redis {
   const redis = new Redis(url, {
     enableOfflineQueue: false,
-    commandTimeout: 50,
+    commandTimeout: 1_000,
     maxRetriesPerRequest: 0,
     enableAutoPipelining: true,
     retryStrategy: (times) => Math.min(times * 50, 500),
@@ -19,7 +19,7 @@ export function pinStoreRedis(url: string): Redis {
 
 /**
  * A client for the harness's own Redis calls (INFO counters, the round-trip probe): the pin
- * store's 50 ms command timeout is right for a request path, but on a busy machine an INFO
+ * store's 50 ms timeout is right for a request path, but on a busy machine an INFO
  * may take longer, and a measurement must wait for it rather than fail the run. A hung Redis
  * still ends the run, after `commandTimeout`.
  */

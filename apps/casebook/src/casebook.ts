@@ -31,10 +31,10 @@ export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
   let pinStore: PinStore;
   let pins: RedisPinStore | undefined;
   if (config.redisUrl) {
-    // A pin store client must fail fast: no offline queue, a short command timeout.
+    // A pin store client must fail fast: no offline queue; the store bounds each call itself.
     redis = new Redis(config.redisUrl, {
       enableOfflineQueue: false,
-      commandTimeout: 50,
+      commandTimeout: 1_000,
       maxRetriesPerRequest: 0,
       enableAutoPipelining: true,
       lazyConnect: false,

@@ -16,6 +16,23 @@ describe('CircuitBreaker', () => {
     expect(breaker.allow()).toBe(false);
   });
 
+  it('calls that were in flight together fail as one event: a stall does not open the circuit', () => {
+    const clock = new ManualClock();
+    const breaker = newBreaker({ failureThreshold: 3, open: 1_000 }, clock);
+    // Ten calls sent together, all timed out when the process woke from a stall 80 ms later.
+    const sentAt = clock.now();
+    clock.advance(80);
+    for (let i = 0; i < 10; i++) breaker.failure(sentAt);
+    expect(breaker.state).toBe('closed');
+    // Calls sent after the last counted failure count again: Redis really is gone.
+    for (let i = 0; i < 2; i++) {
+      const next = clock.now() + 1;
+      clock.advance(50);
+      breaker.failure(next);
+    }
+    expect(breaker.state).toBe('open');
+  });
+
   it('a success resets the consecutive-failure count', () => {
     const breaker = newBreaker({ failureThreshold: 2 }, new ManualClock());
     breaker.failure();

@@ -51,6 +51,7 @@ const SETTINGS = ['failureThreshold', 'open', 'maxOpen', 'onChange'];
 export class CircuitBreaker {
   #state: CircuitState = 'closed';
   #failures = 0;
+  #lastFailureAt = Number.NEGATIVE_INFINITY;
   #openUntil = 0;
   #openMs: number;
   #probing = false;
@@ -117,8 +118,17 @@ export class CircuitBreaker {
     this.#set('closed');
   }
 
-  /** Reports a failed call: opens the circuit after enough failures, or after a failed probe. */
-  failure(): void {
+  /**
+   * Reports a failed call: opens the circuit after enough failures, or after a failed probe.
+   *
+   * `startedAt` (the clock's time when the call was sent) makes failures count once per
+   * event: a call sent before the last counted failure was already in flight when it
+   * happened, so its failure is the same outage (or the same stall of this process, which
+   * times out every call in flight at once) and is not counted again.
+   */
+  failure(startedAt?: number): void {
+    if (startedAt !== undefined && startedAt < this.#lastFailureAt) return;
+    this.#lastFailureAt = this.#clock.now();
     this.#failures++;
     const probeFailed = this.#state === 'half-open';
     this.#probing = false;

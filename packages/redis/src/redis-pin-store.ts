@@ -126,7 +126,7 @@ type ExtendCommand = (key: string, ...args: (string | number)[]) => Promise<unkn
  *
  * const redis = new Redis(process.env.REDIS_URL!, {
  *   enableOfflineQueue: false,
- *   commandTimeout: 50,
+ *   commandTimeout: 1_000, // a backstop: the store bounds each call by its own `timeout`
  *   maxRetriesPerRequest: 0,
  *   enableAutoPipelining: true,
  * });
@@ -493,6 +493,7 @@ export function redisPinStore(
   }
 
   function call<T>(operation: 'get' | 'extend', run: () => Promise<T>): Promise<T> {
+    const sentAt = clock.now();
     if (!breaker.allow()) {
       return Promise.reject(
         new StoreError(operation, {
@@ -530,7 +531,9 @@ export function redisPinStore(
         return value;
       },
       (error: unknown) => {
-        breaker.failure();
+        // Calls in flight together fail together (a stall of this process times them all
+        // out at once): the breaker counts them as one failure.
+        breaker.failure(sentAt);
         if (error !== undefined && error === timedOut) throw error;
         throw new StoreError(operation, { cause: error ?? new Error('rejected without a reason') });
       },

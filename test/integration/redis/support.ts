@@ -3,12 +3,13 @@ import { Redis, Cluster as RedisCluster, type RedisOptions } from 'ioredis';
 
 /**
  * The client settings the README recommends for a pin store: no offline queue, a command
- * timeout of tens of ms, no retries of a failed command, auto-pipelining, and reconnect
- * attempts capped at 200 ms apart so that a returning Redis is found quickly.
+ * timeout as a backstop only (the store bounds each call by its own `timeout`), no retries of
+ * a failed command, auto-pipelining, and reconnect attempts capped at 200 ms apart so that a
+ * returning Redis is found quickly.
  */
 export const PIN_CLIENT_OPTIONS: RedisOptions = {
   enableOfflineQueue: false,
-  commandTimeout: 50,
+  commandTimeout: 1_000,
   maxRetriesPerRequest: 0,
   enableAutoPipelining: true,
   retryStrategy: (times) => Math.min(times * 50, 200),
