@@ -77,13 +77,13 @@ describe('adaptive primary budget (Express and Fastify on one engine)', () => {
     await cluster?.stop();
   });
 
-  it('lag storms at ~600 req/s: 0 stale reads, 0 5xx, the primary within 2× its latency without them', async () => {
+  it('lag storms at the full rate the machine gives (600 to 1700 req/s seen): 0 stale reads, 0 5xx, the primary within 2× its latency without them', async () => {
     const freshgate = await serve(cluster.primary.url);
     const probe = LatencyProbe.start(cluster.primary.url);
     await sleep(1_500);
     const idle = p99(probe.take());
-    // The clients run on a thread of their own, so that the apps get a core: ~600 req/s here,
-    // about what the machine carries (the apps, the clients and the databases share two cores).
+    // The clients run on a thread of their own, so that the apps get a core: 600 to 1700 req/s
+    // on two cores, as busy as the machine is (the apps, the clients and the databases share them).
     const load = kindsLoadInThread({ apps, sessionsPerKind: 16, thinkMs: 10 });
     await sleep(3_000);
     // The same load with healthy replicas: what the primary's latency is on this machine

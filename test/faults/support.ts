@@ -637,7 +637,7 @@ export function kindsLoad(options: KindsLoadOptions) {
         const served = exchange.headers.get('x-freshness-route') ?? undefined;
         if (exchange.status >= 500) {
           fiveHundreds.push(
-            `${kind} ${exchange.status}${isDocumented503(exchange) ? ' (documented)' : ''} ${app.framework} ${write ? 'POST' : 'GET'} ${path}: ${JSON.stringify(exchange.body).slice(0, 160)}`,
+            `${kind} ${exchange.status}${isDocumented503(exchange) ? ' (documented)' : ''} ${app.framework} ${write ? 'POST' : 'GET'} ${path}: ${JSON.stringify(exchange.body).slice(0, 260)}`,
           );
           if (exchange.status === 503 && options.retryAfterMs) await sleep(options.retryAfterMs);
         } else if (write && exchange.status === 201) {

@@ -78,35 +78,47 @@ describe('AdaptiveBudget', () => {
     const { budget, run } = setup();
     run(1_000, {});
     expect(budget.limit).toBe(200);
-    const limits: number[] = [];
-    // One window each: the latency shows no sign of the load, so the limit grows by half.
+    const limits: number[] = [budget.limit];
+    // The latency shows no sign of the load, so the limit grows by half a judged window (a
+    // window the fallbacks press on is judged early, at 50 ms).
     for (let w = 0; w < 4; w++) {
       run(250, { fallbacks: 3_000 });
       limits.push(budget.limit);
     }
-    expect(limits).toEqual([300, 450, 675, 1012.5]);
-    expect(budget.status().lastChange).toMatchObject({
-      change: 'increase',
-      reason: 'within-tolerance',
-    });
+    // Until the limit meets the demand (3000/s, with a burst of 2 s × the limit).
+    for (let w = 1; w < 4; w++)
+      expect(limits[w]).toBeGreaterThanOrEqual(1.5 * (limits[w - 1] as number));
     // Admissions follow the limit: more than the 200/s a fixed rate would give.
     expect(run(1_000, { fallbacks: 3_000 })).toBeGreaterThan(1_000);
+  });
+
+  it('a raise brings its burst: the onset of a lag storm on a primary with room is not shed', () => {
+    const { budget, run } = setup();
+    run(1_000, {});
+    // Demand jumps from none to 900 fallbacks a second, as when both replicas fall behind.
+    const first = run(1_000, { fallbacks: 900 });
+    expect(budget.status().shed.normal).toBe(0);
+    expect(first).toBeGreaterThan(890);
+    // The raise credited what it added to the burst (2 s × the increase), never past it.
+    const { available, burst } = budget.status();
+    expect(available).toBeLessThanOrEqual(burst as number);
   });
 
   it('grows by √limit or 10 % when the latency held but came closer to the threshold than half-way', () => {
     const { budget, run } = setup();
     run(5_000, { latencyMs: 2 });
     // Threshold 2 × 2 + 1 = 5 ms; half-way 1.5 × 2 + 1 = 4 ms.
-    run(250, { latencyMs: 4.5, fallbacks: 3_000 });
+    // Enough demand to press on the limit within the window's first 50 ms: judged once.
+    run(60, { latencyMs: 4.5, fallbacks: 8_000 });
     expect(budget.limit).toBeCloseTo(220); // 10 % of 200 is more than √200
     expect(budget.status().lastChange).toMatchObject({ change: 'increase' });
   });
 
-  it('reaches the ceiling from the default in about 2 s of demand on a primary with room, and stops there', () => {
+  it('reaches the ceiling from the default within a second of heavy demand on a primary with room, and stops there', () => {
     const { budget, run } = setup();
-    run(1_500, { fallbacks: 10_000 });
+    run(200, { fallbacks: 10_000 });
     expect(budget.limit).toBeLessThan(5_000);
-    run(1_000, { fallbacks: 10_000 });
+    run(800, { fallbacks: 10_000 });
     expect(budget.limit).toBe(5_000);
     expect(budget.status().burst).toBe(10_000);
   });

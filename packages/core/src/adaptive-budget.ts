@@ -66,6 +66,8 @@ export interface AdaptiveBudgetOptions {
 const WINDOW_MS = 250;
 /** Fewer statements than this in a window say nothing about latency: the window goes on... */
 const MIN_SAMPLES = 5;
+/** A window that fallbacks press on is judged once it is this old (and has its samples). */
+const EARLY_WINDOW_MS = 50;
 /** ...up to this long, then closes holding the limit. */
 const MAX_WINDOW_MS = 2_000;
 /** The bucket holds this many seconds of the limit, as the fixed defaults do (400 for 200/s). */
@@ -146,9 +148,14 @@ interface SlotWaiter {
  * - **Increase** when the latency held and the limit was in demand (a fallback was refused, or a
  *   take left less than a quarter of the burst): by √limit or 10 %, whichever is more, and by
  *   half (× 1.5) when that is more and the mean latency is less than half-way from the
- *   baseline to the strain threshold (the primary shows no sign of the load: 200 to 5000/s in
- *   2 s). Without demand the limit holds: an unused limit proves nothing about the primary.
- * - Fewer than 5 statements in a window judge nothing: the window goes on, up to 2 s.
+ *   baseline to the strain threshold (the primary shows no sign of the load: 200 to 5000/s within
+ *   a second of heavy demand). The bucket gains the burst the raise adds (2 s × the increase), so that the onset
+ *   of a lag storm is not shed while the limit climbs. Without demand the limit holds: an
+ *   unused limit proves nothing about the primary.
+ * - Fewer than 5 statements in a window judge nothing: the window goes on, up to 2 s. A
+ *   window in which fallbacks press on the limit (a take left less than a quarter of the
+ *   burst) is judged early, once 50 ms old: demand that outruns the limit meets a decision in
+ *   tens of milliseconds.
  * - **In flight**: beside the rate, at most `limit × 100 ms` fallbacks (at least 1) are in
  *   flight, for a data layer that asks for a slot ({@link enter}) and reports the end
  *   ({@link release}); the rest wait for a slot in arrival order, `normal` ones first, up to
@@ -257,7 +264,9 @@ export class AdaptiveBudget implements FallbackBudget {
   /** Takes one token if available (for `low`, one above the reserve). */
   tryTake(priority: BudgetPriority = 'normal'): boolean {
     this.#tick();
-    return this.#bucket.tryTake(priority);
+    const taken = this.#bucket.tryTake(priority);
+    if (this.#bucket.pressed) this.#judgeEarly();
+    return taken;
   }
 
   /**
@@ -372,6 +381,18 @@ export class AdaptiveBudget implements FallbackBudget {
     return priority === 'low' ? Math.max(1, max - Math.floor(max * this.reserve)) : max;
   }
 
+  /**
+   * Judges the window now, before its end, when fallbacks press on the limit and the window
+   * already shows how the primary answers: the onset of a lag storm (demand jumping from none
+   * to hundreds a second) is met within tens of milliseconds, raised or cut, not a quarter
+   * second later with the bucket long dry.
+   */
+  #judgeEarly(): void {
+    const now = this.#clock.now();
+    const elapsed = now - this.#windowStart;
+    if (elapsed >= EARLY_WINDOW_MS && this.#count >= MIN_SAMPLES) this.#closeWindow(now, elapsed);
+  }
+
   #tick(): void {
     const now = this.#clock.now();
     const elapsed = now - this.#windowStart;
@@ -438,8 +459,14 @@ export class AdaptiveBudget implements FallbackBudget {
     if (next !== rate) {
       const limit = Math.min(this.ceiling, Math.max(this.floor, next));
       const burst = burstOf(limit);
+      const grownBy = burst - this.#bucket.burst;
       this.#bucket.resize(limit, burst, Math.floor(burst * this.reserve));
       this.#bucket.lowWater = burst * DEMAND_LOW_WATER;
+      // A raise comes with its share of burst: demand that drained the bucket earned it, and
+      // the onset of a lag storm (demand jumping from none to hundreds a second) would
+      // otherwise be shed while the primary has room, until the refill rate catches up. The
+      // fallbacks in flight stay capped, so the primary still sees them as fast as it answers.
+      if (change === 'increase' && grownBy > 0) this.#bucket.credit(grownBy);
       // A cut takes back the burst too: the primary is loaded now, and a full bucket would
       // let twice the new limit through at once. One window's worth is left, never less than
       // the burst at the floor (at the default floor: the fixed budget's).

@@ -77,6 +77,12 @@ export class TokenBucket {
     if (this.#tokens > tokens) this.#tokens = tokens;
   }
 
+  /** Adds `tokens` (fractional), up to the capacity. */
+  credit(tokens: number): void {
+    this.#refill();
+    this.#tokens = Math.min(this.burst, this.#tokens + tokens);
+  }
+
   /** Changes the refill rate and capacity from now on; tokens above the new capacity are dropped. */
   resize(rate: number, burst: number, reserved: number): void {
     this.#refill();
