@@ -22,7 +22,7 @@ import { createFreshgate, type Freshgate } from '@freshgate/pg';
 import { redisPinStore } from '@freshgate/redis';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { BARRIER_END, BARRIER_START } from './barrier-markers.js';
+import { BARRIER_END, BARRIER_START, withSection } from './barrier-markers.js';
 import { loadAverage, machineInfo } from './machine.js';
 import { sleep, summarize } from './stats.js';
 
@@ -233,15 +233,11 @@ async function main(): Promise<void> {
       `Observing the primary's position after a moment, end to end (200 samples): one \`pg_current_wal_lsn()\` round trip p50 ${ms(cost.query.p50)} ms, p99 ${ms(cost.query.p99)} ms; waiting for the monitor's next sample (default 100 ms interval) p50 ${ms(cost.monitor.p50)} ms, p99 ${ms(cost.monitor.p99)} ms. freshgate uses a sample when one was taken after the request arrived, otherwise one shared round trip (docs/degraded-modes.md).`,
       BARRIER_END,
     ];
-    const report = readFileSync(REPORT, 'utf8');
     const section = lines.join('\n');
-    const start = report.indexOf(BARRIER_START);
-    const end = report.indexOf(BARRIER_END);
-    const next =
-      start >= 0 && end > start
-        ? `${report.slice(0, start)}${section}${report.slice(end + BARRIER_END.length)}`
-        : report.replace('\n## Reading', `\n${section}\n\n## Reading`);
-    writeFileSync(REPORT, next);
+    writeFileSync(
+      REPORT,
+      withSection(readFileSync(REPORT, 'utf8'), section, BARRIER_START, BARRIER_END),
+    );
     console.log(`[barrier] wrote ${REPORT}`);
   } finally {
     await freshgate?.close();

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { FreshnessUnavailableError } from '@freshgate/core';
 import { CapacityProxy, type Cluster, LatencyProbe, startCluster } from '@freshgate/harness';
 import { createFreshgate, type Freshgate, type FreshgateOptions } from '@freshgate/pg';
-import { BUDGET_END, BUDGET_START } from './barrier-markers.js';
+import { BUDGET_END, BUDGET_START, withSection } from './barrier-markers.js';
 import { loadAverage, machineInfo } from './machine.js';
 import { sleep, summarize } from './stats.js';
 
@@ -196,15 +196,11 @@ async function main(): Promise<void> {
       ...reading(cells),
       BUDGET_END,
     ];
-    const report = readFileSync(REPORT, 'utf8');
     const section = lines.join('\n');
-    const start = report.indexOf(BUDGET_START);
-    const end = report.indexOf(BUDGET_END);
-    const next =
-      start >= 0 && end > start
-        ? `${report.slice(0, start)}${section}${report.slice(end + BUDGET_END.length)}`
-        : report.replace('\n## Reading', `\n${section}\n\n## Reading`);
-    writeFileSync(REPORT, next);
+    writeFileSync(
+      REPORT,
+      withSection(readFileSync(REPORT, 'utf8'), section, BUDGET_START, BUDGET_END),
+    );
     console.log(`[budget] wrote ${REPORT}`);
   } finally {
     await cluster.stop();

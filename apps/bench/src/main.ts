@@ -15,6 +15,8 @@ import {
   BUDGET_START,
   ORM_END,
   ORM_START,
+  PROFILE_END,
+  PROFILE_START,
 } from './barrier-markers.js';
 import { loadAverage } from './machine.js';
 import {
@@ -80,9 +82,9 @@ function format(files: string[]): void {
 }
 
 /**
- * Keeps the sections `bench:barrier` (src/barrier.ts), `bench:orm` (src/orm.ts) and
- * `bench:budget` (src/budget.ts) wrote,
- * which `pnpm bench` does not measure.
+ * Keeps the sections `bench:barrier` (src/barrier.ts), `bench:orm` (src/orm.ts),
+ * `bench:budget` (src/budget.ts) and `bench:profile` (src/profile.ts) wrote, which
+ * `pnpm bench` does not measure.
  */
 function withBarrierSection(markdown: string, file: string | undefined): string {
   if (file === undefined || !existsSync(file)) return markdown;
@@ -91,6 +93,7 @@ function withBarrierSection(markdown: string, file: string | undefined): string 
     [BARRIER_START, BARRIER_END],
     [ORM_START, ORM_END],
     [BUDGET_START, BUDGET_END],
+    [PROFILE_START, PROFILE_END],
   ] as const) {
     const start = old.indexOf(first);
     const end = old.indexOf(last);

@@ -13,7 +13,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { pgTable, text } from 'drizzle-orm/pg-core';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { ORM_END, ORM_START } from './barrier-markers.js';
+import { ORM_END, ORM_START, withSection } from './barrier-markers.js';
 import { loadAverage, machineInfo } from './machine.js';
 
 const REPO_DIR = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..');
@@ -125,15 +125,7 @@ async function main(): Promise<void> {
       ...results,
       ORM_END,
     ].join('\n');
-    const report = readFileSync(REPORT, 'utf8');
-    const start = report.indexOf(ORM_START);
-    const end = report.indexOf(ORM_END);
-    writeFileSync(
-      REPORT,
-      start >= 0 && end > start
-        ? `${report.slice(0, start)}${section}${report.slice(end + ORM_END.length)}`
-        : report.replace('\n## Reading', `\n${section}\n\n## Reading`),
-    );
+    writeFileSync(REPORT, withSection(readFileSync(REPORT, 'utf8'), section, ORM_START, ORM_END));
     try {
       execFileSync(join(REPO_DIR, 'node_modules', '.bin', 'biome'), ['format', '--write', REPORT], {
         stdio: 'ignore',

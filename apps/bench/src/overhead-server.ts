@@ -8,17 +8,21 @@
  * promise of the process, so a bare app sharing a process with it would not be bare.
  *
  * It prints one JSON line `{ http, stats }` (ports; `stats` serves pin-read counters) once
- * listening, and exits when stdin closes. Configuration: the `BENCH_SERVER` environment
- * variable, JSON of {@link ServerConfig}.
+ * listening, and exits when stdin closes. Lines on stdin `profile-start` and `profile-stop <file>`
+ * take a CPU profile of what happens in between (section 7). Configuration: the `BENCH_SERVER`
+ * environment variable, JSON of {@link ServerConfig}.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import type { PinStore } from '@freshgate/core';
 import type { Freshgate } from '@freshgate/pg';
 import express from 'express';
 import Fastify from 'fastify';
 import pg from 'pg';
+import { lines } from './child.js';
 import { BENCH_SECRET, pinStoreRedis } from './redis-client.js';
 
 /** What the parent passes to the server process. */
@@ -32,6 +36,8 @@ export interface ServerConfig {
 
 export const ITEM_SQL = 'SELECT id, owner, version, body FROM bench_items WHERE id = $1';
 const SESSION_HEADER = 'x-session';
+/** Sampling interval of `profile-start` (µs): thousands of samples in a few seconds of load. */
+const PROFILE_INTERVAL_US = 250;
 const TOKEN_HEADER = 'x-freshness-token';
 
 /** The floor's request context: what a request-scoped store holds at the least. */
@@ -186,13 +192,49 @@ async function main(): Promise<void> {
   };
   process.stdout.write(`${JSON.stringify(ports)}\n`);
 
+  // Commands from the parent, one a line: `profile-start`, `profile-stop <file>` (a V8 CPU
+  // profile of what the process does in between, written to <file>; answered on stdout).
+  const profiler = cpuProfiler();
+  lines(process.stdin, (line) => {
+    const [command, file] = line.split(' ');
+    const done =
+      command === 'profile-start'
+        ? profiler.start().then(() => ({ profiling: true }))
+        : command === 'profile-stop' && file
+          ? profiler.stop(file).then(() => ({ profile: file }))
+          : Promise.reject(new Error(`unknown command: ${line}`));
+    done.then(
+      (answer) => process.stdout.write(`${JSON.stringify(answer)}\n`),
+      (error: unknown) => process.stdout.write(`${JSON.stringify({ error: String(error) })}\n`),
+    );
+  });
   // The parent closes stdin to stop the server (it also dies with the parent that way).
-  process.stdin.resume();
   process.stdin.on('end', async () => {
     for (const close of closers) await close().catch(() => {});
     await Promise.all([primary.end(), replica.end()]).catch(() => {});
     process.exit(0);
   });
+}
+
+/** The V8 sampling profiler of this process, through the inspector. */
+function cpuProfiler() {
+  let session: Session | undefined;
+  return {
+    async start(): Promise<void> {
+      if (!session) {
+        session = new Session();
+        session.connect();
+        await session.post('Profiler.enable');
+        await session.post('Profiler.setSamplingInterval', { interval: PROFILE_INTERVAL_US });
+      }
+      await session.post('Profiler.start');
+    },
+    async stop(file: string): Promise<void> {
+      if (!session) throw new Error('profile-stop before profile-start');
+      const { profile } = await session.post('Profiler.stop');
+      await writeFile(file, JSON.stringify(profile));
+    },
+  };
 }
 
 main().catch((error) => {

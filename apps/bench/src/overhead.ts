@@ -193,7 +193,8 @@ async function counters(redis: Redis, statsUrl: string): Promise<Counters> {
   return { redisGets: match ? Number(match[1]) : 0, ...stats };
 }
 
-async function startServer(config: ServerConfig, pin: string[]) {
+/** Starts a section-1 server process and waits for its ports. */
+export async function startServer(config: ServerConfig, pin: string[]) {
   const child = spawnTs('./overhead-server.ts', { BENCH_SERVER: JSON.stringify(config) }, pin, {
     profile: config.app === 'fresh',
     built: true,
@@ -287,6 +288,43 @@ async function redisRoundTrip(redis: Redis): Promise<{ p50Micros: number; p99Mic
 }
 
 /**
+ * Pins (one per session, `count` sessions) and a token made by another process, as in
+ * production: the server under test learns them from Redis and the request, never from its
+ * own memory.
+ */
+export async function benchClients(
+  cluster: Cluster,
+  count: number,
+): Promise<{ sessions: string[]; token: string }> {
+  const redis = pinStoreRedis(cluster.redisUrl);
+  await redis.connect();
+  const driver = await createFreshgate({
+    primary: cluster.primary.url,
+    replicas: {},
+    secret: BENCH_SECRET,
+    pinStore: redisPinStore(redis),
+    pinTtl: '1h',
+  });
+  try {
+    await driver.start();
+    const sessions = Array.from({ length: count }, (_, i) => `bench-session-${i}`);
+    for (const sessionKey of sessions) {
+      const { db } = await driver.begin({ sessionKey });
+      await db.query('UPDATE bench_items SET version = version + 1 WHERE id = $1', [1]);
+    }
+    const { db, freshness } = await driver.begin({});
+    await db.query('UPDATE bench_items SET version = version + 1 WHERE id = $1', [2]);
+    const token = freshness.token;
+    if (!token) throw new Error('the driver write returned no freshness token');
+    await cluster.waitForReplicas();
+    return { sessions, token };
+  } finally {
+    await driver.close();
+    redis.disconnect();
+  }
+}
+
+/**
  * Section 1: HTTP throughput and latency of each framework bare and with freshgate, per
  * variant, from a load generator in another process. Variants of one round run back to back
  * in one load-generator process; the best round of each variant is kept.
@@ -299,29 +337,7 @@ export async function runOverhead(
   const started = performance.now();
   const loadBefore = loadAverage();
   const pinning = cpuPinning();
-  // Pins and a token made by another process, as in production: the server under test
-  // learns them from Redis and the request, never from its own memory.
-  const redis = pinStoreRedis(cluster.redisUrl);
-  await redis.connect();
-  const driver = await createFreshgate({
-    primary: cluster.primary.url,
-    replicas: {},
-    secret: BENCH_SECRET,
-    pinStore: redisPinStore(redis),
-    pinTtl: '1h',
-  });
-  await driver.start();
-  const sessions = Array.from({ length: settings.sessions }, (_, i) => `bench-session-${i}`);
-  for (const sessionKey of sessions) {
-    const { db } = await driver.begin({ sessionKey });
-    await db.query('UPDATE bench_items SET version = version + 1 WHERE id = $1', [1]);
-  }
-  const { db, freshness } = await driver.begin({});
-  await db.query('UPDATE bench_items SET version = version + 1 WHERE id = $1', [2]);
-  const token = freshness.token;
-  if (!token) throw new Error('the driver write returned no freshness token');
-  await driver.close();
-  await cluster.waitForReplicas();
+  const { sessions, token } = await benchClients(cluster, settings.sessions);
   const counterRedis = measurementRedis(cluster.redisUrl);
   await counterRedis.connect();
   const rtt = await redisRoundTrip(counterRedis);
@@ -420,7 +436,6 @@ export async function runOverhead(
       await Promise.all([servers.bare.stop(), servers.floor.stop(), servers.fresh.stop()]);
     }
   }
-  redis.disconnect();
   counterRedis.disconnect();
 
   const variants: VariantResult[] = [];

@@ -2,12 +2,7 @@ import { checkOptions } from './check-options.js';
 import { type Contract, type ContractInput, defineContract } from './contract.js';
 import type { BeginInput, Engine } from './engine.js';
 import { ConfigError } from './errors.js';
-import {
-  type HeaderTarget,
-  type IncomingHeaders,
-  requestInput,
-  responseSink,
-} from './http-headers.js';
+import { first, type HeaderTarget, type IncomingHeaders, responseSink } from './http-headers.js';
 import type { RequestFreshness } from './request-freshness.js';
 
 /** A session-key resolver's result; numbers (user ids) are used as their decimal text. */
@@ -149,32 +144,40 @@ export function createAdapterKit<Req, Res, Db>(
       ? host.engine.defaultContract
       : defineContract(opts.contract, 'contract');
   const { io } = settings;
+  const begin = (req: Req, res: Res, contract: Contract, key: SessionKey) => {
+    const headers = io.headers(req);
+    return host.begin({
+      token: first(headers['x-freshness-token']),
+      cookie: first(headers.cookie),
+      readAfterWrite: headers['x-read-after-write'],
+      contract,
+      sessionKey: key,
+      secure: io.secure(req),
+      sink: responseSink(io.response(res)),
+    });
+  };
 
   return {
     host,
     defaultContract,
     start(req, res, contract, enter, fail) {
-      const begin = (key: SessionKey) =>
-        host.begin({
-          ...requestInput(io.headers(req)),
-          contract,
-          sessionKey: key,
-          secure: io.secure(req),
-          sink: responseSink(io.response(res)),
-        });
-      const go = (started: StartedRequest<Db>) => started.run(() => enter(started));
       let started: StartedRequest<Db> | PromiseLike<StartedRequest<Db>>;
       try {
         // Most requests start synchronously: no promise on the hot path unless a session key
         // resolver, a token to verify or a pin to read needs one.
         const key = sessionKey === undefined ? undefined : sessionKey(req);
-        started = isPromise(key) ? key.then(begin) : begin(key);
+        started = isPromise(key)
+          ? key.then((resolved) => begin(req, res, contract, resolved))
+          : begin(req, res, contract, key);
       } catch (error) {
         fail(error);
         return;
       }
-      if (isPromise(started)) started.then(go, fail);
-      else go(started);
+      if (isPromise(started)) started.then((s) => s.run(() => enter(s)), fail);
+      else {
+        const ready = started;
+        ready.run(() => enter(ready));
+      }
     },
   };
 }

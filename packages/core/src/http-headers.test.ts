@@ -86,6 +86,19 @@ describe('responseSink', () => {
       'X-Request-Id, X-Freshness-Token, X-Freshness-Route, X-Freshness-Lag-Ms',
     );
   });
+
+  it('merges the list again when the application replaced it between two freshgate headers', () => {
+    const { headers, sink } = target();
+    sink.setHeader('X-Freshness-Route', 'primary');
+    expect(headers['access-control-expose-headers']).toBe(
+      'X-Freshness-Token, X-Freshness-Route, X-Freshness-Lag-Ms',
+    );
+    headers['access-control-expose-headers'] = 'X-Request-Id';
+    sink.setHeader('X-Freshness-Token', 'tok');
+    expect(headers['access-control-expose-headers']).toBe(
+      'X-Request-Id, X-Freshness-Token, X-Freshness-Route, X-Freshness-Lag-Ms',
+    );
+  });
 });
 
 describe('checkOptions', () => {

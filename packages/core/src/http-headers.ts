@@ -13,6 +13,7 @@ export type IncomingHeaders = Readonly<Record<string, string | readonly string[]
 export const EXPOSED_HEADERS: readonly string[] = [HEADER_TOKEN, HEADER_ROUTE, HEADER_LAG_MS];
 
 const EXPOSE = 'Access-Control-Expose-Headers';
+const EXPOSED_LIST = EXPOSED_HEADERS.join(', ');
 
 /**
  * What a framework response offers for header writing. `append` must add a value next to the
@@ -49,7 +50,8 @@ function setCookie(target: HeaderTarget, value: string): void {
   target.append('Set-Cookie', value);
 }
 
-function first(value: string | readonly string[] | undefined): string | undefined {
+/** The first value of a request header that may repeat. */
+export function first(value: string | readonly string[] | undefined): string | undefined {
   return typeof value === 'string' ? value : value?.[0];
 }
 
@@ -115,17 +117,31 @@ export function mergeExposeHeaders(current: unknown): string | null {
  * ```
  */
 export function responseSink(target: HeaderTarget): ResponseSink {
-  return {
-    setHeader(name, value) {
-      if (name === 'Set-Cookie') {
-        setCookie(target, value);
-        return;
-      }
-      target.set(name, value);
-      if (EXPOSED_HEADERS.includes(name)) {
-        const merged = mergeExposeHeaders(target.get(EXPOSE));
-        if (merged !== null) target.set(EXPOSE, merged);
-      }
-    },
-  };
+  return new HeaderSink(target);
+}
+
+class HeaderSink implements ResponseSink {
+  readonly #target: HeaderTarget;
+  // The Access-Control-Expose-Headers value this sink last found complete or wrote: a request
+  // sets several exposed headers, and the list needs merging only when someone changed it.
+  #exposed: unknown;
+
+  constructor(target: HeaderTarget) {
+    this.#target = target;
+  }
+
+  setHeader(name: string, value: string): void {
+    const target = this.#target;
+    if (name === 'Set-Cookie') {
+      setCookie(target, value);
+      return;
+    }
+    target.set(name, value);
+    if (!EXPOSED_HEADERS.includes(name)) return;
+    const current = target.get(EXPOSE);
+    if (current !== undefined && current === this.#exposed) return;
+    const merged = current == null ? EXPOSED_LIST : mergeExposeHeaders(current);
+    if (merged !== null) target.set(EXPOSE, merged);
+    this.#exposed = merged ?? current;
+  }
 }

@@ -1,4 +1,4 @@
-import { stripNoise } from './statement-kind.js';
+import { memoizeByText, stripNoise } from './statement-kind.js';
 
 /**
  * What a statement does to the connection beyond its own run:
@@ -89,6 +89,13 @@ function classify(statement: string): { kind: SessionStatementKind; keyword: str
  * ```
  */
 export function unsafeStatement(sql: string, scope: StatementScope): string | undefined {
+  return scope === 'request' ? unsafeInRequest(sql) : unsafeInTransaction(sql);
+}
+
+const unsafeInRequest = memoizeByText((sql) => firstUnsafe(sql, 'request'));
+const unsafeInTransaction = memoizeByText((sql) => firstUnsafe(sql, 'transaction'));
+
+function firstUnsafe(sql: string, scope: StatementScope): string | undefined {
   for (const statement of stripNoise(sql).split(';')) {
     const found = classify(statement);
     if (!found) continue;

@@ -18,17 +18,21 @@ const WRITE_MARKERS =
  * only if the start is not a read; a malformed statement fails on the server anyway).
  */
 export function stripNoise(sql: string): string {
+  // Plain text is copied in slices between the characters that can open noise; most
+  // statements have few of them, so this touches each character once, in native code.
+  const opener = /--|\/\*|['"$]/g;
   let out = '';
   let i = 0;
   const n = sql.length;
-  while (i < n) {
+  for (let match = opener.exec(sql); match !== null; match = opener.exec(sql)) {
+    out += sql.slice(i, match.index);
+    i = match.index;
     const c = sql[i]!;
-    const next = sql[i + 1];
-    if (c === '-' && next === '-') {
+    if (c === '-') {
       const end = sql.indexOf('\n', i);
       i = end === -1 ? n : end;
       out += ' ';
-    } else if (c === '/' && next === '*') {
+    } else if (c === '/') {
       // Block comments nest in PostgreSQL.
       let depth = 1;
       i += 2;
@@ -53,7 +57,7 @@ export function stripNoise(sql: string): string {
       }
       i++;
       out += c === '"' ? ' q ' : ' s ';
-    } else if (c === '$') {
+    } else {
       const tag = /^\$[A-Za-z_]*\$/.exec(sql.slice(i, i + 64));
       if (tag) {
         const end = sql.indexOf(tag[0], i + tag[0].length);
@@ -63,11 +67,10 @@ export function stripNoise(sql: string): string {
         out += c;
         i++;
       }
-    } else {
-      out += c;
-      i++;
     }
+    opener.lastIndex = i;
   }
+  if (i < n) out += sql.slice(i);
   return out.toUpperCase();
 }
 
@@ -85,7 +88,31 @@ export function stripNoise(sql: string): string {
  * statementKind('WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x'); // 'write'
  * ```
  */
-export function statementKind(sql: string): StatementKind {
+export const statementKind: (sql: string) => StatementKind = memoizeByText(classify);
+
+// Statement texts repeat (parameters travel apart from them), so what is read from a text is
+// kept for the texts an application repeats.
+const CACHED_TEXTS = 512;
+const CACHED_TEXT_MAX = 2_048;
+
+/**
+ * Internal (shared with `session-statement.ts`). `fn` with its answers kept per text: at most
+ * 512 texts of up to 2 KiB each; when full, the oldest text goes.
+ */
+export function memoizeByText<T>(fn: (sql: string) => T): (sql: string) => T {
+  const known = new Map<string, T>();
+  return (sql) => {
+    if (known.has(sql)) return known.get(sql) as T;
+    const value = fn(sql);
+    if (sql.length <= CACHED_TEXT_MAX) {
+      if (known.size >= CACHED_TEXTS) known.delete(known.keys().next().value as string);
+      known.set(sql, value);
+    }
+    return value;
+  };
+}
+
+function classify(sql: string): StatementKind {
   const text = stripNoise(sql).trim();
   // Several statements in one text: one of them may write (and they share a transaction).
   const body = text.replace(/;\s*$/, '');

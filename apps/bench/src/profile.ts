@@ -1,0 +1,273 @@
+/**
+ * `pnpm --filter bench bench:profile`: where a request's CPU goes with freshgate mounted.
+ * Section 1's freshgate server (built output, one framework at a time, pinned to a core) is
+ * loaded by section 1's load generator on another core; the V8 sampling profiler runs in the
+ * server only while one variant's load runs, and the profile's self time is split by owner
+ * (freshgate, framework, pg, Node.js, V8) and by frame, per request. Writes its section into
+ * docs/BENCHMARKS.md between the profile markers (`pnpm bench` keeps that section) and the
+ * numbers into `results/profile.json`; `PROFILE_BEFORE=<an earlier profile.json>` adds that
+ * run's numbers beside this one's (before and after a change, on one machine);
+ * `PROFILE_FROM=<a profile.json>` renders that run again and measures nothing.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PROFILE_END, PROFILE_START, withSection } from './barrier-markers.js';
+import { lines, spawnTs } from './child.js';
+import {
+  type CpuProfile,
+  type FrameOwner,
+  type ProfileSummary,
+  summarizeProfile,
+} from './cpu-profile.js';
+import { startBenchCluster } from './fixture.js';
+import type { LoadPlan, LoadResult } from './load-worker.js';
+import { cpuPinning, loadAverage, machineInfo } from './machine.js';
+import { benchClients, startServer, VARIANTS } from './overhead.js';
+import type { ServerConfig } from './overhead-server.js';
+import { BENCH_SECRET } from './redis-client.js';
+
+const APP_DIR = resolve(fileURLToPath(import.meta.url), '..', '..');
+const REPO_DIR = resolve(APP_DIR, '..', '..');
+const REPORT = join(REPO_DIR, 'docs', 'BENCHMARKS.md');
+const RESULTS = join(APP_DIR, 'results', 'profile.json');
+const SECONDS = Number(process.env.PROFILE_SECONDS ?? 6);
+const WARMUP_SECONDS = 3;
+const ITEMS = 10_000;
+/** The variants profiled: no token, a cached token, and a routed SELECT. */
+const PROFILED = ['nodb-none', 'nodb-token', 'item-token'] as const;
+const FRAMEWORKS = ['fastify', 'express'] as const;
+const TOP_FRAMES = 8;
+/** The changes the published before/after compares (rewrite with the next comparison). */
+const CUTS = [
+  "the adapters' request start builds the engine's input in one object literal (it spread a header object into a new one, which left the engine reading an object of another shape on every request) and reads the request headers once",
+  'the response header sink is one object with a method instead of a set of closures, and merges `Access-Control-Expose-Headers` only when someone changed it since (it split, compared and joined the list on every freshgate header)',
+  "a statement's kind (read or write) and whether it may run outside a transaction are kept per statement text (512 texts of up to 2 KiB): both scanned the text, comments and quotes stripped, on every statement",
+  'that scan copies the text between quotes and comments in slices instead of one character at a time',
+];
+
+interface ProfiledRun extends ProfileSummary {
+  framework: string;
+  variant: string;
+  requestsPerSecond: number;
+}
+
+interface ProfileResults {
+  taken: string;
+  node: string;
+  runs: ProfiledRun[];
+}
+
+/** Section 1's load generator for one variant: a warm-up, then the run profiled. */
+function loadOnce(
+  plan: LoadPlan,
+  pin: string[],
+  marks: { start: () => Promise<void>; end: () => Promise<void> },
+) {
+  const child = spawnTs('./load-worker.ts', { BENCH_LOAD: JSON.stringify(plan) }, pin);
+  const measured = plan.runs.at(-1)?.key;
+  let pending = Promise.resolve();
+  let stderr = '';
+  lines(child.stderr, (line) => {
+    if (line === `start ${measured}`) pending = pending.then(marks.start);
+    else if (line === `end ${measured}`) pending = pending.then(marks.end);
+    else if (!line.startsWith('start ') && !line.startsWith('end ')) stderr += `${line}\n`;
+  });
+  let stdout = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
+  return new Promise<LoadResult[]>((done, fail) => {
+    child.once('exit', (code) => {
+      pending.then(() => {
+        if (code !== 0) fail(new Error(`load worker exited (${code}): ${stderr}`));
+        else done(JSON.parse(stdout) as LoadResult[]);
+      }, fail);
+    });
+  });
+}
+
+/** Sends a command to a server's stdin and waits for its JSON answer. */
+function commander(server: Awaited<ReturnType<typeof startServer>>) {
+  const waiting: ((answer: Record<string, unknown>) => void)[] = [];
+  // Attached after startServer read the ports line: every line from here on is an answer.
+  lines(server.child.stdout, (line) => waiting.shift()?.(JSON.parse(line)));
+  return (command: string) =>
+    new Promise<void>((done, fail) => {
+      waiting.push((answer) =>
+        answer.error ? fail(new Error(`${command}: ${answer.error}`)) : done(),
+      );
+      server.child.stdin?.write(`${command}\n`);
+    });
+}
+
+const OWNERS: FrameOwner[] = ['freshgate', 'framework', 'pg', 'node', 'v8', 'other package'];
+const us = (x: number | undefined) => (x === undefined ? '–' : x.toFixed(1));
+
+function render(results: ProfileResults, before: ProfileResults | undefined, note: string) {
+  const m = machineInfo();
+  const find = (r: ProfileResults | undefined, run: ProfiledRun) =>
+    r?.runs.find((b) => b.framework === run.framework && b.variant === run.variant);
+  const label = (key: string) => VARIANTS.find((v) => v.key === key)?.label ?? key;
+  const out = [
+    PROFILE_START,
+    '## 7. Where a request’s CPU goes',
+    '',
+    `Section 1's freshgate server (build output, ${SECONDS} s of load per variant after a ${WARMUP_SECONDS} s warm-up, the same load generator and connections) with the V8 sampling profiler on while one variant's load runs, started and stopped through the inspector. Self time of the sampled frames per request, idle left out; sampling adds its own cost, so compare rows with each other rather than with section 1. ${note}Taken with \`pnpm --filter bench bench:profile\` on ${m.cpuModel}, ${m.cores} cores, Node.js ${results.node}, ${results.taken}, load average ${loadAverage()} at the end.`,
+    '',
+    `| framework | variant | req/s (profiled) | CPU µs/request | ${OWNERS.map((o) => `${o} µs`).join(' | ')} |${before ? ' freshgate µs before |' : ''}`,
+    `| --- | --- | ---: | ---: | ${OWNERS.map(() => '---:').join(' | ')} |${before ? ' ---: |' : ''}`,
+    ...results.runs.map((run) => {
+      const b = find(before, run);
+      return `| ${run.framework} | ${label(run.variant)} | ${Math.round(run.requestsPerSecond)} | ${us(run.cpuMicros)} | ${OWNERS.map((o) => us(run.byOwner[o])).join(' | ')} |${before ? ` ${us(b?.byOwner.freshgate)} |` : ''}`;
+    }),
+    '',
+    `The costliest freshgate frames, µs of self time per request${before ? ' (before → after)' : ''}:`,
+    '',
+  ];
+  // Frames match across runs by function and file (line numbers move with the code).
+  const name = (frame: string) => frame.replace(/:\d+$/, '');
+  const own = (run: ProfiledRun | undefined) =>
+    run?.top.filter((f) => f.owner === 'freshgate').slice(0, TOP_FRAMES) ?? [];
+  for (const run of results.runs) {
+    const b = find(before, run);
+    const now = own(run);
+    // The costliest frames now, then those that were among the costliest before and are not now.
+    const gone = own(b).filter((f) => !now.some((g) => name(g.frame) === name(f.frame)));
+    if (now.length + gone.length === 0) continue;
+    // A frame no longer among the costliest kept (40) costs less than the last of them.
+    const floor = Math.min(...run.top.map((g) => g.micros));
+    const after = (frame: string) => {
+      const found = run.top.find((g) => name(g.frame) === name(frame));
+      return found ? us(found.micros) : `< ${us(floor)}`;
+    };
+    out.push(
+      `- ${run.framework}, ${label(run.variant)}: ${[
+        ...now.map((f) => {
+          const was = b?.top.find((g) => name(g.frame) === name(f.frame));
+          return `\`${f.frame}\` ${was ? `${us(was.micros)} → ` : b ? '– → ' : ''}${us(f.micros)}`;
+        }),
+        ...gone.map((f) => `\`${f.frame}\` ${us(f.micros)} → ${after(f.frame)}`),
+      ].join('; ')}`,
+    );
+  }
+  if (before) out.push('', `What was cut between the two runs: ${CUTS.join('; ')}.`);
+  out.push('', PROFILE_END);
+  return out.join('\n');
+}
+
+function readResults(file: string | undefined): ProfileResults | undefined {
+  return file && existsSync(file)
+    ? (JSON.parse(readFileSync(file, 'utf8')) as ProfileResults)
+    : undefined;
+}
+
+function writeReport(results: ProfileResults, before: ProfileResults | undefined): void {
+  const note = before
+    ? `The "before" figures are an earlier run's (\`PROFILE_BEFORE\`, taken ${before.taken} on the same machine) of the code before the cuts listed under the table. `
+    : '';
+  writeFileSync(
+    REPORT,
+    withSection(
+      readFileSync(REPORT, 'utf8'),
+      render(results, before, note),
+      PROFILE_START,
+      PROFILE_END,
+    ),
+  );
+  execFileSync(join(REPO_DIR, 'node_modules', '.bin', 'biome'), ['format', '--write', REPORT], {
+    stdio: 'ignore',
+  });
+  console.log(`[profile] wrote ${REPORT}`);
+}
+
+async function main(): Promise<void> {
+  const before = readResults(process.env.PROFILE_BEFORE);
+  // PROFILE_FROM=<a profile.json>: render that run again, measure nothing.
+  const from = readResults(process.env.PROFILE_FROM);
+  if (from) {
+    writeReport(from, before);
+    return;
+  }
+  const pinning = cpuPinning();
+  const dir = mkdtempSync(join(tmpdir(), 'freshgate-profile-'));
+  const cluster = await startBenchCluster(ITEMS);
+  const results: ProfileResults = { taken: new Date().toISOString(), node: '', runs: [] };
+  try {
+    const { sessions, token } = await benchClients(cluster, 1);
+    for (const framework of FRAMEWORKS) {
+      const config: ServerConfig = {
+        framework,
+        app: 'fresh',
+        primaryUrl: cluster.primary.url,
+        replicaUrl: cluster.replica('r1').url,
+        redisUrl: cluster.redisUrl,
+      };
+      const server = await startServer(config, pinning.server);
+      results.node = server.ports.node;
+      const send = commander(server);
+      try {
+        for (const key of PROFILED) {
+          const variant = VARIANTS.find((v) => v.key === key);
+          if (!variant) throw new Error(`no variant ${key}`);
+          const file = join(dir, `${framework}-${key}.cpuprofile`);
+          const run = {
+            url: `http://127.0.0.1:${server.ports.http}`,
+            route: variant.route,
+            mode: variant.mode,
+            connections: 100,
+            pipelining: 10,
+          };
+          const plan: LoadPlan = {
+            runs: [
+              { ...run, key: `warmup-${key}`, durationSeconds: WARMUP_SECONDS },
+              { ...run, key, durationSeconds: SECONDS },
+            ],
+            items: ITEMS,
+            token,
+            secret: BENCH_SECRET,
+            sessions,
+            markDelayMs: 300,
+          };
+          const measured = (
+            await loadOnce(plan, pinning.load, {
+              start: () => send('profile-start'),
+              end: () => send(`profile-stop ${file}`),
+            })
+          ).at(-1) as LoadResult;
+          if (measured.errors > 0 || measured.non2xx > 0)
+            throw new Error(
+              `${framework} ${key}: ${measured.errors} errors, ${measured.non2xx} non-2xx`,
+            );
+          const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+          const summary = summarizeProfile(profile, measured.totalRequests, 40);
+          results.runs.push({
+            framework,
+            variant: key,
+            requestsPerSecond: measured.requestsPerSecond,
+            ...summary,
+          });
+          console.log(
+            `[profile] ${framework} ${key}: ${Math.round(measured.requestsPerSecond)} req/s, CPU ${us(summary.cpuMicros)} µs/request, freshgate ${us(summary.byOwner.freshgate)} µs`,
+          );
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  } finally {
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  mkdirSync(join(APP_DIR, 'results'), { recursive: true });
+  writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`[profile] wrote ${RESULTS}`);
+  writeReport(results, before);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
