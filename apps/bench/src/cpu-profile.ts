@@ -53,13 +53,12 @@ function ownerOf(url: string, name: string): { owner: FrameOwner; file: string }
   const module = /.*node_modules\/((?:@[^/]+\/)?[^/]+)\/(.+)$/.exec(url);
   if (module) {
     const pkg = module[1] as string;
-    const owner: FrameOwner = FRAMEWORK_PACKAGES.some(
-      (f) => pkg === f || pkg.startsWith(`@${f}/`) || pkg.startsWith('@fastify/'),
-    )
-      ? 'framework'
-      : pkg === 'pg' || pkg.startsWith('pg-')
-        ? 'pg'
-        : 'other package';
+    const owner: FrameOwner =
+      pkg.startsWith('@fastify/') || FRAMEWORK_PACKAGES.includes(pkg)
+        ? 'framework'
+        : pkg === 'pg' || pkg.startsWith('pg-')
+          ? 'pg'
+          : 'other package';
     return { owner, file: `${pkg}/${module[2]}` };
   }
   if (url.startsWith('node:')) return { owner: 'node', file: url };
@@ -105,10 +104,11 @@ export function summarizeProfile(profile: CpuProfile, requests: number, top = 10
     const perRequest = micros / Math.max(1, requests);
     cpu += perRequest;
     byOwner[owner] += perRequest;
-    const frame = `${functionName || '(anonymous)'} ${file}${file ? `:${lineNumber + 1}` : ''}`;
+    const name = functionName || '(anonymous)';
+    const frame = file ? `${name} ${file}:${lineNumber + 1}` : name;
     const known = byFrame.get(frame);
     if (known) known.micros += perRequest;
-    else byFrame.set(frame, { frame: frame.trim(), owner, micros: perRequest });
+    else byFrame.set(frame, { frame, owner, micros: perRequest });
   }
   return {
     requests,

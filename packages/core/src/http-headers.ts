@@ -50,8 +50,7 @@ function setCookie(target: HeaderTarget, value: string): void {
   target.append('Set-Cookie', value);
 }
 
-/** The first value of a request header that may repeat. */
-export function first(value: string | readonly string[] | undefined): string | undefined {
+function first(value: string | readonly string[] | undefined): string | undefined {
   return typeof value === 'string' ? value : value?.[0];
 }
 
