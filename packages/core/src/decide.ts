@@ -53,14 +53,17 @@ export type DecisionReason =
  * `store-unavailable`: the pin store failed or timed out for a request without a token;
  * `hint-no-lsn`: `X-Read-After-Write` without any known LSN; `future-lsn`: a token ahead of
  * this instance's last primary sample (normal with several app instances);
- * `request-replica-lost`: the request's replica died after serving it.
+ * `request-replica-lost`: the request's replica died after serving it;
+ * `sticky-unavailable`: the replica a monotonic/causal client's token names (what it read
+ * there is bounded only by the primary's position observed since) cannot serve the read.
  */
 export type BarrierCause =
   | 'store-unavailable'
   | 'lsn-unknown'
   | 'hint-no-lsn'
   | 'future-lsn'
-  | 'request-replica-lost';
+  | 'request-replica-lost'
+  | 'sticky-unavailable';
 
 /** Which fallback produced a decision, or `null` when none was needed. */
 export type FallbackKind = 'primary' | 'wait' | 'stale' | 'error';
@@ -170,8 +173,18 @@ export interface RouteRequest {
    * requirement like any other, not a future LSN.
    */
   tokenIssuedBy: number;
-  /** The session's last route under monotonic/causal (`primary` or `replica:<name>`). */
+  /**
+   * The session's last route under monotonic/causal (`primary` or `replica:<name>`): from its
+   * pin, or named by its token ({@link TokenClaims.node}); a route no replica has when they
+   * disagree.
+   */
   stickyRoute: string | null;
+  /**
+   * When the sticky route comes from a token: the clock time after which a primary position
+   * bounds what the client read there, else `null`. Leaving such a replica needs a barrier
+   * observed after this time.
+   */
+  stickySince: number | null;
   /** Clock time at which the request started (a position observed since then is fresh). */
   startedAt: number;
   /** Replica already used by this request. */
@@ -243,6 +256,7 @@ export function routeRequest(contract: Contract, fields: Partial<RouteRequest> =
     tokenLsn: null,
     tokenIssuedBy: Number.NEGATIVE_INFINITY,
     stickyRoute: null,
+    stickySince: null,
     startedAt: 0,
     requestReplica: null,
     requestOnPrimary: false,
@@ -487,6 +501,19 @@ function predictedWait(
   return reachedAt + node.lagMs - now <= allowance ? allowance : null;
 }
 
+/**
+ * The session's sticky replica cannot serve the read. A replica its token names: what the
+ * client read there is at most the primary's position observed after the token was issued,
+ * so a barrier observed since then lets the read go anywhere that replayed it (the monitor's
+ * sample when recent enough, else one `pg_current_wal_lsn()`). A pinned replica, or no
+ * barrier to be had: the fallback chain.
+ */
+function leaveSticky(request: RouteRequest, ctx: DecideContext, level: ContractLevel): Decision {
+  if (request.stickySince !== null && request.barrierLsn === null && !request.barrierFailed)
+    return barrier('sticky-unavailable', request.stickySince);
+  return runFallbacks(request, ctx, level, 'sticky-unavailable', null, null);
+}
+
 function primaryOrError(
   request: RouteRequest,
   ctx: DecideContext,
@@ -682,7 +709,7 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
     }
     const sticky = ctx.topology.replicaByRoute(request.stickyRoute);
     if (sticky === undefined || !servable(sticky, p, contract, level)) {
-      return runFallbacks(request, ctx, level, 'sticky-unavailable', null, null);
+      return leaveSticky(request, ctx, level);
     }
     if (satisfies(sticky, level, maxLagMs, required)) {
       return replica(sticky, 'sticky-replica', false, null, false);
@@ -693,7 +720,7 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
     const provenBehind = sticky.replayLsnAt !== null && sticky.replayLsnAt >= request.startedAt;
     if (!provenBehind) {
       if (request.checkAllowed && required !== null) return check(sticky, required);
-      return runFallbacks(request, ctx, level, 'sticky-unavailable', null, null);
+      return leaveSticky(request, ctx, level);
     }
   }
 

@@ -6,7 +6,7 @@ import { ConfigError, FreshnessUnavailableError, TokenRejectedError } from './er
 import { ManualClock } from './manual-clock.js';
 import { memoryPinStore, type PinStore } from './pin-store.js';
 import { toProblem } from './problem.js';
-import { RequestFreshness } from './request-freshness.js';
+import { CLAIM_CLOCK_SKEW_MS, RequestFreshness } from './request-freshness.js';
 import { Topology } from './topology.js';
 
 const SECRET = 'engine-test-secret-that-is-long-enough!!';
@@ -678,40 +678,149 @@ describe('engine: pin store failures', () => {
 });
 
 describe('engine: monotonic floors', () => {
-  it('token-only: a read returns a token bounded by the measured position, raising the next floor', async () => {
-    const { engine, topology, headers, sink } = await setup();
+  it('token-only: a replica read returns a token naming the replica, with no statement after the read; the next reads stick to it', async () => {
+    const { engine, topology, headers, sink, clock } = await setup({ selection: 'least-lag' });
     const first = await engine.begin({ contract: 'monotonic', sink });
     const d = first.route();
-    expect(d).toMatchObject({ kind: 'replica', reason: 'replica-healthy' });
-    expect(first.needsReadBound(d)).toBe(true);
-    // The replica had moved on before the statement's snapshot: the data layer measures 930.
-    await first.observedRead(d, { lsn: 930n });
+    expect(d).toMatchObject({ kind: 'replica', node: { name: 'r1' } });
+    expect(first.needsReadBound(d)).toBe(false);
+    await first.observedRead(d);
     const token = first.token as string;
     expect(headers).toContainEqual(['X-Freshness-Token', token]);
+    // What the read was known to reach (r1's position before it), and where it ran.
+    expect(await engine.codec.verify(token)).toMatchObject({ lsn: 900n, node: 'replica:r1' });
 
-    const next = await engine.begin({ contract: 'monotonic', token });
-    expect(next.requiredLsn()).toBe(930n);
-    // r1's cached 900 is below what the client saw: never serve it from there without a check.
-    const d2 = next.route();
-    expect(d2).toMatchObject({ kind: 'check', lsn: 930n });
-    topology.observeReplayLsn('r1', 940n);
-    expect(next.route()).toMatchObject({ kind: 'replica', reason: 'replica-caught-up' });
+    // r2 becomes the less lagging replica and has replayed the token's LSN, but may be behind
+    // what r1 showed: the client stays on r1.
+    topology.updateReplica('r2', { replayLsn: 950n, lagMs: 1 });
+    clock.advance(10);
+    const next = await engine.begin({ contract: 'monotonic', token, sink });
+    expect(next.route()).toMatchObject({ kind: 'replica', reason: 'sticky-replica' });
+    // Same replica, same LSN, same second: nothing new to tell the client.
+    const before = headers.length;
+    await next.observedRead(next.route());
+    expect(next.token).toBeNull();
+    expect(headers.length).toBe(before);
+    // Read-your-writes does not care where the client read.
+    const ryw = await engine.begin({ contract: 'read-your-writes', token });
+    expect(ryw.route()).toMatchObject({ kind: 'replica', node: { name: 'r2' } });
   });
 
-  it('never issues a token from a position cached before the read', async () => {
+  it('token-only: a new second reissues the claim, so that it covers the later reads', async () => {
+    const { engine, clock } = await setup();
+    const first = await engine.begin({ contract: 'monotonic' });
+    await first.observedRead(first.route());
+    const token = first.token as string;
+    const iat = ((await engine.codec.verify(token)) as { iat: number }).iat;
+    clock.advance(1_000);
+    const next = await engine.begin({ contract: 'monotonic', token });
+    await next.observedRead(next.route());
+    expect(next.token).not.toBeNull();
+    expect(await engine.codec.verify(next.token)).toMatchObject({
+      node: 'replica:r1',
+      iat: iat + 1,
+    });
+  });
+
+  it('token-only: leaving the named replica takes a primary position observed after the token was issued', async () => {
     const { engine, topology, clock } = await setup();
-    const f = await engine.begin({ contract: 'monotonic' });
+    const first = await engine.begin({ contract: 'monotonic' });
+    await first.observedRead(first.route());
+    const token = first.token as string;
+    const { iat } = (await engine.codec.verify(token)) as { iat: number };
+    topology.updateReplica('r1', { health: 'down' });
+    topology.updateReplica('r2', { replayLsn: 960n, lagMs: 1 });
+    clock.advance(10);
+    const next = await engine.begin({ contract: 'monotonic', token });
+    const d = next.route();
+    // Every position sampled before the end of the token's second (and the clock skew
+    // allowed between instances) may be behind what the client read on r1.
+    expect(d).toMatchObject({
+      kind: 'barrier',
+      reason: 'sticky-unavailable',
+      since: (iat + 1) * 1000 + CLAIM_CLOCK_SKEW_MS,
+    });
+    next.observedBarrier(950n, 'query');
+    expect(next.requiredLsn()).toBe(950n);
+    expect(next.route()).toMatchObject({ kind: 'replica', node: { name: 'r2' } });
+    // Read-your-writes alone is not held to it by a later request.
+    const ryw = await engine.begin({ contract: 'read-your-writes', token });
+    expect(ryw.requiredLsn()).toBe(900n);
+  });
+
+  it('token-only: tokens naming different replicas need a barrier, until the monitor has sampled the primary after the older one', async () => {
+    const { engine, topology, clock } = await setup({ cookie: true });
+    const onR1 = await engine.codec.sign({ lsn: 900n, cid: CID, node: 'replica:r1' });
+    clock.advance(5_000);
+    const onR2 = await engine.codec.sign({ lsn: 500n, cid: CID, node: 'replica:r2' });
+    // The client holds both (two tabs): r2 may be behind what it read on r1, and r1 behind
+    // what it read on r2.
+    const begin = () =>
+      engine.begin({ contract: 'monotonic', token: onR2.token, cookie: `fg_fresh=${onR1.token}` });
+    const both = await begin();
+    expect(both.route()).toMatchObject({
+      kind: 'barrier',
+      reason: 'sticky-unavailable',
+      since: (onR2.iat + 1) * 1000 + CLAIM_CLOCK_SKEW_MS,
+    });
+    // A monitor sample sent after the older token's second (and the skew allowance) bounds
+    // what was read on r1: it becomes the floor, and the client sticks to r2.
+    topology.updatePrimary({ currentLsn: 980n, sampleSentAt: (onR1.iat + 2) * 1000 + 1 });
+    topology.updateReplica('r2', { replayLsn: 990n });
+    const later = await begin();
+    expect(later.route()).toMatchObject({
+      kind: 'replica',
+      node: { name: 'r2' },
+      reason: 'sticky-replica',
+    });
+    expect(later.requiredLsn()).toBe(980n);
+    // A sample sent before it is no bound.
+    topology.updatePrimary({ sampleSentAt: (onR1.iat + 2) * 1000 - 1 });
+    expect((await begin()).route()).toMatchObject({ kind: 'barrier' });
+  });
+
+  it('a session-key session whose token names another replica than its pin: a barrier, until the monitor sampled the primary after the token', async () => {
+    const { engine, topology, clock } = await setup();
+    // The session read on r1 (its pin names r1); the client also holds a token from before it
+    // had a session key, naming r2.
+    const pinned = await engine.begin({ contract: 'monotonic', sessionKey: 'k' });
+    const d = pinned.route();
+    expect(d).toMatchObject({ kind: 'replica', node: { name: 'r1' } });
+    await pinned.observedRead(d);
+    const onR2 = await engine.codec.sign({ lsn: 500n, cid: CID, node: 'replica:r2' });
+    const begin = () => engine.begin({ contract: 'monotonic', sessionKey: 'k', token: onR2.token });
+    expect((await begin()).route()).toMatchObject({
+      kind: 'barrier',
+      reason: 'sticky-unavailable',
+    });
+    topology.updatePrimary({ currentLsn: 1000n, sampleSentAt: (onR2.iat + 2) * 1000 + 1 });
+    topology.updateReplica('r1', { replayLsn: 1000n });
+    clock.advance(10);
+    const later = await begin();
+    expect(later.route()).toMatchObject({
+      kind: 'replica',
+      node: { name: 'r1' },
+      reason: 'sticky-replica',
+    });
+    expect(later.requiredLsn()).toBe(1000n);
+  });
+
+  it('token-only: a read on the primary is bounded by its measured position and ends the claim', async () => {
+    const { engine, topology } = await setup();
+    const { token } = await engine.codec.sign({ lsn: 900n, cid: CID, node: 'replica:r1' });
+    topology.updateReplica('r1', { health: 'down' });
+    topology.updateReplica('r2', { health: 'down' });
+    const f = await engine.begin({ contract: 'monotonic', token });
+    const barrier = f.route();
+    expect(barrier).toMatchObject({ kind: 'barrier', reason: 'sticky-unavailable' });
+    f.observedBarrier(1000n, 'query');
     const d = f.route();
-    await f.observedRead(d);
-    expect(f.token).toBeNull();
-    // A monitor sample taken after the decision is an upper bound.
-    clock.advance(5);
-    topology.observeReplayLsn('r1', 905n);
-    await f.observedRead(d);
-    expect(f.token).not.toBeNull();
-    expect(
-      (await engine.codec.verify(f.token))?.ok && (await engine.codec.verify(f.token)),
-    ).toMatchObject({ lsn: 905n });
+    expect(d).toMatchObject({ kind: 'primary' });
+    expect(f.needsReadBound(d)).toBe(true);
+    await f.observedRead(d, { lsn: 1010n });
+    const next = (await engine.codec.verify(f.token)) as { lsn: bigint; node?: string };
+    expect(next.lsn).toBe(1010n);
+    expect(next.node).toBeUndefined();
   });
 
   it('does not reissue a token that would tell the client nothing new', async () => {

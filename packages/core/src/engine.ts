@@ -29,6 +29,7 @@ import {
   RequestFreshness,
   type ResponseSink,
   storeCall,
+  type TokenNodeClaim,
 } from './request-freshness.js';
 import { sessionHashSecret, sessionKeyHasher } from './session-key.js';
 import {
@@ -146,6 +147,10 @@ interface FoundToken {
   lsn: bigint | null;
   /** The `iat` of the token that gave `lsn`. */
   iat: number | null;
+  /** The replica claim of the token that gave `lsn`. */
+  node: string | null;
+  /** The replica claims of every valid token, `null` when none has one. */
+  claims: TokenNodeClaim[] | null;
   rejection: TokenIgnoredReason | null;
   token: string | null;
   /** Names of cookies that carried a rejected token. */
@@ -443,6 +448,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     const found: FoundToken = {
       lsn: null,
       iat: null,
+      node: null,
+      claims: null,
       rejection: null,
       token: null,
       rejectedCookies: [],
@@ -495,6 +502,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         readAfterWrite: parseReadAfterWrite(input.readAfterWrite),
         tokenLsn: found.lsn,
         tokenIat: found.iat,
+        tokenNode: found.node,
+        tokenClaims: found.claims,
         tokenRejection: found.rejection,
         presentedToken: found.token,
         sessionHash,
@@ -535,7 +544,13 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       if (found.lsn === null || result.lsn > found.lsn) {
         found.lsn = result.lsn;
         found.iat = result.iat;
+        found.node = result.node ?? null;
         found.token = presented.token;
+      }
+      if (result.node !== undefined) {
+        const claim = { node: result.node, iat: result.iat };
+        if (found.claims === null) found.claims = [claim];
+        else found.claims.push(claim);
       }
       if (name !== null) found.validCookies.push(name);
       return;

@@ -87,6 +87,23 @@ export interface RequestEnvironment {
   store: { failedAt: Map<string, number>; everyoneAt: number; epoch: number | null };
 }
 
+/** A valid token's replica claim: the client read on `node` up to the end of second `iat`. */
+export interface TokenNodeClaim {
+  node: string;
+  /** The token's `iat`, seconds since the epoch. */
+  iat: number;
+}
+
+/**
+ * How far apart the clocks of app instances may be, for token claims: a primary position
+ * sampled this long after the end of a token's `iat` second (by this instance's clock) is past
+ * everything the client read on the replica the token names.
+ */
+export const CLAIM_CLOCK_SKEW_MS = 1_000;
+
+/** The sticky route of a client whose pin and tokens name different replicas: none has it. */
+const CLAIMS_DISAGREE = 'replica-claims-disagree';
+
 /** What `Engine.begin` found out before the request could route. Internal. */
 export interface RequestStart {
   contract: Contract;
@@ -95,6 +112,10 @@ export interface RequestStart {
   tokenLsn: bigint | null;
   /** That token's `iat` (seconds since the epoch), else `null`/absent. */
   tokenIat?: number | null;
+  /** That token's replica claim ({@link TokenClaims.node}), else `null`/absent. */
+  tokenNode?: string | null;
+  /** The replica claims of every valid token presented, else `null`/absent. */
+  tokenClaims?: readonly TokenNodeClaim[] | null;
   /** The token was issued to another session: only `causal` reads use it. */
   tokenRejection: TokenIgnoredReason | null;
   /** The presented token when it verified (forwarded to other services), else `null`. */
@@ -154,6 +175,14 @@ export class RequestFreshness {
   #sessionHash: string | null;
   #commitLsn: bigint | null = null;
   #routedAt = 0;
+  /**
+   * Replica claims of the presented tokens not yet bounded otherwise, each with the clock time
+   * after which a primary position bounds it; `null` when none.
+   */
+  #claims: { node: string; since: number }[] | null = null;
+  /** The replica the latest token issued in this request names, and that token's `iat`. */
+  #issuedNode: string | null = null;
+  #issuedIat: number | null = null;
   #waitStartedAt: number | null = null;
   #waitNode: ReplicaState | null = null;
   #replaceToken = false;
@@ -170,6 +199,12 @@ export class RequestFreshness {
     this.#pinLsn = start.pin?.lsn ?? null;
     this.#pinTtlMs = start.pin?.ttlMs ?? 0;
     this.#sessionHash = start.sessionHash;
+    if (start.tokenClaims != null && start.tokenClaims.length > 0) {
+      this.#claims = start.tokenClaims.map((c) => ({
+        node: c.node,
+        since: (c.iat + 1) * 1000 + CLAIM_CLOCK_SKEW_MS,
+      }));
+    }
     this.#request = routeRequest(start.contract, {
       readAfterWrite: start.readAfterWrite,
       tokenLsn: start.tokenLsn,
@@ -264,6 +299,12 @@ export class RequestFreshness {
     env.topology.observePrimaryLsn(lsn);
     request.barrierLsn = lsn;
     request.checkAllowed = true;
+    // Observed after the request arrived, so after every presented token was issued: it
+    // bounds what the client read on the replicas they name.
+    if (this.#claims !== null) {
+      this.#floor = maxLsn(this.#floor, lsn);
+      this.#claims = null;
+    }
     // A token ahead of this instance's sample only needed a fresh look at the primary; it
     // stays the requirement (the barrier would demand more than the client saw).
     if (cause !== 'future-lsn') {
@@ -424,7 +465,7 @@ export class RequestFreshness {
       }
     }
     request.requiredLsn = this.requiredLsn(contract);
-    request.stickyRoute = this.#sessionHash === null ? null : this.#pinNode;
+    request.stickyRoute = this.#stickyRoute();
 
     if (this.#waitStartedAt !== null) {
       const node = this.#waitNode;
@@ -473,14 +514,22 @@ export class RequestFreshness {
 
   /**
    * Whether the data layer should measure the node's position after running `decision`
-   * and pass it to {@link observedRead}: true for monotonic/causal reads whose floor the
-   * engine cannot otherwise bound (a replica read of a session-key session is kept
-   * monotonic by stickiness instead).
+   * and pass it to {@link observedRead}: true for monotonic/causal reads on the primary, whose
+   * floor the engine cannot otherwise bound. Replica reads are kept monotonic by stickiness
+   * instead: a session-key session's through its pin, a token-only client's through the
+   * replica its next token names (no extra statement).
    */
   needsReadBound(decision: Decision, contract: Contract = this.#contract): boolean {
     if (contract.level !== 'monotonic' && contract.level !== 'causal') return false;
     if (decision.kind === 'primary') return true;
-    return decision.kind === 'replica' && this.#sessionHash === null;
+    // A token-only client's replica read: the next token names the replica instead, which
+    // needs a lower bound of what the read saw (the replica's known position) and a cluster
+    // to name in the token.
+    return (
+      decision.kind === 'replica' &&
+      this.#sessionHash === null &&
+      (decision.node.replayLsn === null || this.#env.topology.primary.clusterId === null)
+    );
   }
 
   /**
@@ -508,13 +557,15 @@ export class RequestFreshness {
     // A measured position is newer than the monitor's primary sample, and no replica is ahead
     // of its primary: without this a floor taken from this read would look like a future LSN.
     if (bound !== null) env.topology.observePrimaryLsn(bound);
-    if (bound === null && decision.kind === 'replica') {
+    // A token-only client's replica read: its token names the replica instead of a bound.
+    const claim = bound === null && decision.kind === 'replica' && this.#sessionHash === null;
+    if (bound === null && !claim && decision.kind === 'replica') {
       const node = decision.node;
       if (node.replayLsnAt !== null && node.replayLsnAt >= this.#routedAt) bound = node.replayLsn;
     }
     // A replica never gets ahead of its primary, so a primary sample taken after the read
     // bounds a replica read too.
-    if (bound === null && p.currentLsnAt !== null && p.currentLsnAt >= this.#routedAt)
+    if (bound === null && !claim && p.currentLsnAt !== null && p.currentLsnAt >= this.#routedAt)
       bound = p.currentLsn;
 
     if (
@@ -536,6 +587,9 @@ export class RequestFreshness {
       // Only when the client would learn something: it already holds its token's LSN.
       const clientHas = this.#issuedLsn ?? (this.#replaceToken ? null : this.#start.tokenLsn);
       if (clientHas === null || lsn > clientHas) jobs.push(this.#issue(lsn));
+    } else if (claim && decision.kind === 'replica') {
+      const job = this.#claim(decision.route, decision.node, contract);
+      if (job !== undefined) jobs.push(job);
     }
     const hash = this.#sessionHash;
     const readTtl = env.readPinTtlMs;
@@ -585,15 +639,46 @@ export class RequestFreshness {
     await Promise.all(jobs);
   }
 
-  async #issue(lsn: bigint): Promise<void> {
+  /**
+   * After a token-only client's monotonic/causal read on `route` without a measured bound: a
+   * token naming the replica, whose LSN is what the read was known to reach. The client's
+   * next reads stick to that replica, or leave it after a barrier (see `#stickyRoute`).
+   * Reissued when the replica or the LSN changes, or a new second began (the claim covers
+   * reads up to the end of its `iat` second).
+   */
+  #claim(route: string, node: ReplicaState, contract: Contract): Promise<void> | undefined {
+    const lsn = maxLsn(this.requiredLsn(contract), node.replayLsn);
+    if (lsn === null) return undefined;
+    const second = Math.floor(this.#env.clock.now() / 1000);
+    const start = this.#start;
+    const has =
+      this.#issuedNode !== null
+        ? { node: this.#issuedNode, iat: this.#issuedIat, lsn: this.#issuedLsn }
+        : this.#replaceToken
+          ? null
+          : { node: start.tokenNode ?? null, iat: start.tokenIat ?? null, lsn: start.tokenLsn };
+    if (
+      has !== null &&
+      has.node === route &&
+      has.iat === second &&
+      has.lsn !== null &&
+      has.lsn >= lsn
+    )
+      return undefined;
+    return this.#issue(maxLsn(lsn, has?.lsn ?? null) as bigint, route);
+  }
+
+  async #issue(lsn: bigint, node?: string): Promise<void> {
     const env = this.#env;
     const cid = env.topology.primary.clusterId;
     // A token must name its cluster; until the monitor has identified it there is none to give.
     if (cid === null) return;
     const sid = this.#sessionHash ?? undefined;
-    const signed = await env.codec.sign({ lsn, cid, sid });
+    const signed = await env.codec.sign({ lsn, cid, sid, node });
     if (this.#issuedLsn !== null && this.#issuedLsn > lsn) return;
     this.#issuedLsn = lsn;
+    this.#issuedNode = node ?? null;
+    this.#issuedIat = signed.iat;
     this.#token = signed.token;
     this.#setHeader(HEADER_TOKEN, signed.token);
     if (env.cookie !== null) {
@@ -640,6 +725,49 @@ export class RequestFreshness {
       // client must not be able to ask them about this write before then.
       if (update.lsn !== null && hold > 0) await sleep(hold);
     }
+  }
+
+  /**
+   * The route a monotonic/causal read must stick to: the session pin's node, the replica the
+   * client's tokens name, or — when they name different ones — a route no replica has (the
+   * read then needs a barrier). Claims the monitor's primary sample has overtaken are bounded
+   * by it: they become part of the read floor instead. Sets `stickySince`.
+   */
+  #stickyRoute(): string | null {
+    const request = this.#request;
+    const pinned = this.#sessionHash === null ? null : this.#pinNode;
+    let claims = this.#claims;
+    if (claims === null) {
+      request.stickySince = null;
+      return pinned;
+    }
+    const p = this.#env.topology.primary;
+    if (p.sampleSentAt !== null && p.currentLsn !== null) {
+      const sampledAt = p.sampleSentAt;
+      const first = pinned ?? claims[0]?.node;
+      const agree = claims.every((c) => c.node === first);
+      // One replica named by every claim (and the pin): sticking to it costs nothing, keep it.
+      // Otherwise the claims the sample has overtaken are folded into the floor.
+      if (!agree && claims.some((c) => c.since <= sampledAt)) {
+        this.#floor = maxLsn(this.#floor, p.currentLsn);
+        claims = claims.filter((c) => c.since > sampledAt);
+        this.#claims = claims.length > 0 ? claims : null;
+        if (this.#claims === null) {
+          request.stickySince = null;
+          return pinned;
+        }
+      }
+    }
+    let since = Number.NEGATIVE_INFINITY;
+    let node: string | null = pinned;
+    let conflict = false;
+    for (const c of claims) {
+      if (c.since > since) since = c.since;
+      if (node === null) node = c.node;
+      else if (node !== c.node) conflict = true;
+    }
+    request.stickySince = since;
+    return conflict ? CLAIMS_DISAGREE : node;
   }
 
   #setRoute(route: string): void {

@@ -53,6 +53,29 @@ describe('createTokenCodec', () => {
     expect(result).toMatchObject({ ok: true, lsn: 0x16_b374_d848n, cid: CID, sid: 'abc' });
   });
 
+  it('carries the replica a read ran on (node), after sid', async () => {
+    const { codec, clock } = await hsCodec();
+    const signed = await codec.sign({ lsn: 5n, cid: CID, node: 'replica:r1' });
+    const payload = signed.token.split('.')[1] as string;
+    expect(Object.keys(JSON.parse(Buffer.from(payload, 'base64url').toString()))).toEqual([
+      'v',
+      'lsn',
+      'cid',
+      'node',
+      'iat',
+      'exp',
+    ]);
+    expect(signed.iat).toBe(clock.now() / 1000);
+    // From the cache (the signer's own) and from the bytes (another instance's).
+    expect(await codec.verify(signed.token)).toMatchObject({ ok: true, node: 'replica:r1' });
+    const other = (await hsCodec()).codec;
+    expect(await other.verify(signed.token)).toMatchObject({ ok: true, node: 'replica:r1' });
+    expect(await other.verify((await codec.sign({ lsn: 5n, cid: CID })).token)).toMatchObject({
+      ok: true,
+      node: undefined,
+    });
+  });
+
   it('signs HS256 tokens byte for byte as jose does', async () => {
     const clock = new ManualClock(1_700_000_000_500);
     const codec = await createTokenCodec({ secret: SECRET, clock });
@@ -271,6 +294,9 @@ describe('createTokenCodec', () => {
       { cid: '' },
       { cid: 7 },
       { sid: 3 },
+      { node: 3 },
+      { node: '' },
+      { node: 'x'.repeat(200) },
       { iat: 'now' },
       { exp: 1.5 },
       { exp: 0 },

@@ -77,6 +77,12 @@ export interface TokenClaims {
   cid: string;
   /** Hash of the session key, when the token was issued to a session. */
   sid?: string | undefined;
+  /**
+   * The replica (`replica:<name>`) a monotonic/causal read of the client ran on, when the read
+   * was not bounded by a position measured after it: the client saw at most what that replica
+   * had replayed when the token was issued, and at least `lsn`.
+   */
+  node?: string | undefined;
 }
 
 /** A trusted token. */
@@ -85,6 +91,8 @@ export interface VerifiedToken {
   readonly lsn: bigint;
   readonly cid: string;
   readonly sid: string | undefined;
+  /** The replica the client last read on without a bound (see {@link TokenClaims.node}). */
+  readonly node?: string | undefined;
   /** Issued-at, seconds since the epoch. */
   readonly iat: number;
   /** Expiry, seconds since the epoch. */
@@ -104,6 +112,8 @@ export type VerifyResult = VerifiedToken | RejectedToken;
 export interface SignedToken {
   readonly token: string;
   readonly lsn: bigint;
+  /** Issued-at, seconds since the epoch. */
+  readonly iat: number;
   /** Expiry, seconds since the epoch. */
   readonly exp: number;
   /** Lifetime in seconds (the cookie's `Max-Age`). */
@@ -114,7 +124,7 @@ export interface SignedToken {
 export interface TokenCodec {
   /** Token lifetime in ms. */
   readonly ttlMs: number;
-  /** Signs `{ v: 1, lsn, cid, sid?, iat, exp }` with the newest signing key. */
+  /** Signs `{ v: 1, lsn, cid, sid?, node?, iat, exp }` with the newest signing key. */
   sign(claims: TokenClaims): Promise<SignedToken>;
   /**
    * Verifies a client-supplied token. Never throws: any problem is a {@link RejectedToken}.
@@ -312,7 +322,7 @@ function readClaims(payload: Uint8Array): VerifiedToken | undefined {
     return undefined;
   }
   if (claims === null || typeof claims !== 'object') return undefined;
-  const { v, lsn, cid, sid, iat, exp } = claims as Record<string, unknown>;
+  const { v, lsn, cid, sid, node, iat, exp } = claims as Record<string, unknown>;
   const parsed = tryParseLsn(lsn);
   if (
     v !== 1 ||
@@ -321,6 +331,8 @@ function readClaims(payload: Uint8Array): VerifiedToken | undefined {
     cid === '' ||
     cid.length > MAX_CLAIM_LENGTH ||
     (sid !== undefined && (typeof sid !== 'string' || sid.length > MAX_CLAIM_LENGTH)) ||
+    (node !== undefined &&
+      (typeof node !== 'string' || node === '' || node.length > MAX_CLAIM_LENGTH)) ||
     !Number.isSafeInteger(iat) ||
     !Number.isSafeInteger(exp) ||
     (exp as number) <= (iat as number)
@@ -332,6 +344,7 @@ function readClaims(payload: Uint8Array): VerifiedToken | undefined {
     lsn: parsed,
     cid,
     sid: sid as string | undefined,
+    node: node as string | undefined,
     iat: iat as number,
     exp: exp as number,
   });
@@ -446,6 +459,7 @@ export async function createTokenCodec(
         cid: claims.cid,
       };
       if (claims.sid !== undefined) payload.sid = claims.sid;
+      if (claims.node !== undefined) payload.node = claims.node;
       payload.iat = iat;
       payload.exp = exp;
       let token: string;
@@ -467,11 +481,12 @@ export async function createTokenCodec(
           lsn: claims.lsn,
           cid: claims.cid,
           sid: claims.sid,
+          node: claims.node,
           iat,
           exp,
         }),
       );
-      return { token, lsn: claims.lsn, exp, maxAgeSeconds: ttlSeconds };
+      return { token, lsn: claims.lsn, iat, exp, maxAgeSeconds: ttlSeconds };
     },
 
     verifyCached(token, expect) {

@@ -39,6 +39,11 @@ export interface PrimaryState {
   currentLsn: bigint | null;
   /** Clock time at which `currentLsn` was observed. */
   currentLsnAt: number | null;
+  /**
+   * Clock time at which the monitor sent the query of its latest primary sample: `currentLsn`
+   * is at or past where the primary was then (a bound of everything any node served before).
+   */
+  sampleSentAt: number | null;
   /** System identifier + timeline, e.g. `7301234567890123456/1`. */
   clusterId: string | null;
   health: NodeHealth;
@@ -55,7 +60,7 @@ export type ReplicaPatch = Partial<
 
 /** Fields the monitor may set on the primary. */
 export type PrimaryPatch = Partial<
-  Pick<PrimaryState, 'currentLsn' | 'clusterId' | 'health' | 'circuit'>
+  Pick<PrimaryState, 'currentLsn' | 'sampleSentAt' | 'clusterId' | 'health' | 'circuit'>
 >;
 
 /** A state change worth telling operators about. */
@@ -142,6 +147,7 @@ export class Topology {
       route: 'primary',
       currentLsn: null,
       currentLsnAt: null,
+      sampleSentAt: null,
       clusterId: null,
       health: 'unknown',
       circuit: 'closed',
@@ -246,6 +252,7 @@ export class Topology {
       state.currentLsnAt = this.#clock.now();
       if (patch.currentLsn !== null) this.#remember(patch.currentLsn, state.currentLsnAt);
     }
+    if (patch.sampleSentAt !== undefined) state.sampleSentAt = patch.sampleSentAt;
     if (patch.clusterId !== undefined && patch.clusterId !== state.clusterId) {
       const from = state.clusterId;
       state.clusterId = patch.clusterId;

@@ -28,6 +28,7 @@ import {
   FreshDataSource,
   guardClient,
 } from './data-source.js';
+import { HotStandbyClient } from './hot-standby.js';
 import { DEFAULT_MONITOR_TIMEOUT, type MonitorOptions, ReplicaMonitor } from './monitor.js';
 import type { ClientLike, PoolConfigLike, PoolLike } from './pg-types.js';
 import { identityCheckedPool } from './primary-identity.js';
@@ -179,7 +180,11 @@ export class Freshgate {
       config.connectionTimeoutMillis ??= DEFAULT_CONNECTION_TIMEOUT_MS;
       if (statementTimeoutMs !== undefined) config.statement_timeout ??= statementTimeoutMs;
       if (poolSize !== undefined) config.max ??= poolSize;
-      const pool = new pg.Pool(config as pg.PoolConfig) as unknown as PoolLike;
+      // Its clients follow `in_hot_standby` from their start (see hot-standby.ts).
+      const pool = new pg.Pool({
+        Client: HotStandbyClient,
+        ...(config as pg.PoolConfig),
+      }) as unknown as PoolLike;
       // An idle client's error (server restart) must not crash the process; the monitor sees it.
       pool.on?.('error', () => {});
       pool.on?.('connect', guardClient);

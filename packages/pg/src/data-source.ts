@@ -18,6 +18,7 @@ import {
 import type { PrimaryOutcome, Topology } from '@freshgate/core/adapter';
 import { isConnectionError, isNodeFailure, toNodeError } from './connection-errors.js';
 import { runWithDb } from './current-db.js';
+import { followHotStandby, hotStandby, learnedHotStandby } from './hot-standby.js';
 import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
 import { unsafeStatement } from './session-statement.js';
 import { statementKind } from './statement-kind.js';
@@ -137,6 +138,7 @@ export function guardClient(client: PoolClientLike): void {
   if (!guarded.has(client) && typeof client.on === 'function') {
     guarded.add(client);
     client.on('error', ignoreError);
+    followHotStandby(client);
   }
 }
 
@@ -151,7 +153,7 @@ const ignoreError = () => {};
  * its answer is not used (see {@link NotAReplica}).
  */
 const READ_BOUND_ON_REPLICA =
-  'SELECT pg_is_in_recovery() AS recovery, pg_last_wal_replay_lsn()::text AS lsn';
+  "SELECT pg_is_in_recovery() AS recovery, pg_last_wal_replay_lsn()::text AS lsn, current_setting('in_hot_standby', true) AS hot";
 
 /** A replica that answered as a primary (promoted): the read is taken elsewhere. */
 class NotAReplica extends Error {}
@@ -474,7 +476,8 @@ export class FreshDataSource implements Queryable {
     contract: Contract | undefined,
   ): Promise<QueryResultLike> {
     const topology = this.#backend.topology;
-    const bound = this.freshness.needsReadBound(decision, contract);
+    let bound = this.freshness.needsReadBound(decision, contract);
+    const level = (contract ?? this.freshness.contract).level;
     let client: PoolClientLike | undefined;
     let broken: Error | undefined;
     let lsn: bigint | undefined;
@@ -492,6 +495,12 @@ export class FreshDataSource implements Queryable {
     if (replica) topology.queryStarted(replica);
     try {
       client = await acquire(pool, replica ?? 'primary', observe);
+      // A monotonic/causal read on a replica must not be answered by a node promoted since
+      // the monitor looked: the client would see commits the primary may never have. A
+      // connection that follows its `in_hot_standby` reports tells after the statement, for
+      // free; any other is asked once, after the read (the answer bounds the read too).
+      if (replica !== null && !bound && (level === 'monotonic' || level === 'causal'))
+        bound = hotStandby(client) !== true;
       const start = observe ? performance.now() : 0;
       try {
         result = await client.query(q);
@@ -505,9 +514,15 @@ export class FreshDataSource implements Queryable {
           ? READ_BOUND_ON_REPLICA
           : `SELECT ${this.#backend.commitLsnFunction()}()::text AS lsn`;
         const position = await client.query(sql);
-        if (replica && position.rows[0]?.recovery === false) throw new NotAReplica(replica);
-        const text = position.rows[0]?.lsn as string | undefined;
+        const row = position.rows[0];
+        if (replica && row !== undefined)
+          learnedHotStandby(client, row.recovery !== false, row.hot);
+        if (replica && row?.recovery === false) throw new NotAReplica(replica);
+        const text = row?.lsn as string | undefined;
         if (text) lsn = parseLsn(text);
+      } else if (replica !== null && hotStandby(client) === false) {
+        // The node reported the end of its recovery before answering.
+        throw new NotAReplica(replica);
       }
     } catch (error) {
       if (isConnectionError(error)) broken = error as Error;

@@ -403,7 +403,11 @@ export class ReplicaMonitor {
     if (row.recovery || row.lsn === null) {
       // The "primary" endpoint is a standby (demoted, or the pool points at the wrong node).
       this.#primarySample = null;
-      this.#topology.updatePrimary({ health: 'quarantined', circuit: 'closed' });
+      this.#topology.updatePrimary({
+        sampleSentAt: null,
+        health: 'quarantined',
+        circuit: 'closed',
+      });
       return;
     }
     const lsn = parseLsn(row.lsn);
@@ -427,7 +431,13 @@ export class ReplicaMonitor {
     // Commit LSNs and measured read positions may have moved the cached position past this
     // sample; only a new cluster or a primary that went backwards (restore) may lower it.
     const currentLsn = !reset && cached !== null && cached > lsn ? cached : lsn;
-    this.#topology.updatePrimary({ currentLsn, clusterId, health: 'healthy', circuit: 'closed' });
+    this.#topology.updatePrimary({
+      currentLsn,
+      sampleSentAt: sentAt,
+      clusterId,
+      health: 'healthy',
+      circuit: 'closed',
+    });
   }
 
   #replicaSample(node: NodeWatch, row: PollRow): void {

@@ -139,3 +139,46 @@ describe('a replica promoted before the monitor notices', () => {
     expect(verified.ok && verified.cid).toBe(freshgate.topology.primary.clusterId);
   });
 });
+
+describe('a replica promoted under a connection that already served reads', () => {
+  let cluster: Cluster;
+  let freshgate: Freshgate;
+
+  beforeAll(async () => {
+    cluster = await startCluster({ replicas: 1 });
+    await cluster.primary.query('CREATE TABLE notes (id serial PRIMARY KEY, body text)');
+    await cluster.waitForReplicas();
+    freshgate = await freshgateFor(cluster, {
+      monitor: { interval: 60_000, health: { enterFor: 0 } },
+    });
+    await untilHealthy(freshgate);
+  });
+
+  afterAll(async () => {
+    await freshgate?.close();
+    await cluster?.stop();
+  });
+
+  it('sends no statement after a token-only monotonic read while the node is a standby, and drops its answer once it reported the end of recovery', async () => {
+    const r1 = cluster.replica('r1');
+    const before = await freshgate.begin({ contract: 'monotonic' });
+    await before.db.query('SELECT count(*) FROM notes');
+    expect(before.freshness.headers['X-Freshness-Route']).toBe('replica:r1');
+    const claim = await freshgate.engine.codec.verify(before.freshness.token!);
+    expect(claim.ok && claim.node).toBe('replica:r1');
+
+    await r1.promote();
+    await r1.query("INSERT INTO notes (body) VALUES ('after the promotion')");
+    // The same pooled connection: the node reports `in_hot_standby = off` with its answer.
+    const { db, freshness } = await freshgate.begin({
+      contract: 'monotonic',
+      token: before.freshness.token!,
+    });
+    const { rows } = await db.query(
+      "SELECT count(*)::int AS n FROM notes WHERE body = 'after the promotion'",
+    );
+    expect(freshness.headers['X-Freshness-Route']).toBe('primary');
+    expect(rows).toEqual([{ n: 0 }]);
+    expect(freshgate.topology.replica('r1')!.health).not.toBe('healthy');
+  });
+});
