@@ -27,6 +27,13 @@ export interface JourneyResult {
   examples: Violation[];
   primaryStatements: number;
   replicaStatements: number;
+  /**
+   * Statements that read a position other than a write's commit LSN: after a monotonic read
+   * (on a replica or the primary) and for barriers. Routing's own round trips.
+   */
+  positionReads: number;
+  /** Of those, on replicas (after a replica read). */
+  replicaPositionReads: number;
   primaryStatementsPerSecond: number;
   readP50Ms: number;
   readP99Ms: number;
@@ -180,6 +187,7 @@ export async function runJourney(
   const report = history.report();
   const latency = summarize(readLatencies);
   const primaryStatements = nodes.primary.statements;
+  const replicaPositionReads = nodes.replicas.reduce((sum, n) => sum + n.positionReads, 0);
   return {
     operations: reads + writes,
     reads,
@@ -191,6 +199,8 @@ export async function runJourney(
     examples: report.examples,
     primaryStatements,
     replicaStatements: nodes.replicas.reduce((sum, n) => sum + n.statements, 0),
+    positionReads: Math.max(0, nodes.primary.positionReads - writes) + replicaPositionReads,
+    replicaPositionReads,
     primaryStatementsPerSecond: primaryStatements / seconds,
     readP50Ms: latency.p50,
     readP99Ms: latency.p99,

@@ -142,6 +142,13 @@ export interface VariantResult {
   non2xx: number;
   /** Server process CPU use during the best round, in % of one core. */
   serverCpuPercent: number | undefined;
+  /**
+   * Server process CPU time per answered request (µs), the least of the rounds: what a request
+   * costs the server whether or not the load generator saturated it.
+   */
+  cpuMicrosPerRequest: number | undefined;
+  /** Every round's CPU µs per request, in run order. */
+  roundsCpuMicros: (number | undefined)[];
   /** Redis GET commands per request during the best round. */
   redisGetsPerRequest: number;
   /** Share of pin reads that failed (timeout or open circuit) during the best round. */
@@ -153,6 +160,10 @@ export interface VariantResult {
   /** Redis GETs per request with one connection. */
   probeRedisGetsPerRequest: number | undefined;
   ratio: number;
+  /**
+   * What the variant adds to a request's server time over its baseline (µs): CPU µs per request
+   * minus the baseline's, or `1/R − 1/R₀` where the CPU time was not read.
+   */
   addedMicros: number;
   /** `addedMicros` as a multiple of the floor's on the same route (freshgate variants). */
   floorMultiple: number | undefined;
@@ -181,6 +192,8 @@ interface Counters {
 interface Sample {
   result: LoadResult;
   cpuPercent: number | undefined;
+  /** Server CPU time during the run (s). */
+  cpuSeconds: number | undefined;
   counters: Counters;
 }
 
@@ -233,7 +246,7 @@ async function runLoad(
   const child = spawnTs('./load-worker.ts', { BENCH_LOAD: JSON.stringify(plan) }, pin);
   const counters = new CounterSpans(sample);
   const cpuMarks = new Map<string, { cpu: number | undefined; at: number }>();
-  const cpuPercents = new Map<string, number | undefined>();
+  const cpuUse = new Map<string, { seconds: number; percent: number } | undefined>();
   let stderr = '';
   lines(child.stderr, (line) => {
     const [event, key] = line.split(' ');
@@ -245,11 +258,14 @@ async function runLoad(
       } else {
         const start = cpuMarks.get(key);
         if (!start || !counters.end(key)) return;
-        cpuPercents.set(
+        cpuUse.set(
           key,
           start.cpu === undefined || mark.cpu === undefined
             ? undefined
-            : (100 * (mark.cpu - start.cpu)) / ((mark.at - start.at) / 1000),
+            : {
+                seconds: mark.cpu - start.cpu,
+                percent: (100 * (mark.cpu - start.cpu)) / ((mark.at - start.at) / 1000),
+              },
         );
       }
     } else stderr += `${line}\n`;
@@ -265,7 +281,8 @@ async function runLoad(
   for (const result of results) {
     samples.set(result.key, {
       result,
-      cpuPercent: cpuPercents.get(result.key),
+      cpuPercent: cpuUse.get(result.key)?.percent,
+      cpuSeconds: cpuUse.get(result.key)?.seconds,
       counters: (await counters.delta(result.key)) ?? {
         redisGets: Number.NaN,
         pinReads: Number.NaN,
@@ -274,6 +291,23 @@ async function runLoad(
     });
   }
   return samples;
+}
+
+/** Server CPU µs per answered request in one run. */
+function cpuMicrosOf(sample: Sample): number | undefined {
+  const n = sample.result.totalRequests;
+  return sample.cpuSeconds === undefined || n === 0 ? undefined : (sample.cpuSeconds * 1e6) / n;
+}
+
+/** The least CPU µs per request of the rounds: what the work itself costs, with the least noise added. */
+function leastCpuMicros(rounds: Sample[]): number | undefined {
+  let least: number | undefined;
+  for (const sample of rounds) {
+    const micros = cpuMicrosOf(sample);
+    if (micros === undefined) return undefined;
+    if (least === undefined || micros < least) least = micros;
+  }
+  return least;
 }
 
 async function redisRoundTrip(redis: Redis): Promise<{ p50Micros: number; p99Micros: number }> {
@@ -441,6 +475,7 @@ export async function runOverhead(
   const variants: VariantResult[] = [];
   for (const framework of settings.frameworks) {
     const best = new Map<string, Sample>();
+    const cpuOf = (key: string) => leastCpuMicros(samples.get(`${framework}:${key}`) ?? []);
     for (const v of chosen) {
       const list = samples.get(`${framework}:${v.key}`) ?? [];
       best.set(
@@ -453,6 +488,8 @@ export async function runOverhead(
       const base = best.get(v.baseline)!;
       const r = own.result.requestsPerSecond;
       const r0 = base.result.requestsPerSecond;
+      const cpu = cpuOf(v.key);
+      const cpu0 = cpuOf(v.baseline);
       const probe = probes.get(`${framework}:${v.key}`);
       const probeBase = probes.get(`${framework}:${v.baseline}`);
       const c = own.counters;
@@ -468,10 +505,12 @@ export async function runOverhead(
         errors: own.result.errors,
         non2xx: own.result.non2xx,
         serverCpuPercent: own.cpuPercent,
+        cpuMicrosPerRequest: cpu,
+        roundsCpuMicros: (samples.get(`${framework}:${v.key}`) ?? []).map(cpuMicrosOf),
         redisGetsPerRequest: c.redisGets / own.result.totalRequests,
         pinReadFailureShare: c.pinReads > 0 ? c.pinReadFailures / c.pinReads : 0,
         ratio: r / r0,
-        addedMicros: (1 / r - 1 / r0) * 1e6,
+        addedMicros: cpu !== undefined && cpu0 !== undefined ? cpu - cpu0 : (1 / r - 1 / r0) * 1e6,
         floorMultiple: undefined,
         deltaP99Ms: own.result.p99Ms - base.result.p99Ms,
         probeLatencyMicros: probe ? 1e6 / probe.result.requestsPerSecond : undefined,

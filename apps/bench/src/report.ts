@@ -64,6 +64,13 @@ function floorMultipleText(o: OverheadResult, v: VariantResult): string {
   return num(v.floorMultiple, 2);
 }
 
+/** CPU µs per request, the least of the rounds, each round's in brackets. */
+function cpuText(v: VariantResult): string {
+  if (v.cpuMicrosPerRequest === undefined) return '–';
+  const rounds = v.roundsCpuMicros.map((x) => (x === undefined ? '–' : num(x, 1))).join(' / ');
+  return `${num(v.cpuMicrosPerRequest, 1)} (${rounds})`;
+}
+
 /** The issue's targets, each with the measured value and whether it was met. */
 export function checkTargets(report: BenchReport): TargetCheck[] {
   const checks: TargetCheck[] = [];
@@ -133,6 +140,23 @@ export function checkTargets(report: BenchReport): TargetCheck[] {
       result: `${fgViolations} violations in ${fgCells.length} cells (${fgCells.reduce((s, c) => s + c.reads, 0)} checked reads)`,
       met: fgViolations === 0 && fgCells.length > 0,
     });
+    // Token-only monotonic reads: no statement after a replica read (the token names the
+    // replica); what is left is the primary's (barriers, positions after primary reads).
+    const tokenCells = off.cells.filter((c) => c.strategy === 'freshgate-token');
+    if (tokenCells.length > 0) {
+      const sum = (f: (c: OffloadCell) => number) => tokenCells.reduce((n, c) => n + f(c), 0);
+      const replicaReads = Math.round(sum((c) => c.replicaShare * c.reads));
+      const after = sum((c) => c.replicaPositionReads ?? Number.NaN);
+      const all = sum((c) => c.positionReads ?? Number.NaN);
+      const reads = sum((c) => c.reads);
+      checks.push({
+        section: '2',
+        target:
+          'freshgate-token: 0 extra statements after a replica read (token-only clients, monotonic reads included), every cell',
+        result: `${after} position reads after ${replicaReads} replica reads; on the primary (barriers, positions after primary reads): ${all - after} for ${reads} reads (${num((all - after) / Math.max(1, reads), 3)} per read)`,
+        met: after === 0,
+      });
+    }
     for (const name of FRESHGATE) {
       const cell = off.cells.find(
         (c) => c.strategy === name && c.scenario === '50 ms' && c.writeFraction === 0.1,
@@ -315,7 +339,7 @@ function overheadSection(o: OverheadResult, again = false): string {
     '',
     `Each framework serves the same two routes from three server processes on Node.js ${o.serverNode ?? process.versions.node}: bare, with the floor (a middleware or hook that reads one request header, sets one response header and runs the rest of the request in AsyncLocalStorage), and with freshgate mounted, loaded from its build output as an installed package is (the bare one never loads freshgate, whose AsyncLocalStorage would slow every promise of its process); ${o.pinning}. autocannon runs in another process with \`-c ${s.connections} -p ${s.pipelining} -d ${s.durationSeconds}\`, ${s.rounds} round${s.rounds === 1 ? '' : 's'} (variants interleaved; the best round counts, all rounds are listed), after ${s.warmupSeconds} s of warm-up per app and route. \`/nodb\` touches no database; \`/item/:id\` runs one primary-key SELECT on a random row of ${s.items}, the bare app on a \`pg.Pool\` of the replica, freshgate on the same pool through \`req.db\` (read-your-writes, one replica, so both have the same database capacity). The session variant rotates ${s.sessions} session keys whose pins were written to Redis by another process; the cold variant signs a never-seen token per request. Then each variant runs ${s.probeSeconds} s with one connection and no pipelining, where the mean latency is 1/throughput.`,
     '',
-    "*vs bare*: req/s ratio to the bare app on the same route. *added µs*: 1/R − 1/R₀ under saturation (server time per request). *× floor*: added µs as a multiple of the floor's on the same route, in the same run (the floor reads one request header, sets one response header and runs the rest of the request in AsyncLocalStorage: the least any middleware that touches a header and carries a request context adds). *server CPU*: of the one core the server is pinned to, which it shares with the unpinned PostgreSQL, Redis and anything else running. *1-conn latency*: mean latency with one connection, from a single run: small differences there are within the noise of a shared 2-core machine. *Redis GET/req*: from Redis' command counters, in the one-connection run.",
+    "*vs bare*: req/s ratio to the bare app on the same route. *CPU µs/req*: the server process's CPU time over a round divided by the requests it answered, the least of the rounds (each round's in brackets): what a request costs the server, whether or not the load generator kept it busy all the time. *added µs*: CPU µs/req minus the baseline's (bare on the same route). *× floor*: added µs as a multiple of the floor's on the same route, in the same run (the floor reads one request header, sets one response header and runs the rest of the request in AsyncLocalStorage: the least any middleware that touches a header and carries a request context adds). *server CPU*: of the one core the server is pinned to, which it shares with the unpinned PostgreSQL, Redis and anything else running. *1-conn latency*: mean latency with one connection, from a single run: small differences there are within the noise of a shared 2-core machine. *Redis GET/req*: from Redis' command counters, in the one-connection run.",
     '',
   ];
   return frameworkTables(o, out, false);
@@ -327,13 +351,13 @@ function frameworkTables(o: OverheadResult, out: string[], again: boolean): stri
     out.push(
       `${again ? '####' : '###'} ${framework}${again ? ` on Node.js ${o.serverNode}` : ''}`,
       '',
-      '| route | variant | req/s | rounds | vs bare | added µs | × floor | p50 ms | p99 ms | Δp99 ms | server CPU | 1-conn latency µs | Δ 1-conn µs | Redis GET/req (1 conn) |',
-      '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| route | variant | req/s | rounds | vs bare | CPU µs/req | added µs | × floor | p50 ms | p99 ms | Δp99 ms | server CPU | 1-conn latency µs | Δ 1-conn µs | Redis GET/req (1 conn) |',
+      '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     );
     for (const v of o.variants.filter((x) => x.framework === framework)) {
       const base = v.key === 'nodb-bare' || v.key === 'item-bare';
       out.push(
-        `| \`/${v.route === 'nodb' ? 'nodb' : 'item/:id'}\` | ${v.label} | ${num(v.requestsPerSecond)} | ${v.rounds.map((x) => num(x)).join(' / ')} | ${base ? '1' : pct(v.ratio)} | ${base ? '–' : signed(v.addedMicros, 1)} | ${floorMultipleText(o, v)} | ${num(v.p50Ms)} | ${num(v.p99Ms)} | ${base ? '–' : signed(v.deltaP99Ms)} | ${v.serverCpuPercent === undefined ? '–' : `${num(v.serverCpuPercent)} %`} | ${num(v.probeLatencyMicros)} | ${base ? '–' : signed(v.probeAddedMicros)} | ${num(v.probeRedisGetsPerRequest ?? v.redisGetsPerRequest, 2)} |`,
+        `| \`/${v.route === 'nodb' ? 'nodb' : 'item/:id'}\` | ${v.label} | ${num(v.requestsPerSecond)} | ${v.rounds.map((x) => num(x)).join(' / ')} | ${base ? '1' : pct(v.ratio)} | ${cpuText(v)} | ${base ? '–' : signed(v.addedMicros, 1)} | ${floorMultipleText(o, v)} | ${num(v.p50Ms)} | ${num(v.p99Ms)} | ${base ? '–' : signed(v.deltaP99Ms)} | ${v.serverCpuPercent === undefined ? '–' : `${num(v.serverCpuPercent)} %`} | ${num(v.probeLatencyMicros)} | ${base ? '–' : signed(v.probeAddedMicros)} | ${num(v.probeRedisGetsPerRequest ?? v.redisGetsPerRequest, 2)} |`,
       );
     }
     out.push('');
@@ -387,12 +411,12 @@ function offloadSection(off: OffloadResult, chartPath: string): string {
       out.push(
         `**Lag: ${scenario.label}** — ${what}; health: ${cells[0]?.replicaHealth ?? '–'}`,
         '',
-        '| strategy | replica reads | RYW violations | monotonic violations | primary stmt/s (vs all-primary) | read p50 ms | read p99 ms | ops/s | reads checked | errors |',
-        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+        '| strategy | replica reads | RYW violations | monotonic violations | primary stmt/s (vs all-primary) | position reads / read | read p50 ms | read p99 ms | ops/s | reads checked | errors |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       );
       for (const c of cells) {
         out.push(
-          `| \`${c.strategy}\` | ${pct(c.replicaShare)} | ${c.readYourWritesViolations} | ${c.monotonicViolations} | ${num(c.primaryStatementsPerSecond)} (${c.primaryRelative === undefined ? '–' : `${num(c.primaryRelative, 2)}×`}) | ${num(c.readP50Ms, 1)} | ${num(c.readP99Ms, 1)} | ${num(c.operationsPerSecond)} | ${c.reads} | ${c.errors} |`,
+          `| \`${c.strategy}\` | ${pct(c.replicaShare)} | ${c.readYourWritesViolations} | ${c.monotonicViolations} | ${num(c.primaryStatementsPerSecond)} (${c.primaryRelative === undefined ? '–' : `${num(c.primaryRelative, 2)}×`}) | ${c.positionReads === undefined || c.reads === 0 ? '–' : num(c.positionReads / c.reads, 3)} | ${num(c.readP50Ms, 1)} | ${num(c.readP99Ms, 1)} | ${num(c.operationsPerSecond)} | ${c.reads} | ${c.errors} |`,
         );
       }
       out.push('');
@@ -435,7 +459,7 @@ function reading(r: BenchReport, checks: TargetCheck[]): string {
       const item = get('item-none');
       if (!none || !token || !cold || !session || !item) continue;
       out.push(
-        `- **${framework}**: on a route that does nothing, freshgate costs ${num(none.addedMicros, 1)} µs of server time per request without token or session, ${num(token.addedMicros, 1)} µs with a cached token, ${num(cold.addedMicros, 1)} µs when the token must be verified (HS256), and ${num(session.addedMicros, 1)} µs with a Redis pin read; that is ${pct(none.ratio, 0)} / ${pct(token.ratio, 0)} / ${pct(cold.ratio, 0)} / ${pct(session.ratio, 0)} of bare throughput. A route that runs one SELECT keeps ${pct(item.ratio, 0)} of bare throughput (${signed(item.addedMicros, 1)} µs per request). The smaller the handler, the larger the share: these are upper bounds for real routes.`,
+        `- **${framework}**: on a route that does nothing, freshgate costs ${num(none.addedMicros, 1)} µs of server CPU per request without token or session, ${num(token.addedMicros, 1)} µs with a cached token, ${num(cold.addedMicros, 1)} µs when the token must be verified (HS256), and ${num(session.addedMicros, 1)} µs with a Redis pin read; that is ${pct(none.ratio, 0)} / ${pct(token.ratio, 0)} / ${pct(cold.ratio, 0)} / ${pct(session.ratio, 0)} of bare throughput. A route that runs one SELECT keeps ${pct(item.ratio, 0)} of bare throughput (${signed(item.addedMicros, 1)} µs per request). The smaller the handler, the larger the share: these are upper bounds for real routes.`,
       );
     }
   }

@@ -28,7 +28,7 @@ export const FULL: BenchSettings = {
     connections: 100,
     pipelining: 10,
     durationSeconds: 6,
-    rounds: 2,
+    rounds: 3,
     warmupSeconds: 2,
     probeSeconds: 3,
     markDelayMs: 200,
