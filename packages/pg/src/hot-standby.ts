@@ -54,6 +54,13 @@ export function learnedHotStandby(client: object, inRecovery: boolean, setting: 
 }
 
 /**
+ * A `pg.Client` constructor, typed without `@types/pg` (freshgate's types do not need it):
+ * `pg.Pool`'s `Client` option accepts it as it is.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: a pg.Client, named without importing @types/pg into the package's types.
+export type HotStandbyClientClass = new (config?: string | object) => any;
+
+/**
  * The `pg.Client` of the pools freshgate creates: follows `in_hot_standby` from the
  * connection's start, so that its start-up report is seen. Give it to a replica pool you make
  * yourself, and its connections need no question after their first monotonic/causal read.
@@ -64,9 +71,9 @@ export function learnedHotStandby(client: object, inRecovery: boolean, setting: 
  * const gate = await createFreshgate({ primary, replicas: { r1 }, secret });
  * ```
  */
-export class HotStandbyClient extends pg.Client {
+export const HotStandbyClient: HotStandbyClientClass = class HotStandbyClient extends pg.Client {
   constructor(config?: string | pg.ClientConfig) {
     super(config);
     followHotStandby(this);
   }
-}
+};

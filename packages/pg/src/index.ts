@@ -16,7 +16,7 @@ export {
   type QueryInput,
 } from './data-source.js';
 export type { HysteresisOptions } from './health-hysteresis.js';
-export { HotStandbyClient } from './hot-standby.js';
+export { HotStandbyClient, type HotStandbyClientClass } from './hot-standby.js';
 export type { MonitorOptions, QuarantineReason, ReplicaMonitor } from './monitor.js';
 export type { PoolClientLike, PoolConfigLike, PoolLike, QueryResultLike } from './pg-types.js';
 export type { ProbeOptions, ProbeReplicaStatus, ReplicaProbe } from './probe.js';

@@ -100,27 +100,35 @@ describe('rebuilt and promoted replicas', () => {
   });
 });
 
-describe('a replica promoted before the monitor notices', () => {
+/**
+ * One replica and an engine whose monitor polls once at start-up and next a minute later: a
+ * promotion in a test goes unseen by it.
+ */
+function withUnwatchedReplica(): { cluster: () => Cluster; freshgate: () => Freshgate } {
   let cluster: Cluster;
   let freshgate: Freshgate;
-
   beforeAll(async () => {
     cluster = await startCluster({ replicas: 1 });
     await cluster.primary.query('CREATE TABLE notes (id serial PRIMARY KEY, body text)');
     await cluster.waitForReplicas();
-    // One poll at start-up, the next a minute later: the promotion below goes unseen.
     freshgate = await freshgateFor(cluster, {
       monitor: { interval: 60_000, health: { enterFor: 0 } },
     });
     await untilHealthy(freshgate);
   });
-
   afterAll(async () => {
     await freshgate?.close();
     await cluster?.stop();
   });
+  return { cluster: () => cluster, freshgate: () => freshgate };
+}
+
+describe('a replica promoted before the monitor notices', () => {
+  const setup = withUnwatchedReplica();
 
   it('does not use a monotonic read answered by it: no position it gives bounds the read in the cluster the token names', async () => {
+    const cluster = setup.cluster();
+    const freshgate = setup.freshgate();
     const r1 = cluster.replica('r1');
     await r1.promote();
     // Commits on the promoted node (as through an address that already moved to it) go on
@@ -141,25 +149,11 @@ describe('a replica promoted before the monitor notices', () => {
 });
 
 describe('a replica promoted under a connection that already served reads', () => {
-  let cluster: Cluster;
-  let freshgate: Freshgate;
-
-  beforeAll(async () => {
-    cluster = await startCluster({ replicas: 1 });
-    await cluster.primary.query('CREATE TABLE notes (id serial PRIMARY KEY, body text)');
-    await cluster.waitForReplicas();
-    freshgate = await freshgateFor(cluster, {
-      monitor: { interval: 60_000, health: { enterFor: 0 } },
-    });
-    await untilHealthy(freshgate);
-  });
-
-  afterAll(async () => {
-    await freshgate?.close();
-    await cluster?.stop();
-  });
+  const setup = withUnwatchedReplica();
 
   it('sends no statement after a token-only monotonic read while the node is a standby, and drops its answer once it reported the end of recovery', async () => {
+    const cluster = setup.cluster();
+    const freshgate = setup.freshgate();
     const r1 = cluster.replica('r1');
     const before = await freshgate.begin({ contract: 'monotonic' });
     await before.db.query('SELECT count(*) FROM notes');
