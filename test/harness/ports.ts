@@ -1,5 +1,15 @@
-import { readFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // The kernel hands out ports of its ephemeral range to outgoing connections too. A server
 // port taken from that range (listen on port 0) can be grabbed by any client socket between
@@ -23,6 +33,81 @@ function ephemeralLow(): number {
   }
 }
 
+// A probe only says the port is free now. Test files run in parallel processes, and a server
+// binds its port well after the probe (a cluster probes every node's port before starting
+// any) or leaves it free while it is down for a restart: another process's probe finds it
+// free then, and one of the two servers fails "Address already in use". So every port handed
+// out is also reserved, across processes, for the life of the process that took it: a file
+// named after the port, created exclusively, holding the owner's pid. A dead owner's
+// reservations are taken over.
+export const RESERVATIONS = join(tmpdir(), 'freshgate-harness-ports');
+const held = new Set<string>();
+let started = false;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function create(file: string): boolean {
+  try {
+    const fd = openSync(file, 'wx');
+    writeSync(fd, String(process.pid));
+    closeSync(fd);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+/** Removes `file` when the process it names has ended; true when removed. */
+function removeIfOrphaned(file: string): boolean {
+  let owner = Number.NaN;
+  try {
+    owner = Number(readFileSync(file, 'utf8'));
+  } catch {}
+  // An empty file is a reservation being written right now.
+  if (!Number.isInteger(owner) || owner <= 0 || alive(owner)) return false;
+  try {
+    unlinkSync(file);
+  } catch {}
+  return true;
+}
+
+/** Reserves `port` for this process; false when a live process holds it. */
+export function reservePort(port: number): boolean {
+  if (!started) {
+    started = true;
+    mkdirSync(RESERVATIONS, { recursive: true });
+    // Processes ended by a signal (test workers are) leave their reservations behind.
+    for (const name of readdirSync(RESERVATIONS)) removeIfOrphaned(join(RESERVATIONS, name));
+    process.once('exit', () => {
+      for (const f of held) {
+        try {
+          unlinkSync(f);
+        } catch {}
+      }
+    });
+  }
+  const file = join(RESERVATIONS, String(port));
+  if (!create(file) && !(removeIfOrphaned(file) && create(file))) return false;
+  held.add(file);
+  return true;
+}
+
+function release(port: number): void {
+  const file = join(RESERVATIONS, String(port));
+  if (!held.delete(file)) return;
+  try {
+    unlinkSync(file);
+  } catch {}
+}
+
 /** Listens on `port` (0: any) on loopback, then closes; resolves the port, or null when taken. */
 function probe(port: number): Promise<number | null> {
   return new Promise((resolve) => {
@@ -36,19 +121,27 @@ function probe(port: number): Promise<number | null> {
   });
 }
 
+/** Reserves `port` and checks that nothing listens on it; releases it again when taken. */
+async function take(port: number): Promise<boolean> {
+  if (!reservePort(port)) return false;
+  if ((await probe(port)) !== null) return true;
+  release(port);
+  return false;
+}
+
 /**
  * A free loopback port for a server, below the kernel's ephemeral range so that no client
- * connection can take it before (or while) the server listens. With `alsoFree`, the port
- * `port + alsoFree` is free and below the range too (Redis Cluster's bus port).
+ * connection can take it before (or while) the server listens, and reserved for this process
+ * so that no other `freePort` hands it out while this process lives. With `alsoFree`, the port
+ * `port + alsoFree` is free, reserved and below the range too (Redis Cluster's bus port).
  */
 export async function freePort(alsoFree = 0): Promise<number> {
   const high = ephemeralLow() - alsoFree;
   for (let i = 0; i < ATTEMPTS; i++) {
-    const port = await probe(LOWEST + Math.floor(Math.random() * (high - LOWEST)));
-    if (port === null) continue;
-    if (alsoFree === 0 || (await probe(port + alsoFree)) !== null) return port;
+    const port = LOWEST + Math.floor(Math.random() * (high - LOWEST));
+    if (!(await take(port))) continue;
+    if (alsoFree === 0 || (await take(port + alsoFree))) return port;
+    release(port);
   }
-  const port = await probe(0);
-  if (port === null) throw new Error('no free loopback port');
-  return port;
+  throw new Error(`no free loopback port between ${LOWEST} and ${high} in ${ATTEMPTS} tries`);
 }
