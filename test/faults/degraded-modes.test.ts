@@ -21,8 +21,6 @@ import {
   startApps,
 } from './support.js';
 
-// The primary budget of these runs: the engine's defaults, written out to check against.
-const BUDGET = { rate: 200, burst: 400 };
 const MONITOR: FreshgateOptions['monitor'] = {
   interval: 50,
   quarantine: 500,
@@ -82,7 +80,9 @@ describe('degraded modes under mixed load (Express and Fastify on one engine)', 
       monitor: MONITOR,
       pinStore: observed,
       cookie: true,
-      budget: BUDGET,
+      // The primary budget is the engine's default, the adaptive one. A fixed 200 reads/s
+      // (the old default) runs out whenever a storm phase leaves both replicas behind while
+      // the load runs at the 1,500–1,900 req/s this machine gives, and answers 503.
       telemetry: { meter: telemetry.meter },
     });
     await untilHealthy(freshgate);
@@ -98,10 +98,15 @@ describe('degraded modes under mixed load (Express and Fastify on one engine)', 
 
   const primaryFallbacks = () =>
     telemetry.sum(METRIC_FALLBACKS, { 'freshgate.fallback': 'primary' });
+  const admitted = () => {
+    const { normal, low } = freshgate.status().budget.admitted;
+    return normal + low;
+  };
 
   it('lag storms and Redis stopped for a third of the run: 0 stale reads, 0 5xx, primary within the budget, pins used again within 2 s', async () => {
     const stopStorm = lagStorm(cluster.replica('r1'), cluster.replica('r2'));
     const fallbacksBefore = primaryFallbacks();
+    const admittedBefore = admitted();
     const load = kindsLoad({
       app: (i) => apps[Math.floor(i / 3) % apps.length]!,
       sessionsPerKind: 20,
@@ -117,9 +122,9 @@ describe('degraded modes under mixed load (Express and Fastify on one engine)', 
     await stopStorm();
     expectClean(result, 'lag storms + Redis stopped');
 
-    // Primary fallbacks never exceeded what the budget can give over the run.
+    // Every primary fallback was one the budget admitted.
     const fallbacks = primaryFallbacks() - fallbacksBefore;
-    expect(fallbacks).toBeLessThanOrEqual(BUDGET.burst + BUDGET.rate * result.seconds);
+    expect(fallbacks).toBeLessThanOrEqual(admitted() - admittedBefore);
     // The outage was real and took the barrier path.
     expect(pinReads.some((r) => !r.ok && r.at < redisBackAt)).toBe(true);
     expect(
@@ -156,6 +161,17 @@ describe('degraded modes under mixed load (Express and Fastify on one engine)', 
   });
 
   it('1,500 concurrent anonymous X-Read-After-Write requests cannot starve 10 users under an 800 ms apply delay', async () => {
+    // Fairness matters when the budget is scarce: an engine of its own with a fixed 200
+    // fallbacks/s, which the flood alone would spend many times over.
+    const scarce = await freshgateFor(cluster, {
+      monitor: MONITOR,
+      cookie: true,
+      budget: { rate: 200, burst: 400 },
+      telemetry: { meter: telemetry.meter },
+    });
+    await untilHealthy(scarce);
+    // This test's apps: both frameworks on the scarce engine.
+    const apps = await startApps(scarce);
     await Promise.all(cluster.replicas.map((r) => r.setApplyDelay(800)));
     try {
       let running = true;
@@ -190,9 +206,9 @@ describe('degraded modes under mixed load (Express and Fastify on one engine)', 
               detail: (error as Error).message,
             });
           }
-          // Users pause between journeys. Without a pause the ten loops alone ask for more
-          // primary fallbacks per second (every read under 800 ms lag needs one) than the
-          // budget's rate on a fast machine, and the test would measure that, not the flood.
+          // Users pause between journeys: without a pause the ten loops alone would keep the
+          // primary busy with fallbacks (every read under 800 ms lag needs one), and the test
+          // would measure that, not the flood.
           await sleep(100);
         }
       });
@@ -229,7 +245,7 @@ describe('degraded modes under mixed load (Express and Fastify on one engine)', 
         `[anonymous flood] flood outcomes ${JSON.stringify(outcomes)} in ${((performance.now() - floodAt) / 1000).toFixed(1)} s; ` +
           `${floodBarriers} barriers (${floodQueries} primary position queries), ${floodFallbacks} primary fallbacks; ` +
           `${journeys.length} user journeys, slowest ${Math.max(...journeys.map((j) => j.ms)).toFixed(0)} ms; ` +
-          `pools after the flood ${JSON.stringify(poolUsage(freshgate))}`,
+          `pools after the flood ${JSON.stringify(poolUsage(scarce))}`,
       );
       expect(journeys.length).toBeGreaterThan(10);
       expect(journeys.filter((j) => !j.seen)).toEqual([]);
@@ -237,6 +253,8 @@ describe('degraded modes under mixed load (Express and Fastify on one engine)', 
       expect(Object.keys(outcomes).filter((o) => !o.startsWith('ok ') && o !== '503')).toEqual([]);
     } finally {
       await Promise.all(cluster.replicas.map((r) => r.setApplyDelay(0)));
+      await Promise.all(apps.map((a) => a.close()));
+      await scarce.close();
     }
   });
 });
