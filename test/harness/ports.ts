@@ -44,7 +44,8 @@ export const RESERVATIONS = join(tmpdir(), 'freshgate-harness-ports');
 const held = new Set<string>();
 let started = false;
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid runs (one of another user counts). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -72,7 +73,7 @@ function removeIfOrphaned(file: string): boolean {
     owner = Number(readFileSync(file, 'utf8'));
   } catch {}
   // An empty file is a reservation being written right now.
-  if (!Number.isInteger(owner) || owner <= 0 || alive(owner)) return false;
+  if (!Number.isInteger(owner) || owner <= 0 || processAlive(owner)) return false;
   try {
     unlinkSync(file);
   } catch {}

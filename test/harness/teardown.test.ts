@@ -4,17 +4,9 @@ import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import type { ClusterDescriptor } from './index.js';
 import { waitFor } from './index.js';
+import { processAlive as alive } from './ports.js';
 
 const CLI = new URL('./cli.ts', import.meta.url).pathname;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Starts the CLI in a child process and resolves with what it printed once ready. */
 async function startInChild(): Promise<{
