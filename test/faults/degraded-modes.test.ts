@@ -206,9 +206,9 @@ describe('degraded modes under mixed load (Express and Fastify on one engine)', 
               detail: (error as Error).message,
             });
           }
-          // Users pause between journeys: without a pause the ten loops alone would keep the
-          // primary busy with fallbacks (every read under 800 ms lag needs one), and the test
-          // would measure that, not the flood.
+          // Users pause between journeys. Without a pause the ten loops alone ask for more
+          // primary fallbacks per second (every read under 800 ms lag needs one) than the
+          // budget's rate on a fast machine, and the test would measure that, not the flood.
           await sleep(100);
         }
       });

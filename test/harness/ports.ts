@@ -42,7 +42,7 @@ function ephemeralLow(): number {
 // reservations are taken over.
 export const RESERVATIONS = join(tmpdir(), 'freshgate-harness-ports');
 const held = new Set<string>();
-let started = false;
+let prepared = false;
 
 /** Whether a process with this pid runs (one of another user counts). */
 export function processAlive(pid: number): boolean {
@@ -66,27 +66,44 @@ function create(file: string): boolean {
   }
 }
 
-/** Removes `file` when the process it names has ended; true when removed. */
+/**
+ * Removes `file` when the process it names has ended; true when removed. Under a lock, with
+ * the owner read again inside it: two processes that both found the same orphan must not
+ * both remove it, or the second would remove the reservation a third made in between. (A lock
+ * left by a crash in those microseconds only costs that one port.)
+ */
 function removeIfOrphaned(file: string): boolean {
-  let owner = Number.NaN;
+  const lock = `${file}.lock`;
   try {
-    owner = Number(readFileSync(file, 'utf8'));
-  } catch {}
-  // An empty file is a reservation being written right now.
-  if (!Number.isInteger(owner) || owner <= 0 || processAlive(owner)) return false;
+    closeSync(openSync(lock, 'wx'));
+  } catch {
+    return false;
+  }
   try {
+    let owner = Number.NaN;
+    try {
+      owner = Number(readFileSync(file, 'utf8'));
+    } catch {}
+    // An empty file is a reservation being written right now.
+    if (!Number.isInteger(owner) || owner <= 0 || processAlive(owner)) return false;
     unlinkSync(file);
-  } catch {}
-  return true;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    unlinkSync(lock);
+  }
 }
 
 /** Reserves `port` for this process; false when a live process holds it. */
 export function reservePort(port: number): boolean {
-  if (!started) {
-    started = true;
+  if (!prepared) {
+    prepared = true;
     mkdirSync(RESERVATIONS, { recursive: true });
     // Processes ended by a signal (test workers are) leave their reservations behind.
-    for (const name of readdirSync(RESERVATIONS)) removeIfOrphaned(join(RESERVATIONS, name));
+    for (const name of readdirSync(RESERVATIONS)) {
+      if (/^\d+$/.test(name)) removeIfOrphaned(join(RESERVATIONS, name));
+    }
     process.once('exit', () => {
       for (const f of held) {
         try {
