@@ -101,4 +101,56 @@ describe('createAdapterKit', () => {
       await close();
     }
   });
+
+  it('passes its last argument on to enter and fail, and asks for the header target only once a header is set', async () => {
+    const host = await createTestHost({ strict: true });
+    const targets: string[] = [];
+    const kit = createAdapterKit<IncomingMessage, ServerResponse, TestDb>(
+      host,
+      {},
+      {
+        name: 'x',
+        io: {
+          headers: (req) => req.headers,
+          secure: () => false,
+          response: (res) => {
+            targets.push(String(res.req.url));
+            return {
+              get: (name) => res.getHeader(name),
+              set: (name, value) => res.setHeader(name, value),
+              append: (name, value) => res.appendHeader(name, value),
+              remove: (name) => res.removeHeader(name),
+            };
+          },
+        },
+      },
+    );
+    const seen: string[] = [];
+    const { base, close } = await serve((req, res) =>
+      kit.start(
+        req,
+        res,
+        kit.defaultContract,
+        async (started, request, arg) => {
+          seen.push(`enter ${request === req} ${arg}`);
+          if (req.url === '/write') await started.db.freshness.wrote(0x20n);
+          res.end('{}');
+        },
+        (_error, request, response, arg) => {
+          seen.push(`fail ${request === req && response === res} ${arg}`);
+          res.writeHead(400).end();
+        },
+        req.url,
+      ),
+    );
+    try {
+      await fetch(`${base}/read`);
+      await fetch(`${base}/write`);
+      await fetch(`${base}/bad`, { headers: { 'X-Freshness-Token': 'garbage' } });
+      expect(seen).toEqual(['enter true /read', 'enter true /write', 'fail true /bad']);
+      expect(targets).toEqual(['/write']);
+    } finally {
+      await close();
+    }
+  });
 });

@@ -3,12 +3,12 @@ import { type Contract, type ContractInput, defineContract } from './contract.js
 import type { BeginInput, Engine } from './engine.js';
 import { ConfigError } from './errors.js';
 import {
+  beginInput,
   type HeaderTarget,
   type IncomingHeaders,
-  requestInput,
   responseSink,
 } from './http-headers.js';
-import type { RequestFreshness } from './request-freshness.js';
+import type { RequestFreshness, ResponseSink } from './request-freshness.js';
 
 /** A session-key resolver's result; numbers (user ids) are used as their decimal text. */
 export type SessionKey = string | number | null | undefined;
@@ -60,15 +60,37 @@ export interface AdapterKit<Req, Res, Db> {
    * Starts the request: resolves the session key, begins it (token, cookie, hint, pin), wires
    * its response headers, then calls `enter` inside {@link StartedRequest.run} — synchronously
    * when nothing has to be awaited. Any error (a rejected token in strict mode, a throwing
-   * session-key resolver) goes to `fail`, never both.
+   * session-key resolver) goes to `fail`, never both. `arg` (say, the framework's `next`) is
+   * passed on to both, so that an adapter needs no closure per request.
    */
-  start(
+  start<A = undefined>(
     req: Req,
     res: Res,
     contract: Contract,
-    enter: (started: StartedRequest<Db>) => void,
-    fail: (error: unknown) => void,
+    enter: (started: StartedRequest<Db>, req: Req, arg: A) => void,
+    fail: (error: unknown, req: Req, res: Res, arg: A) => void,
+    arg?: A,
   ): void;
+}
+
+/**
+ * The response sink of one request, made when the first header is set: most requests set
+ * none, and those that do not pay for the framework's header target.
+ */
+class LazySink<Res> implements ResponseSink {
+  readonly #io: RequestIO<unknown, Res>;
+  readonly #res: Res;
+  #sink: ResponseSink | undefined;
+
+  constructor(io: RequestIO<unknown, Res>, res: Res) {
+    this.#io = io;
+    this.#res = res;
+  }
+
+  setHeader(name: string, value: string): void {
+    this.#sink ??= responseSink(this.#io.response(this.#res));
+    this.#sink.setHeader(name, value);
+  }
 }
 
 /** Whether `value` is a promise (or any thenable): adapters keep the synchronous path free of them. */
@@ -149,21 +171,13 @@ export function createAdapterKit<Req, Res, Db>(
       ? host.engine.defaultContract
       : defineContract(opts.contract, 'contract');
   const { io } = settings;
-  const begin = (req: Req, res: Res, contract: Contract, key: SessionKey) => {
-    // Filled in place, in the same order every request: a spread into a new object would
-    // give the engine an input of another shape on every request.
-    const input: BeginInput = requestInput(io.headers(req));
-    input.contract = contract;
-    input.sessionKey = key;
-    input.secure = io.secure(req);
-    input.sink = responseSink(io.response(res));
-    return host.begin(input);
-  };
+  const begin = (req: Req, res: Res, contract: Contract, key: SessionKey) =>
+    host.begin(beginInput(io.headers(req), contract, key, io.secure(req), new LazySink(io, res)));
 
   return {
     host,
     defaultContract,
-    start(req, res, contract, enter, fail) {
+    start(req, res, contract, enter, fail, arg) {
       let started: StartedRequest<Db> | PromiseLike<StartedRequest<Db>>;
       try {
         // Most requests start synchronously: no promise on the hot path unless a session key
@@ -173,13 +187,17 @@ export function createAdapterKit<Req, Res, Db>(
           ? key.then((resolved) => begin(req, res, contract, resolved))
           : begin(req, res, contract, key);
       } catch (error) {
-        fail(error);
+        fail(error, req, res, arg as never);
         return;
       }
-      if (isPromise(started)) started.then((s) => s.run(() => enter(s)), fail);
-      else {
+      if (isPromise(started)) {
+        started.then(
+          (s) => s.run(() => enter(s, req, arg as never)),
+          (error: unknown) => fail(error, req, res, arg as never),
+        );
+      } else {
         const ready = started;
-        ready.run(() => enter(ready));
+        ready.run(() => enter(ready, req, arg as never));
       }
     },
   };

@@ -248,8 +248,8 @@ export interface DecideContext {
  * const request = routeRequest(defineContract('read-your-writes'), { requiredLsn: 42n });
  * ```
  */
-export function routeRequest(contract: Contract, fields: Partial<RouteRequest> = {}): RouteRequest {
-  return {
+export function routeRequest(contract: Contract, fields?: Partial<RouteRequest>): RouteRequest {
+  const request: RouteRequest = {
     contract,
     readAfterWrite: false,
     requiredLsn: null,
@@ -274,8 +274,9 @@ export function routeRequest(contract: Contract, fields: Partial<RouteRequest> =
     checkAllowed: true,
     waitAllowed: true,
     fallbackFrom: 0,
-    ...fields,
   };
+  // Assigned rather than spread into the literal: every request object keeps the literal's shape.
+  return fields === undefined ? request : Object.assign(request, fields);
 }
 
 /**

@@ -153,12 +153,32 @@ interface FoundToken {
   claims: TokenNodeClaim[] | null;
   rejection: TokenIgnoredReason | null;
   token: string | null;
-  /** Names of cookies that carried a rejected token. */
-  rejectedCookies: string[];
-  /** Names of cookies that carried a valid token: never cleared. */
-  validCookies: string[];
+  /** Names of cookies that carried a rejected token (`null`: none). */
+  rejectedCookies: string[] | null;
+  /** Names of cookies that carried a valid token: never cleared (`null`: none). */
+  validCookies: string[] | null;
   /** The first rejection strict mode answers with 400. */
   refusal: TokenRejectionReason | null;
+  /** Every distinct token presented, header first. */
+  presented: Presented[];
+  /** What the client saw cannot be told (see `RouteRequest.lsnUnknown`). */
+  lsnUnknown: boolean;
+}
+
+function foundToken(): FoundToken {
+  return {
+    lsn: null,
+    iat: null,
+    node: null,
+    claims: null,
+    rejection: null,
+    token: null,
+    rejectedCookies: null,
+    validCookies: null,
+    refusal: null,
+    presented: [],
+    lsnUnknown: false,
+  };
 }
 
 /** Rejections that are no fault of the client: never a 400, even in strict mode. */
@@ -424,6 +444,14 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     const sessionHash =
       input.sessionKey != null && input.sessionKey !== '' ? hash(String(input.sessionKey)) : null;
     const secure = input.secure === true;
+    const needsPin = sessionHash !== null && pinStore !== null;
+    const headerToken = input.token || undefined;
+    const cookieHeader = cookie === null ? undefined : input.cookie || undefined;
+    // The commonest request carries no token and has no pin to read: it starts with no
+    // state to collect and no promise.
+    if (headerToken === undefined && cookieHeader === undefined && !needsPin) {
+      return start(input, routeContract, sessionHash, secure, span, null, undefined, false);
+    }
 
     // Header and cookies can all be present and differ (another tab of the same browser wrote
     // since this tab last saw a token; an older cookie planted from a sibling subdomain, which
@@ -431,111 +459,117 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     // third party adds can lower the required LSN. A token only ever raises it, so one issued
     // under another session key (the key changed at login) still counts: ignoring it could
     // only show the client the past.
-    const presented: Presented[] = [];
-    const headerToken = input.token || undefined;
-    if (headerToken !== undefined) presented.push({ token: headerToken, cookie: null });
-    let lsnUnknown = false;
-    if (cookie !== null) {
-      const cookies = readCookies(input.cookie, cookie.names);
+    const found = foundToken();
+    if (headerToken !== undefined) found.presented.push({ token: headerToken, cookie: null });
+    if (cookie !== null && cookieHeader !== undefined) {
+      const cookies = readCookies(cookieHeader, cookie.names);
       for (const c of cookies.values) {
-        if (c.value !== '' && !presented.some((p) => p.token === c.value))
-          presented.push({ token: c.value, cookie: c.name });
+        if (c.value !== '' && !found.presented.some((p) => p.token === c.value))
+          found.presented.push({ token: c.value, cookie: c.name });
       }
       // More freshness cookies than a browser keeps: some were not read, so what the client
       // saw is unknown.
-      if (cookies.overflow) lsnUnknown = true;
+      if (cookies.overflow) found.lsnUnknown = true;
     }
-    const found: FoundToken = {
-      lsn: null,
-      iat: null,
-      node: null,
-      claims: null,
-      rejection: null,
-      token: null,
-      rejectedCookies: [],
-      validCookies: [],
-      refusal: null,
-    };
+    let uncached: Presented[] | null = null;
+    for (const p of found.presented) {
+      const result = codec.verifyCached(p.token);
+      if (result !== undefined) consider(found, p, result);
+      else if (uncached === null) uncached = [p];
+      else uncached.push(p);
+    }
+    // The common request with a token verified before and no session pin to read starts
+    // without a promise: on the hot path every promise costs, the more so with async context
+    // tracking on.
+    if (uncached === null && !needsPin) {
+      refuse(found, input, secure);
+      return start(input, routeContract, sessionHash, secure, span, found, undefined, false);
+    }
+    return (async () => {
+      for (const p of uncached ?? []) consider(found, p, await codec.verify(p.token));
+      refuse(found, input, secure);
+      if (!needsPin) {
+        return start(input, routeContract, sessionHash, secure, span, found, undefined, false);
+      }
+      let pin: Pin | undefined;
+      let storeUnavailable: boolean;
+      try {
+        pin = await storeCall(pinStore.get(sessionHash), storeTimeoutMs, 'get');
+        // A pin the store cannot vouch for is as good as a failed read.
+        storeUnavailable = onStoreError !== 'token-only' && pinIncomplete(env, sessionHash);
+      } catch (error) {
+        telemetry.storeFailed('get', error, span);
+        storeUnavailable = onStoreError !== 'token-only';
+      }
+      return start(input, routeContract, sessionHash, secure, span, found, pin, storeUnavailable);
+    })();
+  }
+
+  function start(
+    input: BeginInput,
+    routeContract: Contract,
+    sessionHash: string | null,
+    secure: boolean,
+    span: Span | undefined,
+    found: FoundToken | null,
+    pin: Pin | undefined,
+    storeUnavailable: boolean,
+  ): RequestFreshness {
+    return new RequestFreshness(env, {
+      contract: routeContract,
+      readAfterWrite: parseReadAfterWrite(input.readAfterWrite),
+      tokenLsn: found?.lsn ?? null,
+      tokenIat: found?.iat ?? null,
+      tokenNode: found?.node ?? null,
+      tokenClaims: found?.claims ?? null,
+      tokenRejection: found?.rejection ?? null,
+      presentedToken: found?.token ?? null,
+      sessionHash,
+      pin,
+      pinnedPrimary: pinMode === 'primary' && pin?.lsn != null,
+      storeUnavailable,
+      lsnUnknown: found?.lsnUnknown ?? false,
+      secure,
+      clearCookies: found === null ? NO_NAMES : cookiesToClear(found),
+      sink: input.sink,
+      span,
+    });
+  }
+
+  function consider(found: FoundToken, p: Presented, verified: VerifyResult): void {
     // The cluster is checked here rather than by the codec: a token of the parent timeline
     // may survive a failover (timeline-history.ts).
     const cid = topology.primary.clusterId;
-    const lineage = topology.lineage;
-    const consider = (p: Presented, verified: VerifyResult) => {
-      const result = checkTokenCluster(verified, cid, lineage);
-      // Before the monitor has identified the cluster, a token of any cluster would verify:
-      // none is trusted (a tampered one is still refused), and a request that carries a valid
-      // one reads as if its LSN were unknown.
-      if (cid === null && result.ok) lsnUnknown = true;
-      else useToken(found, p, result);
-    };
-    const uncached: Presented[] = [];
-    for (const p of presented) {
-      const result = codec.verifyCached(p.token);
-      if (result === undefined) uncached.push(p);
-      else consider(p, result);
-    }
-    const needsPin = sessionHash !== null && pinStore !== null;
-    // An HttpOnly cookie cannot be dropped by the page's code: unless cleared here, a rejected
-    // one would come back on every request for up to the token lifetime. A name that also
-    // carried a valid token is left alone: clearing it would drop the client's own cookie
-    // because of one planted under another path.
-    const clearCookies = (): readonly string[] =>
-      cookie === null || found.rejectedCookies.length === 0
-        ? NO_NAMES
-        : [...new Set(found.rejectedCookies)].filter((name) => !found.validCookies.includes(name));
-    const refuse = () => {
-      if (found.refusal === null) return;
-      if (input.sink !== undefined && cookie !== null) {
-        for (const name of clearCookies()) {
-          try {
-            input.sink.setHeader('Set-Cookie', clearCookie(cookie, name, secure));
-          } catch {
-            // Headers already sent: nothing more to do.
-          }
+    const result = checkTokenCluster(verified, cid, topology.lineage);
+    // Before the monitor has identified the cluster, a token of any cluster would verify:
+    // none is trusted (a tampered one is still refused), and a request that carries a valid
+    // one reads as if its LSN were unknown.
+    if (cid === null && result.ok) found.lsnUnknown = true;
+    else useToken(found, p, result);
+  }
+
+  // An HttpOnly cookie cannot be dropped by the page's code: unless cleared here, a rejected
+  // one would come back on every request for up to the token lifetime. A name that also
+  // carried a valid token is left alone: clearing it would drop the client's own cookie
+  // because of one planted under another path.
+  function cookiesToClear(found: FoundToken): readonly string[] {
+    const rejected = found.rejectedCookies;
+    if (cookie === null || rejected === null) return NO_NAMES;
+    return [...new Set(rejected)].filter((name) => !found.validCookies?.includes(name));
+  }
+
+  function refuse(found: FoundToken, input: BeginInput, secure: boolean): void {
+    if (found.refusal === null) return;
+    if (input.sink !== undefined && cookie !== null) {
+      for (const name of cookiesToClear(found)) {
+        try {
+          input.sink.setHeader('Set-Cookie', clearCookie(cookie, name, secure));
+        } catch {
+          // Headers already sent: nothing more to do.
         }
       }
-      throw new TokenRejectedError(found.refusal);
-    };
-    const start = (pin: Pin | undefined, storeUnavailable: boolean) =>
-      new RequestFreshness(env, {
-        contract: routeContract,
-        readAfterWrite: parseReadAfterWrite(input.readAfterWrite),
-        tokenLsn: found.lsn,
-        tokenIat: found.iat,
-        tokenNode: found.node,
-        tokenClaims: found.claims,
-        tokenRejection: found.rejection,
-        presentedToken: found.token,
-        sessionHash,
-        pin,
-        pinnedPrimary: pinMode === 'primary' && pin?.lsn != null,
-        storeUnavailable,
-        lsnUnknown,
-        secure,
-        clearCookies: clearCookies(),
-        sink: input.sink,
-        span,
-      });
-    // The common request (no token, or one verified before; no session pin to read) starts
-    // without a promise: on the hot path every promise costs, the more so with async context
-    // tracking on.
-    if (uncached.length === 0 && !needsPin) {
-      refuse();
-      return start(undefined, false);
     }
-    return (async () => {
-      for (const p of uncached) consider(p, await codec.verify(p.token));
-      refuse();
-      if (!needsPin) return start(undefined, false);
-      try {
-        const pin = await storeCall(pinStore.get(sessionHash), storeTimeoutMs, 'get');
-        // A pin the store cannot vouch for is as good as a failed read.
-        return start(pin, onStoreError !== 'token-only' && pinIncomplete(env, sessionHash));
-      } catch (error) {
-        telemetry.storeFailed('get', error, span);
-        return start(undefined, onStoreError !== 'token-only');
-      }
-    })();
+    throw new TokenRejectedError(found.refusal);
   }
 
   function useToken(found: FoundToken, presented: Presented, result: VerifyResult): void {
@@ -552,12 +586,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         if (found.claims === null) found.claims = [claim];
         else found.claims.push(claim);
       }
-      if (name !== null) found.validCookies.push(name);
+      if (name !== null) found.validCookies = [...(found.validCookies ?? []), name];
       return;
     }
     found.rejection ??= result.reason;
     telemetry.tokenIgnored(result.reason);
-    if (name !== null) found.rejectedCookies.push(name);
+    if (name !== null) found.rejectedCookies = [...(found.rejectedCookies ?? []), name];
     if (strict && !IGNORABLE.has(result.reason)) found.refusal ??= result.reason;
   }
 

@@ -76,6 +76,28 @@ export function requestInput(
 }
 
 /**
+ * The whole {@link BeginInput} of a request, built as one object literal: an object given its
+ * properties one at a time after creation changes shape as it grows.
+ */
+export function beginInput(
+  headers: IncomingHeaders,
+  contract: BeginInput['contract'],
+  sessionKey: BeginInput['sessionKey'],
+  secure: boolean,
+  sink: ResponseSink,
+): BeginInput {
+  return {
+    token: first(headers['x-freshness-token']),
+    cookie: first(headers.cookie),
+    readAfterWrite: headers['x-read-after-write'] as BeginInput['readAfterWrite'],
+    contract,
+    sessionKey,
+    secure,
+    sink,
+  };
+}
+
+/**
  * `current` (an `Access-Control-Expose-Headers` value, possibly set by the application's CORS
  * middleware) with freshgate's headers added, or `null` when it already lists them all.
  * Existing entries, including `*`, are kept as they are.

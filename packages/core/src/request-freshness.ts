@@ -205,24 +205,26 @@ export class RequestFreshness {
         since: (c.iat + 1) * 1000 + CLAIM_CLOCK_SKEW_MS,
       }));
     }
-    this.#request = routeRequest(start.contract, {
-      readAfterWrite: start.readAfterWrite,
-      tokenLsn: start.tokenLsn,
-      tokenIssuedBy:
-        start.tokenLsn === null || start.tokenIat == null
-          ? Number.NEGATIVE_INFINITY
-          : (start.tokenIat + 1) * 1000,
-      startedAt: this.#startedAt,
-      pinnedPrimary: start.pinnedPrimary,
-      // A valid token never depends on the store: a failed store only loses what it alone
-      // knew, which matters for a request that carries nothing else.
-      storeUnavailable: start.storeUnavailable && start.tokenLsn === null,
-      lsnUnknown: start.lsnUnknown === true,
-      barrierFailed: start.storeUnavailable && start.tokenLsn === null && env.storeErrorToPrimary,
-      anonymous: start.tokenLsn === null && start.sessionHash === null,
-    });
+    // Filled in place: the engine's decisions read an object of one shape on every request.
+    const request = routeRequest(start.contract);
+    request.readAfterWrite = start.readAfterWrite;
+    request.tokenLsn = start.tokenLsn;
+    request.tokenIssuedBy =
+      start.tokenLsn === null || start.tokenIat == null
+        ? Number.NEGATIVE_INFINITY
+        : (start.tokenIat + 1) * 1000;
+    request.startedAt = this.#startedAt;
+    request.pinnedPrimary = start.pinnedPrimary;
+    // A valid token never depends on the store: a failed store only loses what it alone
+    // knew, which matters for a request that carries nothing else.
+    request.storeUnavailable = start.storeUnavailable && start.tokenLsn === null;
+    request.lsnUnknown = start.lsnUnknown === true;
+    request.barrierFailed =
+      start.storeUnavailable && start.tokenLsn === null && env.storeErrorToPrimary;
+    request.anonymous = start.tokenLsn === null && start.sessionHash === null;
+    this.#request = request;
     if (env.cookie !== null) {
-      for (const name of start.clearCookies ?? [])
+      for (const name of start.clearCookies ?? NO_COOKIES)
         this.#setHeader('Set-Cookie', clearCookie(env.cookie, name, start.secure));
     }
   }
@@ -543,14 +545,20 @@ export class RequestFreshness {
    * any; a cached position from before the read is not a bound (the node may have moved on
    * before the statement took its snapshot), so it is never used.
    */
-  async observedRead(
-    decision: Decision,
-    options?: { lsn?: bigint; contract?: Contract },
-  ): Promise<void> {
+  observedRead(decision: Decision, options?: { lsn?: bigint; contract?: Contract }): Promise<void> {
     const contract = options?.contract ?? this.#contract;
     if (decision.kind === 'replica') this.#readOnReplica = true;
-    if (decision.kind !== 'primary' && decision.kind !== 'replica') return;
-    if (contract.level !== 'monotonic' && contract.level !== 'causal') return;
+    // Most reads leave nothing to record: they share one settled promise.
+    if (decision.kind !== 'primary' && decision.kind !== 'replica') return SETTLED;
+    if (contract.level !== 'monotonic' && contract.level !== 'causal') return SETTLED;
+    return this.#observedSessionRead(decision, contract, options);
+  }
+
+  async #observedSessionRead(
+    decision: Decision & { kind: 'primary' | 'replica' },
+    contract: Contract,
+    options: { lsn?: bigint; contract?: Contract } | undefined,
+  ): Promise<void> {
     const env = this.#env;
     const p = env.topology.primary;
     let bound: bigint | null = options?.lsn ?? null;
@@ -792,6 +800,9 @@ export class RequestFreshness {
     return this.#start.span ?? trace.getSpan(context.active());
   }
 }
+
+const SETTLED: Promise<void> = Promise.resolve();
+const NO_COOKIES: readonly string[] = [];
 
 /** Sessions whose failed pin writes are remembered one by one (then: all sessions at once). */
 export const MAX_FAILED_PINS = 10_000;

@@ -52,13 +52,12 @@ export function freshgate(
   const contract = kit.defaultContract;
   const middleware: RequestHandler = function freshgateMiddleware(req, res, next) {
     if (onError !== undefined) handlers.set(req, onError);
-    const fail = (error: unknown) => answer(error, req, res, next);
-    kit.start(req, res, contract, (started) => enter(req, started, next), fail);
+    kit.start(req, res, contract, enter, answer, next);
   };
   return tag(middleware, { kind: 'root', contract });
 }
 
-function enter(req: Request, started: FreshRequest, next: NextFunction): void {
+function enter(started: FreshRequest, req: Request, next: NextFunction): void {
   req.db = started.db;
   req.freshness = started.freshness;
   next();

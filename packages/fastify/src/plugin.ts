@@ -90,11 +90,7 @@ const plugin: FastifyPluginCallback<FreshgatePluginOptions> = (fastify, options,
     const own = route.preHandler === undefined ? [] : [route.preHandler].flat();
     route.preHandler = [
       function freshgatePreHandler(request, reply, next) {
-        const enter = (s: FreshRequest) => {
-          (request as Started)[STARTED] = s;
-          next();
-        };
-        kit.start(request, reply, contract, enter as never, (error) => next(error as Error));
+        kit.start(request, reply, contract, enter as never, fail, next);
       },
       ...own,
     ];
@@ -102,6 +98,15 @@ const plugin: FastifyPluginCallback<FreshgatePluginOptions> = (fastify, options,
   });
   done();
 };
+
+function enter(started: FreshRequest, request: FastifyRequest, next: (error?: Error) => void) {
+  (request as Started)[STARTED] = started;
+  next();
+}
+
+function fail(error: unknown, _req: unknown, _res: unknown, next: (error?: Error) => void) {
+  next(error as Error);
+}
 
 /**
  * The freshgate plugin: every route registered after it gets `request.db` (reads routed by

@@ -340,8 +340,7 @@ export class Freshgate {
   }
 
   #request(freshness: RequestFreshness): FreshRequest {
-    const db = new FreshDataSource(this.#backend, freshness, this.#contracts);
-    return { freshness, db, run: (fn) => runWithDb(db, fn) };
+    return new Started(freshness, new FreshDataSource(this.#backend, freshness, this.#contracts));
   }
 
   /** The monitor's view, pool and read counters, and the primary budget, for status pages. */
@@ -378,6 +377,21 @@ export class Freshgate {
     );
     await this.monitor.close();
     await Promise.all(this.#owned.map((pool) => pool.end().catch(() => {})));
+  }
+}
+
+/** One started request: an object of its own, with no closure per request. */
+class Started implements FreshRequest {
+  readonly freshness: RequestFreshness;
+  readonly db: FreshDataSource;
+
+  constructor(freshness: RequestFreshness, db: FreshDataSource) {
+    this.freshness = freshness;
+    this.db = db;
+  }
+
+  run<T>(fn: () => T): T {
+    return runWithDb(this.db, fn);
   }
 }
 

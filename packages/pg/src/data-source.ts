@@ -101,15 +101,20 @@ export function primaryOutcome(error: unknown): PrimaryOutcome {
  * budget's, for the primary pool): no connection in time is a timeout, anything else an
  * error. Internal: also used by the routed client.
  */
-export async function acquire(
+export function acquire(
   pool: PoolLike,
   node: string,
   observe?: (latencyMs: number, outcome: PrimaryOutcome) => void,
 ): Promise<PoolClientLike> {
-  let client: PoolClientLike;
+  // A chain rather than an async function: a statement waiting for a connection holds one
+  // promise, not a suspended function as well.
+  let connecting: Promise<PoolClientLike>;
   try {
-    client = await pool.connect();
+    connecting = pool.connect();
   } catch (error) {
+    connecting = Promise.reject(error);
+  }
+  return connecting.then(guardedClient, (error: unknown) => {
     const outcome = primaryOutcome(error);
     observe?.(0, outcome === 'ok' ? 'error' : outcome);
     if (POOL_QUEUE_TIMEOUT.test((error as Error)?.message ?? ''))
@@ -119,7 +124,10 @@ export async function acquire(
     throw error instanceof FreshgateError
       ? error
       : new NodeUnavailableError(node, { cause: error });
-  }
+  });
+}
+
+function guardedClient(client: PoolClientLike): PoolClientLike {
   guardClient(client);
   return client;
 }
@@ -185,6 +193,9 @@ interface TransactionScope {
 // outside `fn` keeps its own connection instead of being committed or rolled back with it.
 const transactionScope = new AsyncLocalStorage<TransactionScope>();
 
+/** Decisions one read may take (barriers, checks, waits, failed replicas) before a 503. */
+const READ_ATTEMPTS = 12;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -220,11 +231,17 @@ export class FreshDataSource implements Queryable {
   }
 
   /** Runs one statement where its kind and the request's contract send it. */
-  async query<R = Record<string, unknown>>(
+  query<R = Record<string, unknown>>(
     input: QueryInput,
     values?: unknown[],
   ): Promise<QueryResultLike<R>> {
-    return (await this.#run(normalize(input, values), undefined)) as QueryResultLike<R>;
+    // Not an async function: one promise less per statement. A statement refused before it
+    // is sent still rejects rather than throws.
+    try {
+      return this.#run(normalize(input, values), undefined) as Promise<QueryResultLike<R>>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** A view whose every statement goes to the primary (reads under `strong`). */
@@ -412,16 +429,67 @@ export class FreshDataSource implements Queryable {
     return result;
   }
 
-  async #read(
+  #read(
     q: { text: string; values: unknown[] | undefined },
     contract: Contract | undefined,
   ): Promise<QueryResultLike> {
     const options = contract ? { contract } : undefined;
+    // The common read is routed at once to a replica or the primary: it runs without the
+    // loop's suspended function (a read waiting for a connection holds less).
+    const decision = this.freshness.route(options);
+    if (decision.kind === 'primary')
+      return this.#runRead(this.#backend.primary, null, decision, q, contract);
+    if (decision.kind === 'replica') {
+      const pool = this.#backend.replicas.get(decision.node.name);
+      if (pool) {
+        return this.#runRead(pool, decision.node.name, decision, q, contract).catch(
+          (error: unknown) =>
+            this.#replicaFailed(error, decision, q, contract, options, READ_ATTEMPTS - 1),
+        );
+      }
+    }
+    return this.#readDecided(decision, q, contract, options, READ_ATTEMPTS);
+  }
+
+  /** A replica read failed: on the primary after a recovery conflict, else routed again. */
+  #replicaFailed(
+    error: unknown,
+    decision: Decision & { kind: 'replica' },
+    q: { text: string; values: unknown[] | undefined },
+    contract: Contract | undefined,
+    options: { contract: Contract } | undefined,
+    attemptsLeft: number,
+  ): Promise<QueryResultLike> {
+    if ((error as { code?: unknown })?.code === RECOVERY_CONFLICT) {
+      // Replay cancelled the read to apply WAL it conflicted with: the replica is fine and
+      // the statement did not run. Read on the primary instead, as a read that must run
+      // there (no budget: it is one retry), under the same contract so that a monotonic
+      // session's floor covers what it saw; the rest of the request follows it to the
+      // primary (no time travel).
+      const onPrimary = this.freshness.route({ contract, locking: true });
+      return this.#runRead(this.#backend.primary, null, onPrimary, q, contract);
+    }
+    if (!isConnectionError(error) && !(error instanceof NotAReplica)) throw error;
+    // The replica is unreachable (or no longer one): take it out of rotation and decide
+    // again.
+    this.#backend.reportFailure(decision.node.name);
+    if (attemptsLeft <= 0) throw new FreshnessUnavailableError('no-healthy-replica', 1);
+    return this.#readDecided(this.freshness.route(options), q, contract, options, attemptsLeft);
+  }
+
+  async #readDecided(
+    first: Decision,
+    q: { text: string; values: unknown[] | undefined },
+    contract: Contract | undefined,
+    options: { contract: Contract } | undefined,
+    attempts: number,
+  ): Promise<QueryResultLike> {
     // A decision may ask for a barrier, a position check or a wait first; each asks at most
     // once (again after the request's replica failed), and a failed replica is marked down,
-    // so this loop ends.
-    for (let attempt = 0; attempt < 12; attempt++) {
-      const decision = this.freshness.route(options);
+    // so this ends; the attempts are counted across replica failures all the same.
+    let decision = first;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0) decision = this.freshness.route(options);
       switch (decision.kind) {
         case 'error':
           throw new FreshnessUnavailableError(decision.reason, decision.retryAfterSeconds);
@@ -445,23 +513,11 @@ export class FreshDataSource implements Queryable {
         case 'replica': {
           const pool = this.#backend.replicas.get(decision.node.name);
           if (!pool) throw new Error(`freshgate: no pool for replica ${decision.node.name}`);
-          try {
-            return await this.#runRead(pool, decision.node.name, decision, q, contract);
-          } catch (error) {
-            if ((error as { code?: unknown })?.code === RECOVERY_CONFLICT) {
-              // Replay cancelled the read to apply WAL it conflicted with: the replica is
-              // fine and the statement did not run. Read on the primary instead, as a read
-              // that must run there (no budget: it is one retry), under the same contract so
-              // that a monotonic session's floor covers what it saw; the rest of the request
-              // follows it to the primary (no time travel).
-              const onPrimary = this.freshness.route({ contract, locking: true });
-              return this.#runRead(this.#backend.primary, null, onPrimary, q, contract);
-            }
-            if (!isConnectionError(error) && !(error instanceof NotAReplica)) throw error;
-            // The replica is unreachable (or no longer one): take it out of rotation and
-            // decide again.
-            this.#backend.reportFailure(decision.node.name);
-          }
+          const replica = decision;
+          const left = attempts - attempt - 1;
+          return this.#runRead(pool, decision.node.name, decision, q, contract).catch(
+            (error: unknown) => this.#replicaFailed(error, replica, q, contract, options, left),
+          );
         }
       }
     }
