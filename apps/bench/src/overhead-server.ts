@@ -17,12 +17,14 @@ import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
+import { PerformanceObserver } from 'node:perf_hooks';
 import type { PinStore } from '@freshgate/core';
 import type { Freshgate } from '@freshgate/pg';
 import express from 'express';
 import Fastify from 'fastify';
 import pg from 'pg';
 import { lines } from './child.js';
+import type { ServerStats } from './overhead.js';
 import { BENCH_SECRET, pinStoreRedis } from './redis-client.js';
 
 /** What the parent passes to the server process. */
@@ -134,7 +136,11 @@ async function main(): Promise<void> {
   const replica = new pg.Pool({ connectionString: config.replicaUrl });
   primary.on('error', () => {});
   replica.on('error', () => {});
-  const stats = { pinReads: 0, pinReadFailures: 0 };
+  const stats: ServerStats = { pinReads: 0, pinReadFailures: 0, pinExtends: 0, gcMs: 0 };
+  // Garbage-collection pauses, for the report's GC µs per request.
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) stats.gcMs += entry.duration;
+  }).observe({ entryTypes: ['gc'] });
   const closers: (() => Promise<unknown>)[] = [];
 
   let fg: Freshgate | undefined;
@@ -154,7 +160,10 @@ async function main(): Promise<void> {
           throw error;
         });
       },
-      extend: (key, update) => store.extend(key, update),
+      extend: (key, update) => {
+        stats.pinExtends++;
+        return store.extend(key, update);
+      },
     };
     // One replica, the pool the bare app uses: both apps get the same database capacity.
     const engine = await createFreshgate({

@@ -149,6 +149,8 @@ export interface VariantResult {
   cpuMicrosPerRequest: number | undefined;
   /** Every round's CPU µs per request, in run order. */
   roundsCpuMicros: (number | undefined)[];
+  /** Garbage-collection pause time per request (µs) in the round with the least CPU µs. */
+  gcMicrosPerRequest: number | undefined;
   /** Redis GET commands per request during the best round. */
   redisGetsPerRequest: number;
   /** Share of pin reads that failed (timeout or open circuit) during the best round. */
@@ -183,10 +185,17 @@ export interface OverheadResult {
   seconds: number;
 }
 
-interface Counters {
-  redisGets: number;
+/** Redis GETs, and the counters of the server under load. */
+type Counters = ServerStats & { redisGets: number };
+
+/** What a section-1 server's stats port answers. */
+export interface ServerStats {
   pinReads: number;
   pinReadFailures: number;
+  /** Pin writes (one Lua script each, whose own GET Redis counts with the clients' GETs). */
+  pinExtends: number;
+  /** Garbage-collection pauses since the start, ms. */
+  gcMs: number;
 }
 
 interface Sample {
@@ -200,7 +209,7 @@ interface Sample {
 async function counters(redis: Redis, statsUrl: string): Promise<Counters> {
   const [info, stats] = await Promise.all([
     redis.info('commandstats'),
-    fetch(statsUrl).then((res) => res.json() as Promise<Omit<Counters, 'redisGets'>>),
+    fetch(statsUrl).then((res) => res.json() as Promise<ServerStats>),
   ]);
   const match = /cmdstat_get:calls=(\d+)/.exec(info);
   return { redisGets: match ? Number(match[1]) : 0, ...stats };
@@ -287,10 +296,20 @@ async function runLoad(
         redisGets: Number.NaN,
         pinReads: Number.NaN,
         pinReadFailures: Number.NaN,
+        pinExtends: Number.NaN,
+        gcMs: Number.NaN,
       },
     });
   }
   return samples;
+}
+
+/**
+ * The GETs the server sent: Redis counts the GET inside each pin write's script with them, and
+ * how many pin writes (read-TTL refreshes) fall into one run depends on when it started.
+ */
+function readGets(c: Counters): number {
+  return c.redisGets - c.pinExtends;
 }
 
 /** Server CPU µs per answered request in one run. */
@@ -338,6 +357,9 @@ export async function benchClients(
     secret: BENCH_SECRET,
     pinStore: redisPinStore(redis),
     pinTtl: '1h',
+    // Longer than section 1 runs: an expired token would turn the cached-token variant into
+    // one that is refused on every request.
+    token: { ttl: '2h' },
   });
   try {
     await driver.start();
@@ -360,8 +382,9 @@ export async function benchClients(
 
 /**
  * Section 1: HTTP throughput and latency of each framework bare and with freshgate, per
- * variant, from a load generator in another process. Variants of one round run back to back
- * in one load-generator process; the best round of each variant is kept.
+ * variant, from a load generator in another process. Each variant runs on a server process
+ * started for it; the variants of a round run one after the other, and the best round of
+ * each variant is kept.
  */
 export async function runOverhead(
   cluster: Cluster,
@@ -393,81 +416,69 @@ export async function runOverhead(
   let serverNode = process.versions.node;
   for (const framework of settings.frameworks) {
     log(`overhead: ${framework}`);
-    // Two processes per framework, bare and with freshgate; only the one under load is busy.
-    const servers = {
-      bare: await startServer({ ...config(framework), app: 'bare' }, pinning.server),
-      floor: await startServer({ ...config(framework), app: 'floor' }, pinning.server),
-      fresh: await startServer({ ...config(framework), app: 'fresh' }, pinning.server),
-    };
-    serverNode = servers.fresh.ports.node;
-    const sample = () => counters(counterRedis, `http://127.0.0.1:${servers.fresh.ports.stats}/`);
-    // Variant, probe (`probe-<variant>`) and warm-up (`warmup-<app>-<route>`) keys.
-    const appOf = (key: string): Variant['app'] =>
-      key.includes('bare') ? 'bare' : key.includes('floor') ? 'floor' : 'fresh';
-    const serverOf = (key: string) => servers[appOf(key)].child;
-    try {
-      const url = (app: Variant['app']) => `http://127.0.0.1:${servers[app].ports.http}`;
-      const base = {
-        connections: settings.connections,
-        pipelining: settings.pipelining,
-        amount: settings.amount || undefined,
-      };
-      const warmup: LoadRun[] = (['bare', 'floor', 'fresh'] as const).flatMap((app) =>
-        (['nodb', 'item'] as const).map((route) => ({
-          ...base,
-          key: `warmup-${app}-${route}`,
-          url: url(app),
-          route,
-          mode: 'token' as const,
-          durationSeconds: settings.warmupSeconds,
-        })),
-      );
-      // One connection without pipelining: a closed loop whose mean latency is 1/throughput,
-      // which measures what each variant adds to a single request's latency.
-      const probeRuns: LoadRun[] = chosen.map((v) => ({
-        key: `probe-${v.key}`,
-        url: url(v.app),
-        route: v.route,
-        mode: v.mode,
-        connections: 1,
-        pipelining: 1,
-        durationSeconds: settings.probeSeconds,
-      }));
-      for (let round = 0; round < settings.rounds; round++) {
-        const runs: LoadRun[] = chosen.map((v) => ({
-          ...base,
-          key: v.key,
-          url: url(v.app),
-          route: v.route,
-          mode: v.mode,
-          durationSeconds: settings.durationSeconds,
-        }));
-        const last = round === settings.rounds - 1;
-        const plan: LoadPlan = {
-          runs: [
-            ...(round === 0 && settings.warmupSeconds > 0 ? warmup : []),
-            ...runs,
-            ...(last && settings.probeSeconds > 0 ? probeRuns : []),
-          ],
-          items: settings.items,
-          token,
-          secret: BENCH_SECRET,
-          sessions,
-          markDelayMs: settings.markDelayMs,
-        };
-        const measured = await runLoad(plan, pinning.load, serverOf, sample);
-        for (const v of chosen) {
+    for (let round = 0; round < settings.rounds; round++) {
+      const last = round === settings.rounds - 1;
+      for (const v of chosen) {
+        // Every variant runs on a server process of its own, started for it and warmed up
+        // on its own load: how much garbage-collection work a process settles on per request
+        // depends on what it ran before and differs from one start to the next
+        // (docs/operations.md), so a process shared with other variants, or kept from one
+        // round to the next, would carry one variant's or one start's luck into the others.
+        const server = await startServer({ ...config(framework), app: v.app }, pinning.server);
+        try {
+          serverNode = server.ports.node;
+          const url = `http://127.0.0.1:${server.ports.http}`;
+          const load = { url, route: v.route, mode: v.mode };
+          const base = {
+            ...load,
+            connections: settings.connections,
+            pipelining: settings.pipelining,
+            amount: settings.amount || undefined,
+          };
+          const plan: LoadPlan = {
+            runs: [
+              ...(settings.warmupSeconds > 0
+                ? [{ ...base, key: `warmup-${v.key}`, durationSeconds: settings.warmupSeconds }]
+                : []),
+              { ...base, key: v.key, durationSeconds: settings.durationSeconds },
+              // One connection without pipelining: a closed loop whose mean latency is
+              // 1/throughput, which measures what the variant adds to a single request's latency.
+              ...(last && settings.probeSeconds > 0
+                ? [
+                    {
+                      ...load,
+                      key: `probe-${v.key}`,
+                      connections: 1,
+                      pipelining: 1,
+                      durationSeconds: settings.probeSeconds,
+                    },
+                  ]
+                : []),
+            ],
+            items: settings.items,
+            token,
+            secret: BENCH_SECRET,
+            sessions,
+            markDelayMs: settings.markDelayMs,
+          };
+          const statsUrl = `http://127.0.0.1:${server.ports.stats}/`;
+          const measured = await runLoad(
+            plan,
+            pinning.load,
+            () => server.child,
+            () => counters(counterRedis, statsUrl),
+          );
           const found = measured.get(v.key);
           if (!found) throw new Error(`no result for ${v.key}`);
           const id = `${framework}:${v.key}`;
           (samples.get(id) ?? samples.set(id, []).get(id)!).push(found);
           const probe = measured.get(`probe-${v.key}`);
           if (probe) probes.set(id, probe);
+        } finally {
+          await server.stop();
         }
-        log(`overhead: ${framework} round ${round + 1}/${settings.rounds} done`);
       }
-    } finally {
-      await Promise.all([servers.bare.stop(), servers.floor.stop(), servers.fresh.stop()]);
+      log(`overhead: ${framework} round ${round + 1}/${settings.rounds} done`);
     }
   }
   counterRedis.disconnect();
@@ -485,11 +496,14 @@ export async function runOverhead(
     }
     for (const v of chosen) {
       const own = best.get(v.key)!;
+      const list = samples.get(`${framework}:${v.key}`) ?? [];
       const base = best.get(v.baseline)!;
       const r = own.result.requestsPerSecond;
       const r0 = base.result.requestsPerSecond;
       const cpu = cpuOf(v.key);
       const cpu0 = cpuOf(v.baseline);
+      // GC time of the round the CPU figure comes from.
+      const least = cpu === undefined ? undefined : list.find((x) => cpuMicrosOf(x) === cpu);
       const probe = probes.get(`${framework}:${v.key}`);
       const probeBase = probes.get(`${framework}:${v.baseline}`);
       const c = own.counters;
@@ -507,7 +521,11 @@ export async function runOverhead(
         serverCpuPercent: own.cpuPercent,
         cpuMicrosPerRequest: cpu,
         roundsCpuMicros: (samples.get(`${framework}:${v.key}`) ?? []).map(cpuMicrosOf),
-        redisGetsPerRequest: c.redisGets / own.result.totalRequests,
+        gcMicrosPerRequest:
+          least === undefined
+            ? undefined
+            : (least.counters.gcMs * 1000) / least.result.totalRequests,
+        redisGetsPerRequest: readGets(c) / own.result.totalRequests,
         pinReadFailureShare: c.pinReads > 0 ? c.pinReadFailures / c.pinReads : 0,
         ratio: r / r0,
         addedMicros: cpu !== undefined && cpu0 !== undefined ? cpu - cpu0 : (1 / r - 1 / r0) * 1e6,
@@ -519,7 +537,7 @@ export async function runOverhead(
             ? 1e6 / probe.result.requestsPerSecond - 1e6 / probeBase.result.requestsPerSecond
             : undefined,
         probeRedisGetsPerRequest: probe
-          ? probe.counters.redisGets / probe.result.totalRequests
+          ? readGets(probe.counters) / probe.result.totalRequests
           : undefined,
       });
     }

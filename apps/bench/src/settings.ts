@@ -20,16 +20,16 @@ const ITEMS = 1_000;
 /** The section 2 scenario where reads follow writes within 20 ms, at 200 ms of lag. */
 export const SPA_SCENARIO = '200 ms, reads ≤ 20 ms after writes';
 
-/** `pnpm bench`: about 10–12 minutes on 2 cores. */
+/** `pnpm bench`: about 25 minutes on 2 cores (section 1 about 15). */
 export const FULL: BenchSettings = {
   items: ITEMS,
   overhead: {
     frameworks: ['express', 'fastify'],
     connections: 100,
     pipelining: 10,
-    durationSeconds: 6,
-    rounds: 3,
-    warmupSeconds: 2,
+    durationSeconds: 5,
+    rounds: 4,
+    warmupSeconds: 3,
     probeSeconds: 3,
     markDelayMs: 200,
     amount: 0,
