@@ -318,13 +318,16 @@ function cpuMicrosOf(sample: Sample): number | undefined {
   return sample.cpuSeconds === undefined || n === 0 ? undefined : (sample.cpuSeconds * 1e6) / n;
 }
 
-/** The least CPU µs per request of the rounds: what the work itself costs, with the least noise added. */
-function leastCpuMicros(rounds: Sample[]): number | undefined {
-  let least: number | undefined;
+/**
+ * The round with the least CPU µs per request: what the work itself costs, with the least
+ * noise added (undefined when a round's CPU time was not read).
+ */
+function leastCpuRound(rounds: Sample[]): Sample | undefined {
+  let least: Sample | undefined;
   for (const sample of rounds) {
     const micros = cpuMicrosOf(sample);
     if (micros === undefined) return undefined;
-    if (least === undefined || micros < least) least = micros;
+    if (least === undefined || micros < (cpuMicrosOf(least) as number)) least = sample;
   }
   return least;
 }
@@ -486,7 +489,11 @@ export async function runOverhead(
   const variants: VariantResult[] = [];
   for (const framework of settings.frameworks) {
     const best = new Map<string, Sample>();
-    const cpuOf = (key: string) => leastCpuMicros(samples.get(`${framework}:${key}`) ?? []);
+    const leastOf = (key: string) => leastCpuRound(samples.get(`${framework}:${key}`) ?? []);
+    const cpuOf = (key: string) => {
+      const least = leastOf(key);
+      return least && cpuMicrosOf(least);
+    };
     for (const v of chosen) {
       const list = samples.get(`${framework}:${v.key}`) ?? [];
       best.set(
@@ -497,13 +504,13 @@ export async function runOverhead(
     for (const v of chosen) {
       const own = best.get(v.key)!;
       const list = samples.get(`${framework}:${v.key}`) ?? [];
+      // GC time of the round the CPU figure comes from.
+      const least = leastOf(v.key);
       const base = best.get(v.baseline)!;
       const r = own.result.requestsPerSecond;
       const r0 = base.result.requestsPerSecond;
       const cpu = cpuOf(v.key);
       const cpu0 = cpuOf(v.baseline);
-      // GC time of the round the CPU figure comes from.
-      const least = cpu === undefined ? undefined : list.find((x) => cpuMicrosOf(x) === cpu);
       const probe = probes.get(`${framework}:${v.key}`);
       const probeBase = probes.get(`${framework}:${v.baseline}`);
       const c = own.counters;
@@ -513,14 +520,14 @@ export async function runOverhead(
         label: v.label,
         route: v.route,
         requestsPerSecond: r,
-        rounds: (samples.get(`${framework}:${v.key}`) ?? []).map((x) => x.result.requestsPerSecond),
+        rounds: list.map((x) => x.result.requestsPerSecond),
         p50Ms: own.result.p50Ms,
         p99Ms: own.result.p99Ms,
         errors: own.result.errors,
         non2xx: own.result.non2xx,
         serverCpuPercent: own.cpuPercent,
         cpuMicrosPerRequest: cpu,
-        roundsCpuMicros: (samples.get(`${framework}:${v.key}`) ?? []).map(cpuMicrosOf),
+        roundsCpuMicros: list.map(cpuMicrosOf),
         gcMicrosPerRequest:
           least === undefined
             ? undefined

@@ -177,7 +177,9 @@ export function createAdapterKit<Req, Res, Db>(
   return {
     host,
     defaultContract,
-    start(req, res, contract, enter, fail, arg) {
+    start(req, res, contract, enter, fail, given) {
+      // Absent for adapters that pass none: then their callbacks take no `arg` either.
+      const arg = given as Parameters<typeof enter>[2];
       let started: StartedRequest<Db> | PromiseLike<StartedRequest<Db>>;
       try {
         // Most requests start synchronously: no promise on the hot path unless a session key
@@ -187,17 +189,17 @@ export function createAdapterKit<Req, Res, Db>(
           ? key.then((resolved) => begin(req, res, contract, resolved))
           : begin(req, res, contract, key);
       } catch (error) {
-        fail(error, req, res, arg as never);
+        fail(error, req, res, arg);
         return;
       }
       if (isPromise(started)) {
         started.then(
-          (s) => s.run(() => enter(s, req, arg as never)),
-          (error: unknown) => fail(error, req, res, arg as never),
+          (s) => s.run(() => enter(s, req, arg)),
+          (error: unknown) => fail(error, req, res, arg),
         );
       } else {
         const ready = started;
-        ready.run(() => enter(ready, req, arg as never));
+        ready.run(() => enter(ready, req, arg));
       }
     },
   };

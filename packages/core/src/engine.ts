@@ -443,14 +443,13 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     const routeContract = input.contract === undefined ? defaultContract : contract(input.contract);
     const sessionHash =
       input.sessionKey != null && input.sessionKey !== '' ? hash(String(input.sessionKey)) : null;
-    const secure = input.secure === true;
     const needsPin = sessionHash !== null && pinStore !== null;
     const headerToken = input.token || undefined;
     const cookieHeader = cookie === null ? undefined : input.cookie || undefined;
     // The commonest request carries no token and has no pin to read: it starts with no
     // state to collect and no promise.
     if (headerToken === undefined && cookieHeader === undefined && !needsPin) {
-      return start(input, routeContract, sessionHash, secure, span, null, undefined, false);
+      return newRequest(input, routeContract, sessionHash, span, null, undefined, false);
     }
 
     // Header and cookies can all be present and differ (another tab of the same browser wrote
@@ -482,14 +481,14 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     // without a promise: on the hot path every promise costs, the more so with async context
     // tracking on.
     if (uncached === null && !needsPin) {
-      refuse(found, input, secure);
-      return start(input, routeContract, sessionHash, secure, span, found, undefined, false);
+      refuse(found, input);
+      return newRequest(input, routeContract, sessionHash, span, found, undefined, false);
     }
     return (async () => {
       for (const p of uncached ?? []) consider(found, p, await codec.verify(p.token));
-      refuse(found, input, secure);
+      refuse(found, input);
       if (!needsPin) {
-        return start(input, routeContract, sessionHash, secure, span, found, undefined, false);
+        return newRequest(input, routeContract, sessionHash, span, found, undefined, false);
       }
       let pin: Pin | undefined;
       let storeUnavailable: boolean;
@@ -501,15 +500,14 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         telemetry.storeFailed('get', error, span);
         storeUnavailable = onStoreError !== 'token-only';
       }
-      return start(input, routeContract, sessionHash, secure, span, found, pin, storeUnavailable);
+      return newRequest(input, routeContract, sessionHash, span, found, pin, storeUnavailable);
     })();
   }
 
-  function start(
+  function newRequest(
     input: BeginInput,
     routeContract: Contract,
     sessionHash: string | null,
-    secure: boolean,
     span: Span | undefined,
     found: FoundToken | null,
     pin: Pin | undefined,
@@ -529,7 +527,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       pinnedPrimary: pinMode === 'primary' && pin?.lsn != null,
       storeUnavailable,
       lsnUnknown: found?.lsnUnknown ?? false,
-      secure,
+      secure: input.secure === true,
       clearCookies: found === null ? NO_NAMES : cookiesToClear(found),
       sink: input.sink,
       span,
@@ -558,12 +556,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     return [...new Set(rejected)].filter((name) => !found.validCookies?.includes(name));
   }
 
-  function refuse(found: FoundToken, input: BeginInput, secure: boolean): void {
+  function refuse(found: FoundToken, input: BeginInput): void {
     if (found.refusal === null) return;
     if (input.sink !== undefined && cookie !== null) {
       for (const name of cookiesToClear(found)) {
         try {
-          input.sink.setHeader('Set-Cookie', clearCookie(cookie, name, secure));
+          input.sink.setHeader('Set-Cookie', clearCookie(cookie, name, input.secure === true));
         } catch {
           // Headers already sent: nothing more to do.
         }
@@ -586,12 +584,17 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         if (found.claims === null) found.claims = [claim];
         else found.claims.push(claim);
       }
-      if (name !== null) found.validCookies = [...(found.validCookies ?? []), name];
+      if (name === null) return;
+      if (found.validCookies === null) found.validCookies = [name];
+      else found.validCookies.push(name);
       return;
     }
     found.rejection ??= result.reason;
     telemetry.tokenIgnored(result.reason);
-    if (name !== null) found.rejectedCookies = [...(found.rejectedCookies ?? []), name];
+    if (name !== null) {
+      if (found.rejectedCookies === null) found.rejectedCookies = [name];
+      else found.rejectedCookies.push(name);
+    }
     if (strict && !IGNORABLE.has(result.reason)) found.refusal ??= result.reason;
   }
 

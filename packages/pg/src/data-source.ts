@@ -433,22 +433,31 @@ export class FreshDataSource implements Queryable {
     q: { text: string; values: unknown[] | undefined },
     contract: Contract | undefined,
   ): Promise<QueryResultLike> {
-    const options = contract ? { contract } : undefined;
     // The common read is routed at once to a replica or the primary: it runs without the
-    // loop's suspended function (a read waiting for a connection holds less).
-    const decision = this.freshness.route(options);
-    if (decision.kind === 'primary')
+    // retry loop's suspended function (a read waiting for a connection holds less).
+    const decision = this.freshness.route(contract ? { contract } : undefined);
+    return decision.kind === 'primary' || decision.kind === 'replica'
+      ? this.#readOn(decision, q, contract, READ_ATTEMPTS - 1)
+      : this.#readDecided(decision, q, contract, READ_ATTEMPTS);
+  }
+
+  /** Runs the read where `decision` sends it; a failed replica read is decided again. */
+  #readOn(
+    decision: Decision & { kind: 'primary' | 'replica' },
+    q: { text: string; values: unknown[] | undefined },
+    contract: Contract | undefined,
+    attemptsLeft: number,
+  ): Promise<QueryResultLike> {
+    if (decision.kind === 'primary') {
       return this.#runRead(this.#backend.primary, null, decision, q, contract);
-    if (decision.kind === 'replica') {
-      const pool = this.#backend.replicas.get(decision.node.name);
-      if (pool) {
-        return this.#runRead(pool, decision.node.name, decision, q, contract).catch(
-          (error: unknown) =>
-            this.#replicaFailed(error, decision, q, contract, options, READ_ATTEMPTS - 1),
-        );
-      }
     }
-    return this.#readDecided(decision, q, contract, options, READ_ATTEMPTS);
+    const pool = this.#backend.replicas.get(decision.node.name);
+    if (!pool) {
+      return Promise.reject(new Error(`freshgate: no pool for replica ${decision.node.name}`));
+    }
+    return this.#runRead(pool, decision.node.name, decision, q, contract).catch((error: unknown) =>
+      this.#replicaFailed(error, decision, q, contract, attemptsLeft),
+    );
   }
 
   /** A replica read failed: on the primary after a recovery conflict, else routed again. */
@@ -457,7 +466,6 @@ export class FreshDataSource implements Queryable {
     decision: Decision & { kind: 'replica' },
     q: { text: string; values: unknown[] | undefined },
     contract: Contract | undefined,
-    options: { contract: Contract } | undefined,
     attemptsLeft: number,
   ): Promise<QueryResultLike> {
     if ((error as { code?: unknown })?.code === RECOVERY_CONFLICT) {
@@ -474,16 +482,17 @@ export class FreshDataSource implements Queryable {
     // again.
     this.#backend.reportFailure(decision.node.name);
     if (attemptsLeft <= 0) throw new FreshnessUnavailableError('no-healthy-replica', 1);
-    return this.#readDecided(this.freshness.route(options), q, contract, options, attemptsLeft);
+    const again = this.freshness.route(contract ? { contract } : undefined);
+    return this.#readDecided(again, q, contract, attemptsLeft);
   }
 
   async #readDecided(
     first: Decision,
     q: { text: string; values: unknown[] | undefined },
     contract: Contract | undefined,
-    options: { contract: Contract } | undefined,
     attempts: number,
   ): Promise<QueryResultLike> {
+    const options = contract ? { contract } : undefined;
     // A decision may ask for a barrier, a position check or a wait first; each asks at most
     // once (again after the request's replica failed), and a failed replica is marked down,
     // so this ends; the attempts are counted across replica failures all the same.
@@ -509,16 +518,8 @@ export class FreshDataSource implements Queryable {
           await this.#waitFor(decision.node.name, decision.lsn, decision.timeoutMs);
           continue;
         case 'primary':
-          return this.#runRead(this.#backend.primary, null, decision, q, contract);
-        case 'replica': {
-          const pool = this.#backend.replicas.get(decision.node.name);
-          if (!pool) throw new Error(`freshgate: no pool for replica ${decision.node.name}`);
-          const replica = decision;
-          const left = attempts - attempt - 1;
-          return this.#runRead(pool, decision.node.name, decision, q, contract).catch(
-            (error: unknown) => this.#replicaFailed(error, replica, q, contract, options, left),
-          );
-        }
+        case 'replica':
+          return this.#readOn(decision, q, contract, attempts - attempt - 1);
       }
     }
     throw new FreshnessUnavailableError('no-healthy-replica', 1);
