@@ -155,9 +155,15 @@ export class RequestFreshness {
   readonly headers: Record<string, string> = {};
 
   readonly #env: RequestEnvironment;
-  readonly #start: RequestStart;
+  // What the request keeps of its start (the start object itself is not kept: a request
+  // waiting for a connection holds as little as it can).
+  readonly #presentedToken: string | null;
+  readonly #tokenNode: string | null;
+  readonly #tokenIat: number | null;
+  readonly #secure: boolean;
+  readonly #sink: ResponseSink | undefined;
+  readonly #startSpan: Span | undefined;
   readonly #request: RouteRequest;
-  readonly #startedAt: number;
   #contract: Contract;
   #tokenRejection: TokenIgnoredReason | null;
   #floor: bigint | null = null;
@@ -190,11 +196,15 @@ export class RequestFreshness {
   /** @internal Requests start with `engine.begin()`. */
   constructor(env: RequestEnvironment, start: RequestStart) {
     this.#env = env;
-    this.#start = start;
+    this.#presentedToken = start.presentedToken ?? null;
+    this.#tokenNode = start.tokenNode ?? null;
+    this.#tokenIat = start.tokenIat ?? null;
+    this.#secure = start.secure;
+    this.#sink = start.sink;
+    this.#startSpan = start.span;
     this.#contract = start.contract;
     this.readAfterWrite = start.readAfterWrite;
     this.#tokenRejection = start.tokenRejection;
-    this.#startedAt = env.clock.now();
     this.#pinNode = start.pin?.node ?? null;
     this.#pinLsn = start.pin?.lsn ?? null;
     this.#pinTtlMs = start.pin?.ttlMs ?? 0;
@@ -213,7 +223,7 @@ export class RequestFreshness {
       start.tokenLsn === null || start.tokenIat == null
         ? Number.NEGATIVE_INFINITY
         : (start.tokenIat + 1) * 1000;
-    request.startedAt = this.#startedAt;
+    request.startedAt = env.clock.now();
     request.pinnedPrimary = start.pinnedPrimary;
     // A valid token never depends on the store: a failed store only loses what it alone
     // knew, which matters for a request that carries nothing else.
@@ -268,7 +278,7 @@ export class RequestFreshness {
    * ```
    */
   forwardToken(): string | null {
-    return this.#token ?? this.#start.presentedToken ?? null;
+    return this.#token ?? this.#presentedToken;
   }
 
   /**
@@ -593,7 +603,7 @@ export class RequestFreshness {
       this.#floor = maxLsn(this.#floor, bound);
       const lsn = maxLsn(this.#floor, maxLsn(this.#pinLsn, this.#request.tokenLsn)) as bigint;
       // Only when the client would learn something: it already holds its token's LSN.
-      const clientHas = this.#issuedLsn ?? (this.#replaceToken ? null : this.#start.tokenLsn);
+      const clientHas = this.#issuedLsn ?? this.#request.tokenLsn;
       if (clientHas === null || lsn > clientHas) jobs.push(this.#issue(lsn));
     } else if (claim && decision.kind === 'replica') {
       const job = this.#claim(decision.route, decision.node, contract);
@@ -658,13 +668,12 @@ export class RequestFreshness {
     const lsn = maxLsn(this.requiredLsn(contract), node.replayLsn);
     if (lsn === null) return undefined;
     const second = Math.floor(this.#env.clock.now() / 1000);
-    const start = this.#start;
     const has =
       this.#issuedNode !== null
         ? { node: this.#issuedNode, iat: this.#issuedIat, lsn: this.#issuedLsn }
         : this.#replaceToken
           ? null
-          : { node: start.tokenNode ?? null, iat: start.tokenIat ?? null, lsn: start.tokenLsn };
+          : { node: this.#tokenNode, iat: this.#tokenIat, lsn: this.#request.tokenLsn };
     if (
       has !== null &&
       has.node === route &&
@@ -692,7 +701,7 @@ export class RequestFreshness {
     if (env.cookie !== null) {
       this.#setHeader(
         'Set-Cookie',
-        serializeCookie(env.cookie, signed.token, signed.maxAgeSeconds, this.#start.secure),
+        serializeCookie(env.cookie, signed.token, signed.maxAgeSeconds, this.#secure),
       );
     }
   }
@@ -786,7 +795,7 @@ export class RequestFreshness {
 
   #setHeader(name: string, value: string): void {
     this.headers[name] = value;
-    const sink = this.#start.sink;
+    const sink = this.#sink;
     if (sink !== undefined) {
       try {
         sink.setHeader(name, value);
@@ -797,7 +806,7 @@ export class RequestFreshness {
   }
 
   #span(): Span | undefined {
-    return this.#start.span ?? trace.getSpan(context.active());
+    return this.#startSpan ?? trace.getSpan(context.active());
   }
 }
 

@@ -108,23 +108,33 @@ export function acquire(
 ): Promise<PoolClientLike> {
   // A chain rather than an async function: a statement waiting for a connection holds one
   // promise, not a suspended function as well.
-  let connecting: Promise<PoolClientLike>;
-  try {
-    connecting = pool.connect();
-  } catch (error) {
-    connecting = Promise.reject(error);
-  }
-  return connecting.then(guardedClient, (error: unknown) => {
-    const outcome = primaryOutcome(error);
-    observe?.(0, outcome === 'ok' ? 'error' : outcome);
-    if (POOL_QUEUE_TIMEOUT.test((error as Error)?.message ?? ''))
-      throw new PoolExhaustedError(node, { cause: error });
-    // Whatever else kept the pool from giving a connection (refused, reset, authentication,
-    // a server starting or shutting down), the statement never ran: 503, never a bare 500.
-    throw error instanceof FreshgateError
-      ? error
-      : new NodeUnavailableError(node, { cause: error });
+  return connect(pool).then(guardedClient, (error: unknown) => {
+    throw notAcquired(error, node, observe);
   });
+}
+
+/** `pool.connect()`, rejecting instead of throwing. */
+function connect(pool: PoolLike): Promise<PoolClientLike> {
+  try {
+    return pool.connect();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** What `pool.connect()` failing means for a statement: reported to `observe`, then the error. */
+function notAcquired(
+  error: unknown,
+  node: string,
+  observe?: (latencyMs: number, outcome: PrimaryOutcome) => void,
+): unknown {
+  const outcome = primaryOutcome(error);
+  observe?.(0, outcome === 'ok' ? 'error' : outcome);
+  if (POOL_QUEUE_TIMEOUT.test((error as Error)?.message ?? ''))
+    return new PoolExhaustedError(node, { cause: error });
+  // Whatever else kept the pool from giving a connection (refused, reset, authentication,
+  // a server starting or shutting down), the statement never ran: 503, never a bare 500.
+  return error instanceof FreshgateError ? error : new NodeUnavailableError(node, { cause: error });
 }
 
 function guardedClient(client: PoolClientLike): PoolClientLike {
@@ -449,21 +459,19 @@ export class FreshDataSource implements Queryable {
     attemptsLeft: number,
   ): Promise<QueryResultLike> {
     if (decision.kind === 'primary') {
-      return this.#runRead(this.#backend.primary, null, decision, q, contract);
+      return this.#runRead(this.#backend.primary, null, decision, q, contract, attemptsLeft);
     }
     const pool = this.#backend.replicas.get(decision.node.name);
     if (!pool) {
       return Promise.reject(new Error(`freshgate: no pool for replica ${decision.node.name}`));
     }
-    return this.#runRead(pool, decision.node.name, decision, q, contract).catch((error: unknown) =>
-      this.#replicaFailed(error, decision, q, contract, attemptsLeft),
-    );
+    return this.#runRead(pool, decision.node.name, decision, q, contract, attemptsLeft);
   }
 
   /** A replica read failed: on the primary after a recovery conflict, else routed again. */
   #replicaFailed(
     error: unknown,
-    decision: Decision & { kind: 'replica' },
+    replica: string,
     q: { text: string; values: unknown[] | undefined },
     contract: Contract | undefined,
     attemptsLeft: number,
@@ -475,12 +483,12 @@ export class FreshDataSource implements Queryable {
       // session's floor covers what it saw; the rest of the request follows it to the
       // primary (no time travel).
       const onPrimary = this.freshness.route({ contract, locking: true });
-      return this.#runRead(this.#backend.primary, null, onPrimary, q, contract);
+      return this.#runRead(this.#backend.primary, null, onPrimary, q, contract, 0);
     }
     if (!isConnectionError(error) && !(error instanceof NotAReplica)) throw error;
     // The replica is unreachable (or no longer one): take it out of rotation and decide
     // again.
-    this.#backend.reportFailure(decision.node.name);
+    this.#backend.reportFailure(replica);
     if (attemptsLeft <= 0) throw new FreshnessUnavailableError('no-healthy-replica', 1);
     const again = this.freshness.route(contract ? { contract } : undefined);
     return this.#readDecided(again, q, contract, attemptsLeft);
@@ -525,33 +533,82 @@ export class FreshDataSource implements Queryable {
     throw new FreshnessUnavailableError('no-healthy-replica', 1);
   }
 
-  async #runRead(
+  /**
+   * Runs a read on `pool` (`replica` names it; `null`: the primary) once it has a connection.
+   * A failed replica read is decided again, up to `attemptsLeft` more times.
+   */
+  #runRead(
     pool: PoolLike,
     replica: string | null,
     decision: Decision,
     q: { text: string; values: unknown[] | undefined },
     contract: Contract | undefined,
+    attemptsLeft: number,
   ): Promise<QueryResultLike> {
-    const topology = this.#backend.topology;
-    let bound = this.freshness.needsReadBound(decision, contract);
-    const level = (contract ?? this.freshness.contract).level;
-    let client: PoolClientLike | undefined;
-    let broken: Error | undefined;
-    let lsn: bigint | undefined;
-    let result: QueryResultLike;
-    // Statements on the primary are load the primary budget measures; replicas are not.
-    const observe = replica ? undefined : this.#backend.observePrimary;
     // A fallback the budget admitted waits for a slot (the cap on fallbacks in flight) and
     // holds it until its statement ends.
-    const fallback = decision.kind === 'primary' && decision.fallback === 'primary';
-    if (fallback) {
+    if (decision.kind === 'primary' && decision.fallback === 'primary') {
       const slot = this.freshness.fallbackSlot(decision);
-      if (slot !== true && !(await slot))
-        throw new FreshnessUnavailableError(decision.reason, SHED_RETRY_AFTER_SECONDS);
+      if (slot === true) return this.#acquireFor(pool, replica, decision, q, contract, 0);
+      const reason = decision.reason;
+      return slot.then((admitted) => {
+        if (!admitted) throw new FreshnessUnavailableError(reason, SHED_RETRY_AFTER_SECONDS);
+        return this.#acquireFor(pool, replica, decision, q, contract, 0);
+      });
     }
-    if (replica) topology.queryStarted(replica);
+    return this.#acquireFor(pool, replica, decision, q, contract, attemptsLeft);
+  }
+
+  #acquireFor(
+    pool: PoolLike,
+    replica: string | null,
+    decision: Decision,
+    q: { text: string; values: unknown[] | undefined },
+    contract: Contract | undefined,
+    attemptsLeft: number,
+  ): Promise<QueryResultLike> {
+    // Decided now, from what the monitor knows when the read is routed.
+    const bound = this.freshness.needsReadBound(decision, contract);
+    if (replica) this.#backend.topology.queryStarted(replica);
+    // Statements on the primary are load the primary budget measures; replicas are not.
+    const observe = replica ? undefined : this.#backend.observePrimary;
+    // The statement's async function starts once a connection is there: a read queued for
+    // one (every connection busy) holds one reaction, not a suspended function's frame too.
+    return connect(pool).then(
+      (client) => {
+        guardClient(client);
+        return this.#readOnClient(client, replica, decision, q, contract, bound, attemptsLeft);
+      },
+      (error: unknown) => {
+        this.#readEnded(replica, decision);
+        const failure = this.#readFailure(
+          notAcquired(error, replica ?? 'primary', observe),
+          replica,
+        );
+        if (replica === null) throw failure;
+        return this.#replicaFailed(failure, replica, q, contract, attemptsLeft);
+      },
+    );
+  }
+
+  async #readOnClient(
+    client: PoolClientLike,
+    replica: string | null,
+    decision: Decision,
+    q: { text: string; values: unknown[] | undefined },
+    contract: Contract | undefined,
+    needsBound: boolean,
+    attemptsLeft: number,
+  ): Promise<QueryResultLike> {
+    const level = (contract ?? this.freshness.contract).level;
+    const observe = replica ? undefined : this.#backend.observePrimary;
+    let bound = needsBound;
+    let broken: Error | undefined;
+    let failed = false;
+    let failure: unknown;
+    let lsn: bigint | undefined;
+    let result: QueryResultLike | undefined;
     try {
-      client = await acquire(pool, replica ?? 'primary', observe);
       // A monotonic/causal read on a replica must not be answered by a node promoted since
       // the monitor looked: the client would see commits the primary may never have. A
       // connection that follows its `in_hot_standby` reports tells after the statement, for
@@ -583,18 +640,34 @@ export class FreshDataSource implements Queryable {
       }
     } catch (error) {
       if (isConnectionError(error)) broken = error as Error;
-      // The connection is still usable after a cancelled statement: only the read failed.
-      if ((error as { code?: unknown })?.code === QUERY_CANCELED)
-        throw new StatementTimeoutError(replica ?? 'primary', { cause: error });
-      if (broken && replica === null) this.#backend.reportFailure('primary');
-      throw toNodeError(error, replica ?? 'primary');
+      failure = this.#readFailure(error, replica);
+      if (replica === null) throw failure;
+      failed = true;
     } finally {
-      client?.release(broken ?? false);
-      if (replica) topology.queryFinished(replica);
-      else if (fallback) this.freshness.fallbackEnded();
+      client.release(broken ?? false);
+      this.#readEnded(replica, decision);
     }
+    // Decided again once the connection is back and the replica's read no longer counted.
+    if (replica !== null && failed)
+      return this.#replicaFailed(failure, replica, q, contract, attemptsLeft);
     await this.freshness.observedRead(decision, { lsn, contract });
-    return result;
+    return result as QueryResultLike;
+  }
+
+  /** What a failed read rejects with; a broken primary connection takes the primary down. */
+  #readFailure(error: unknown, replica: string | null): unknown {
+    // The connection is still usable after a cancelled statement: only the read failed.
+    if ((error as { code?: unknown })?.code === QUERY_CANCELED)
+      return new StatementTimeoutError(replica ?? 'primary', { cause: error });
+    if (replica === null && isConnectionError(error)) this.#backend.reportFailure('primary');
+    return toNodeError(error, replica ?? 'primary');
+  }
+
+  /** A read left its node: the replica's in-flight count, or the primary fallback's slot. */
+  #readEnded(replica: string | null, decision: Decision): void {
+    if (replica) this.#backend.topology.queryFinished(replica);
+    else if (decision.kind === 'primary' && decision.fallback === 'primary')
+      this.freshness.fallbackEnded();
   }
 
   async #replayLsn(name: string): Promise<bigint | undefined> {
