@@ -140,20 +140,20 @@ export interface VariantResult {
   p99Ms: number;
   errors: number;
   non2xx: number;
-  /** Server process CPU use during the best round, in % of one core. */
+  /** Server process CPU use during the median round, in % of one core. */
   serverCpuPercent: number | undefined;
   /**
-   * Server process CPU time per answered request (µs), the least of the rounds: what a request
-   * costs the server whether or not the load generator saturated it.
+   * Server process CPU time per answered request (µs), the median of the rounds: what a
+   * request costs the server whether or not the load generator saturated it.
    */
   cpuMicrosPerRequest: number | undefined;
   /** Every round's CPU µs per request, in run order. */
   roundsCpuMicros: (number | undefined)[];
-  /** Garbage-collection pause time per request (µs) in the round with the least CPU µs. */
+  /** Garbage-collection pause time per request (µs), the median of the rounds. */
   gcMicrosPerRequest: number | undefined;
-  /** Redis GET commands per request during the best round. */
+  /** Redis GET commands per request during the median round. */
   redisGetsPerRequest: number;
-  /** Share of pin reads that failed (timeout or open circuit) during the best round. */
+  /** Share of pin reads that failed (timeout or open circuit) during the median round. */
   pinReadFailureShare: number;
   /** Mean latency with one connection and no pipelining (µs). */
   probeLatencyMicros: number | undefined;
@@ -161,10 +161,12 @@ export interface VariantResult {
   probeAddedMicros: number | undefined;
   /** Redis GETs per request with one connection. */
   probeRedisGetsPerRequest: number | undefined;
+  /** req/s over the baseline's in the same round, the median of the rounds. */
   ratio: number;
   /**
    * What the variant adds to a request's server time over its baseline (µs): CPU µs per request
-   * minus the baseline's, or `1/R − 1/R₀` where the CPU time was not read.
+   * minus the baseline's in the same round (or `1/R − 1/R₀` where the CPU time was not read),
+   * the median of the rounds.
    */
   addedMicros: number;
   /** `addedMicros` as a multiple of the floor's on the same route (freshgate variants). */
@@ -318,18 +320,28 @@ function cpuMicrosOf(sample: Sample): number | undefined {
   return sample.cpuSeconds === undefined || n === 0 ? undefined : (sample.cpuSeconds * 1e6) / n;
 }
 
-/**
- * The round with the least CPU µs per request: what the work itself costs, with the least
- * noise added (undefined when a round's CPU time was not read).
- */
-function leastCpuRound(rounds: Sample[]): Sample | undefined {
-  let least: Sample | undefined;
-  for (const sample of rounds) {
-    const micros = cpuMicrosOf(sample);
-    if (micros === undefined) return undefined;
-    if (least === undefined || micros < (cpuMicrosOf(least) as number)) least = sample;
+/** The median of `values` (the mean of the middle two for an even count); NaN when empty. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  if (sorted.length === 0) return Number.NaN;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** The median of `f` over the rounds, undefined when one round has no value. */
+function medianOf<T>(
+  rounds: readonly T[],
+  f: (round: T) => number | undefined,
+): number | undefined {
+  const values: number[] = [];
+  for (const round of rounds) {
+    const value = f(round);
+    if (value === undefined) return undefined;
+    values.push(value);
   }
-  return least;
+  return values.length === 0 ? undefined : median(values);
 }
 
 async function redisRoundTrip(redis: Redis): Promise<{ p50Micros: number; p99Micros: number }> {
@@ -386,8 +398,8 @@ export async function benchClients(
 /**
  * Section 1: HTTP throughput and latency of each framework bare and with freshgate, per
  * variant, from a load generator in another process. Each variant runs on a server process
- * started for it; the variants of a round run one after the other, and the best round of
- * each variant is kept.
+ * started for it; the variants of a round run one after the other, each variant is compared
+ * with its baseline of the same round, and the median of the rounds is reported.
  */
 export async function runOverhead(
   cluster: Cluster,
@@ -421,7 +433,10 @@ export async function runOverhead(
     log(`overhead: ${framework}`);
     for (let round = 0; round < settings.rounds; round++) {
       const last = round === settings.rounds - 1;
-      for (const v of chosen) {
+      // Each round starts one variant further: none always runs first, or always right after
+      // the same neighbour, while the machine drifts over a round.
+      const order = chosen.map((_, i) => chosen[(i + round) % chosen.length] as Variant);
+      for (const v of order) {
         // Every variant runs on a server process of its own, started for it and warmed up
         // on its own load: how much garbage-collection work a process settles on per request
         // depends on what it ran before and differs from one start to the next
@@ -488,56 +503,52 @@ export async function runOverhead(
 
   const variants: VariantResult[] = [];
   for (const framework of settings.frameworks) {
-    const best = new Map<string, Sample>();
-    const leastOf = (key: string) => leastCpuRound(samples.get(`${framework}:${key}`) ?? []);
-    const cpuOf = (key: string) => {
-      const least = leastOf(key);
-      return least && cpuMicrosOf(least);
-    };
+    // Each variant is compared with its baseline round by round, and the median of the rounds
+    // counts: the machine's speed drifts over minutes (a virtual machine's CPU share, its
+    // neighbours), so the least of each variant's rounds, taken on its own, would pair runs
+    // made minutes apart.
+    const roundsOf = (key: string) => samples.get(`${framework}:${key}`) ?? [];
     for (const v of chosen) {
-      const list = samples.get(`${framework}:${v.key}`) ?? [];
-      best.set(
-        v.key,
-        list.reduce((a, b) => (b.result.requestsPerSecond > a.result.requestsPerSecond ? b : a)),
-      );
-    }
-    for (const v of chosen) {
-      const own = best.get(v.key)!;
-      const list = samples.get(`${framework}:${v.key}`) ?? [];
-      // GC time of the round the CPU figure comes from.
-      const least = leastOf(v.key);
-      const base = best.get(v.baseline)!;
-      const r = own.result.requestsPerSecond;
-      const r0 = base.result.requestsPerSecond;
-      const cpu = cpuOf(v.key);
-      const cpu0 = cpuOf(v.baseline);
+      const list = roundsOf(v.key);
+      const baseList = roundsOf(v.baseline);
+      const paired = list.map((sample, i) => ({ sample, base: baseList[i] as Sample }));
+      const rps = (x: Sample) => x.result.requestsPerSecond;
+      // The round of the median req/s gives the figures that have no pairing (latencies).
+      const own = [...list].sort((a, b) => rps(a) - rps(b))[(list.length - 1) >> 1] as Sample;
       const probe = probes.get(`${framework}:${v.key}`);
       const probeBase = probes.get(`${framework}:${v.baseline}`);
       const c = own.counters;
+      const base = [...baseList].sort((a, b) => rps(a) - rps(b))[(baseList.length - 1) >> 1];
+      const added =
+        medianOf(paired, ({ sample, base: b }) => {
+          const cpu = cpuMicrosOf(sample);
+          const cpu0 = cpuMicrosOf(b);
+          return cpu === undefined || cpu0 === undefined ? undefined : cpu - cpu0;
+        }) ?? median(paired.map(({ sample, base: b }) => (1 / rps(sample) - 1 / rps(b)) * 1e6));
       variants.push({
         framework,
         key: v.key,
         label: v.label,
         route: v.route,
-        requestsPerSecond: r,
-        rounds: list.map((x) => x.result.requestsPerSecond),
+        requestsPerSecond: median(list.map(rps)),
+        rounds: list.map(rps),
         p50Ms: own.result.p50Ms,
         p99Ms: own.result.p99Ms,
-        errors: own.result.errors,
-        non2xx: own.result.non2xx,
+        errors: list.reduce((n, x) => n + x.result.errors, 0),
+        non2xx: list.reduce((n, x) => n + x.result.non2xx, 0),
         serverCpuPercent: own.cpuPercent,
-        cpuMicrosPerRequest: cpu,
+        cpuMicrosPerRequest: medianOf(list, cpuMicrosOf),
         roundsCpuMicros: list.map(cpuMicrosOf),
-        gcMicrosPerRequest:
-          least === undefined
-            ? undefined
-            : (least.counters.gcMs * 1000) / least.result.totalRequests,
+        gcMicrosPerRequest: medianOf(
+          list,
+          (x) => (x.counters.gcMs * 1000) / x.result.totalRequests,
+        ),
         redisGetsPerRequest: readGets(c) / own.result.totalRequests,
         pinReadFailureShare: c.pinReads > 0 ? c.pinReadFailures / c.pinReads : 0,
-        ratio: r / r0,
-        addedMicros: cpu !== undefined && cpu0 !== undefined ? cpu - cpu0 : (1 / r - 1 / r0) * 1e6,
+        ratio: median(paired.map(({ sample, base: b }) => rps(sample) / rps(b))),
+        addedMicros: added,
         floorMultiple: undefined,
-        deltaP99Ms: own.result.p99Ms - base.result.p99Ms,
+        deltaP99Ms: own.result.p99Ms - (base?.result.p99Ms ?? Number.NaN),
         probeLatencyMicros: probe ? 1e6 / probe.result.requestsPerSecond : undefined,
         probeAddedMicros:
           probe && probeBase
