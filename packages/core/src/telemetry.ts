@@ -118,6 +118,12 @@ export interface ReadCount {
   reads: number;
 }
 
+/** A read counter row and the attributes its reads are exported with. */
+interface ReadRow {
+  readonly count: ReadCount;
+  readonly attrs: Attributes;
+}
+
 /** Why a presented token was not used. */
 export type TokenIgnoredReason = TokenRejectionReason;
 
@@ -136,7 +142,12 @@ export class Telemetry {
   readonly #onDecision: TelemetryOptions['onDecision'];
   // Attribute objects are reused: metric points are recorded per statement.
   readonly #attributes = new Map<string, Attributes>();
-  readonly #reads = new Map<string, ReadCount>();
+  readonly #reads: ReadCount[] = [];
+  /**
+   * Each read's counter row and metric attributes, by contract label, route and reason: found
+   * from the decision's own strings, with no key built per read.
+   */
+  readonly #readRows = new Map<string, Map<string, Map<string, ReadRow>>>();
 
   constructor(options: TelemetryOptions = {}) {
     const meter = options.meter ?? metrics.getMeter('@freshgate/core');
@@ -300,7 +311,35 @@ export class Telemetry {
 
   /** The read counters, one row per contract, route and reason. */
   reads(): ReadCount[] {
-    return [...this.#reads.values()].map((row) => ({ ...row }));
+    return this.#reads.map((row) => ({ ...row }));
+  }
+
+  #readRow(contract: Contract, route: string, reason: DecisionReason): ReadRow {
+    let byRoute = this.#readRows.get(contract.label);
+    if (byRoute === undefined) {
+      byRoute = new Map();
+      this.#readRows.set(contract.label, byRoute);
+    }
+    let byReason = byRoute.get(route);
+    if (byReason === undefined) {
+      byReason = new Map();
+      byRoute.set(route, byReason);
+    }
+    let row = byReason.get(reason);
+    if (row === undefined) {
+      const level = contract.level;
+      const count: ReadCount = { contract: contract.label, route, reason, reads: 0 };
+      this.#reads.push(count);
+      row = {
+        count,
+        attrs: this.#attrs(`r\0${level}\0${route}`, () => ({
+          [ATTR_CONTRACT]: level,
+          [ATTR_ROUTE]: route,
+        })),
+      };
+      byReason.set(reason, row);
+    }
+    return row;
   }
 
   decision(
@@ -312,23 +351,9 @@ export class Telemetry {
     const level = contract.level;
     const route = decision.route;
     if (route !== null) {
-      const key = `${contract.label}\0${route}\0${decision.reason}`;
-      const row = this.#reads.get(key);
-      if (row === undefined) {
-        this.#reads.set(key, {
-          contract: contract.label,
-          route,
-          reason: decision.reason,
-          reads: 1,
-        });
-      } else row.reads++;
-      this.#routes.add(
-        1,
-        this.#attrs(`r\0${level}\0${route}`, () => ({
-          [ATTR_CONTRACT]: level,
-          [ATTR_ROUTE]: route,
-        })),
-      );
+      const row = this.#readRow(contract, route, decision.reason);
+      row.count.reads++;
+      this.#routes.add(1, row.attrs);
     }
     if (decision.fallback !== null && decision.kind !== 'check') {
       const { reason, fallback } = decision;
