@@ -9,6 +9,10 @@ const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 export interface ChildOptions {
   profile?: boolean;
   built?: boolean;
+  /** The Node.js binary (default: `BENCH_NODE` for built children, else this one). */
+  node?: string;
+  /** Node.js flags before the script. */
+  nodeFlags?: string[];
 }
 
 /** Starts `file` (a .ts file of this app) with tsx, optionally under `taskset`. */
@@ -25,8 +29,9 @@ export function spawnTs(
     ? ['--import', fileURLToPath(new URL('./built-output.mjs', import.meta.url))]
     : [];
   // BENCH_NODE: another Node.js binary for the children (e.g. Node 24 beside a Node 20 bench).
-  const node = (options.built && process.env.BENCH_NODE) || process.execPath;
-  const argv = [...pin, node, ...prof, ...built, '--import', 'tsx', script];
+  const node = options.node ?? ((options.built && process.env.BENCH_NODE) || process.execPath);
+  const flags = options.nodeFlags ?? [];
+  const argv = [...pin, node, ...flags, ...prof, ...built, '--import', 'tsx', script];
   return spawn(argv[0] as string, argv.slice(1), {
     cwd: BENCH_DIR,
     env: { ...process.env, ...env },

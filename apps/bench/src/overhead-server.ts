@@ -24,6 +24,7 @@ import express from 'express';
 import Fastify from 'fastify';
 import pg from 'pg';
 import { lines } from './child.js';
+import { ITEM_SQL } from './item-sql.js';
 import type { ServerStats } from './overhead.js';
 import { BENCH_SECRET, pinStoreRedis } from './redis-client.js';
 
@@ -36,7 +37,6 @@ export interface ServerConfig {
   redisUrl: string;
 }
 
-export const ITEM_SQL = 'SELECT id, owner, version, body FROM bench_items WHERE id = $1';
 const SESSION_HEADER = 'x-session';
 /** Sampling interval of `profile-start` (µs): thousands of samples in a few seconds of load. */
 const PROFILE_INTERVAL_US = 250;
