@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { lines, spawnTs } from './child.js';
 import { startBenchCluster } from './fixture.js';
 import type { MemoryChildConfig, MemoryChildResult } from './memory-child.js';
+import { median } from './stats.js';
 
 const APP_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 const RESULTS = join(APP_DIR, 'results', 'memory.json');
@@ -45,11 +46,6 @@ function runChild(config: MemoryChildConfig, node: string | undefined): Promise<
       else reject(new Error(`memory-child.ts (${config.variant}) exited ${code}:\n${stderr}`));
     });
   });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[(sorted.length - 1) >> 1] as number;
 }
 
 const cluster = await startBenchCluster(1_000);

@@ -9,7 +9,7 @@ import type { LoadPlan, LoadResult, LoadRun } from './load-worker.js';
 import { cpuPinning, loadAverage } from './machine.js';
 import type { ServerConfig } from './overhead-server.js';
 import { BENCH_SECRET, measurementRedis, pinStoreRedis } from './redis-client.js';
-import { summarize } from './stats.js';
+import { median, summarize } from './stats.js';
 
 /** Settings of section 1. */
 export interface OverheadSettings {
@@ -320,14 +320,12 @@ function cpuMicrosOf(sample: Sample): number | undefined {
   return sample.cpuSeconds === undefined || n === 0 ? undefined : (sample.cpuSeconds * 1e6) / n;
 }
 
-/** The median of `values` (the mean of the middle two for an even count); NaN when empty. */
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  if (sorted.length === 0) return Number.NaN;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+/** The round of the median req/s (the lower one for an even count). */
+function medianRound(rounds: readonly Sample[]): Sample | undefined {
+  const sorted = [...rounds].sort(
+    (a, b) => a.result.requestsPerSecond - b.result.requestsPerSecond,
+  );
+  return sorted[(sorted.length - 1) >> 1];
 }
 
 /** The median of `f` over the rounds, undefined when one round has no value. */
@@ -514,11 +512,11 @@ export async function runOverhead(
       const paired = list.map((sample, i) => ({ sample, base: baseList[i] as Sample }));
       const rps = (x: Sample) => x.result.requestsPerSecond;
       // The round of the median req/s gives the figures that have no pairing (latencies).
-      const own = [...list].sort((a, b) => rps(a) - rps(b))[(list.length - 1) >> 1] as Sample;
+      const own = medianRound(list) as Sample;
       const probe = probes.get(`${framework}:${v.key}`);
       const probeBase = probes.get(`${framework}:${v.baseline}`);
       const c = own.counters;
-      const base = [...baseList].sort((a, b) => rps(a) - rps(b))[(baseList.length - 1) >> 1];
+      const base = medianRound(baseList);
       const added =
         medianOf(paired, ({ sample, base: b }) => {
           const cpu = cpuMicrosOf(sample);

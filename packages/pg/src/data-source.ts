@@ -3,7 +3,6 @@ import {
   type BarrierSource,
   type Contract,
   type ContractInput,
-  type ContractLevel,
   type Decision,
   defineContract,
   FreshgateError,
@@ -550,12 +549,13 @@ export class FreshDataSource implements Queryable {
     // holds it until its statement ends.
     if (decision.kind === 'primary' && decision.fallback === 'primary') {
       const slot = this.freshness.fallbackSlot(decision);
-      if (slot === true) return this.#acquireFor(pool, replica, decision, q, contract, 0);
-      const reason = decision.reason;
-      return slot.then((admitted) => {
-        if (!admitted) throw new FreshnessUnavailableError(reason, SHED_RETRY_AFTER_SECONDS);
-        return this.#acquireFor(pool, replica, decision, q, contract, 0);
-      });
+      if (slot !== true) {
+        const reason = decision.reason;
+        return slot.then((admitted) => {
+          if (!admitted) throw new FreshnessUnavailableError(reason, SHED_RETRY_AFTER_SECONDS);
+          return this.#acquireFor(pool, replica, decision, q, contract, attemptsLeft);
+        });
+      }
     }
     return this.#acquireFor(pool, replica, decision, q, contract, attemptsLeft);
   }
@@ -581,7 +581,7 @@ export class FreshDataSource implements Queryable {
         guardClient(client);
         return replica !== null && level !== 'monotonic' && level !== 'causal'
           ? this.#readOnReplica(client, replica, decision, q, contract, attemptsLeft)
-          : this.#readOnClient(client, replica, decision, q, contract, level, bound, attemptsLeft);
+          : this.#readOnClient(client, replica, decision, q, contract, bound, attemptsLeft);
       },
       (error: unknown) => {
         this.#readEnded(replica, decision);
@@ -642,7 +642,6 @@ export class FreshDataSource implements Queryable {
     decision: Decision,
     q: { text: string; values: unknown[] | undefined },
     contract: Contract | undefined,
-    level: ContractLevel,
     needsBound: boolean,
     attemptsLeft: number,
   ): Promise<QueryResultLike> {
@@ -654,12 +653,12 @@ export class FreshDataSource implements Queryable {
     let lsn: bigint | undefined;
     let result: QueryResultLike | undefined;
     try {
-      // A monotonic/causal read on a replica must not be answered by a node promoted since
-      // the monitor looked: the client would see commits the primary may never have. A
-      // connection that follows its `in_hot_standby` reports tells after the statement, for
-      // free; any other is asked once, after the read (the answer bounds the read too).
-      if (replica !== null && !bound && (level === 'monotonic' || level === 'causal'))
-        bound = hotStandby(client) !== true;
+      // A replica read here is monotonic/causal (the others run in #readOnReplica): it must
+      // not be answered by a node promoted since the monitor looked, or the client would see
+      // commits the primary may never have. A connection that follows its `in_hot_standby`
+      // reports tells after the statement, for free; any other is asked once, after the read
+      // (the answer bounds the read too).
+      if (replica !== null && !bound) bound = hotStandby(client) !== true;
       const start = observe ? performance.now() : 0;
       try {
         result = await client.query(q);
