@@ -84,6 +84,9 @@ await measure('verify cached (HS256)', 1_000_000, (i) =>
 measureSync('verifyCached (sync)', 1_000_000, (i) =>
   codec.verifyCached(tokens[i % 100]?.token as string, { cid: CID }),
 );
+measureSync('verifyNow cold (HS256, no cache, sync)', 100_000, (i) =>
+  cold.verifyNow(tokens[i % 100]?.token as string, { cid: CID }),
+);
 
 const engine = await createEngine({ topology, secret: SECRET });
 const { token } = await engine.codec.sign({ lsn: 9_500n, cid: CID });

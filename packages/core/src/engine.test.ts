@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { defineContract } from './contract.js';
 import { createEngine, type EngineOptions } from './engine.js';
@@ -491,6 +491,30 @@ describe('engine: begin on the hot path', () => {
     const pinned = engine.begin({ contract: 'read-your-writes', sessionKey: 's' });
     expect(pinned).toBeInstanceOf(Promise);
     expect((await pinned).requiredLsn()).toBeNull();
+  });
+
+  it('starts without a promise on an HS256 token seen for the first time, with one on a new EdDSA token', async () => {
+    const { engine, clock, topology } = await setup();
+    // Signed by another instance: not in this one's cache, and its HMAC is checked at once.
+    const other = await createEngine({ topology, secret: SECRET, clock });
+    const { token } = await other.codec.sign({ lsn: 960n, cid: CID });
+    expect(engine.codec.verifyCached(token)).toBeUndefined();
+    const first = engine.begin({ contract: 'read-your-writes', token });
+    expect(first).toBeInstanceOf(RequestFreshness);
+    expect((first as RequestFreshness).requiredLsn()).toBe(960n);
+
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const keys = [{ kid: 'ed1', alg: 'EdDSA' as const, publicKey, privateKey }];
+    const signer = await createEngine({ topology, keys, clock });
+    const ed = await createEngine({ topology, keys, clock });
+    const edToken = (await signer.codec.sign({ lsn: 970n, cid: CID })).token;
+    const waiting = ed.begin({ contract: 'read-your-writes', token: edToken });
+    expect(waiting).toBeInstanceOf(Promise);
+    expect((await waiting).requiredLsn()).toBe(970n);
+    // Verified once: the next request with it starts at once.
+    expect(ed.begin({ contract: 'read-your-writes', token: edToken })).toBeInstanceOf(
+      RequestFreshness,
+    );
   });
 });
 

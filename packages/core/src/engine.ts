@@ -472,14 +472,15 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     }
     let uncached: Presented[] | null = null;
     for (const p of found.presented) {
-      const result = codec.verifyCached(p.token);
+      const result = codec.verifyNow(p.token);
       if (result !== undefined) consider(found, p, result);
       else if (uncached === null) uncached = [p];
       else uncached.push(p);
     }
-    // The common request with a token verified before and no session pin to read starts
-    // without a promise: on the hot path every promise costs, the more so with async context
-    // tracking on.
+    // A request with a token verified before, or an HS256 one (its HMAC is checked here, at
+    // once), and no session pin to read starts without a promise: on the hot path every
+    // promise costs, the more so with async context tracking on, and a burst of requests
+    // each waiting on a verification keeps their state alive long enough to be promoted.
     if (uncached === null && !needsPin) {
       refuse(found, input);
       return newRequest(input, routeContract, sessionHash, span, found, undefined, false);

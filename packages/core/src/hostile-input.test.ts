@@ -210,15 +210,15 @@ describe('hostile input, property-based', () => {
     const valid = (await engine.codec.sign({ lsn: 0x2800000n, cid: 'c/1' })).token;
     let verifies = 0;
     const verify = engine.codec.verify.bind(engine.codec);
-    const verifyCached = engine.codec.verifyCached.bind(engine.codec);
+    const verifyNow = engine.codec.verifyNow.bind(engine.codec);
     Object.assign(engine.codec, {
       verify: (...args: Parameters<typeof verify>) => {
         verifies++;
         return verify(...args);
       },
-      verifyCached: (...args: Parameters<typeof verifyCached>) => {
+      verifyNow: (...args: Parameters<typeof verifyNow>) => {
         verifies++;
-        return verifyCached(...args);
+        return verifyNow(...args);
       },
     });
     await fc.assert(

@@ -415,4 +415,74 @@ describe('createTokenCodec', () => {
     );
     expect(await codec.verify(token)).toEqual({ ok: false, reason: 'malformed' });
   });
+
+  it('refuses an unencoded payload (b64) and reports an unknown kid before a crit header', async () => {
+    const { codec, clock } = await hsCodec();
+    const b64False = forge(
+      { alg: 'HS256', kid: 'k1', typ: 'freshgate+jwt', b64: false, crit: ['b64'] },
+      claims(clock),
+      hmac(SECRET),
+    );
+    expect(codec.verifyNow(b64False)).toEqual({ ok: false, reason: 'malformed' });
+    const unknownKid = forge(
+      { alg: 'HS256', kid: 'k9', typ: 'freshgate+jwt', crit: ['x'], x: 1 },
+      claims(clock),
+      hmac(SECRET),
+    );
+    expect(codec.verifyNow(unknownKid)).toEqual({ ok: false, reason: 'unknown-kid' });
+  });
+
+  it('verifies an HS256 token at once (verifyNow), and caches it', async () => {
+    const clock = new ManualClock();
+    const signer = await createTokenCodec({ secret: SECRET, clock });
+    const codec = await createTokenCodec({ secret: SECRET, clock });
+    const { token } = await signer.sign({ lsn: 7n, cid: CID });
+    expect(codec.verifyCached(token)).toBeUndefined();
+    const now = codec.verifyNow(token, { cid: CID });
+    expect(now).toMatchObject({ ok: true, lsn: 7n, cid: CID });
+    expect(codec.verifyCached(token)).toBe(now);
+    expect(codec.verifyNow(token, { cid: 'other/1' })).toEqual({
+      ok: false,
+      reason: 'foreign-cluster',
+    });
+    const [h, p] = token.split('.') as [string, string];
+    const tampered = `${h}.${p}.${hmac('z'.repeat(40))(`${h}.${p}`)}`;
+    expect(codec.verifyNow(tampered)).toEqual({ ok: false, reason: 'signature' });
+    expect(codec.verifyCached(tampered)).toBeUndefined();
+    const stale = forge(
+      { alg: 'HS256', kid: tokenKid(token), typ: 'freshgate+jwt' },
+      claims(clock, { exp: Math.floor(clock.now() / 1000) - 1, iat: 1 }),
+      hmac(SECRET),
+    );
+    expect(codec.verifyNow(stale)).toEqual({ ok: false, reason: 'expired' });
+    expect(codec.verifyNow('not a token')).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('leaves an EdDSA token to verify(), and shares one verification among concurrent calls', async () => {
+    const clock = new ManualClock();
+    const { publicKey, privateKey } = await generateKeyPair('EdDSA');
+    const codec = await createTokenCodec({
+      keys: [{ kid: 'ed1', alg: 'EdDSA', publicKey, privateKey }],
+      clock,
+    });
+    const signer = await createTokenCodec({
+      keys: [{ kid: 'ed1', alg: 'EdDSA', publicKey, privateKey }],
+      clock,
+    });
+    const { token } = await signer.sign({ lsn: 3n, cid: CID });
+    expect(codec.verifyNow(token)).toBeUndefined();
+    const [a, b] = await Promise.all([codec.verify(token), codec.verify(token, { cid: CID })]);
+    expect(a).toMatchObject({ ok: true, lsn: 3n });
+    // One verification: both callers hold the one result it cached.
+    expect(b).toBe(a);
+    expect(codec.verifyNow(token)).toBe(a);
+    expect(await codec.verify(token, { cid: 'other/1' })).toEqual({
+      ok: false,
+      reason: 'foreign-cluster',
+    });
+  });
 });
+
+function tokenKid(token: string): string {
+  return JSON.parse(Buffer.from(token.split('.')[0] as string, 'base64url').toString()).kid;
+}

@@ -1,4 +1,4 @@
-import { createHash, createHmac, createSecretKey } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import {
   CompactSign,
   type CryptoKey,
@@ -139,6 +139,13 @@ export interface TokenCodec {
     token: string,
     expect?: { cid?: string | null | undefined },
   ): VerifyResult | undefined;
+  /**
+   * {@link verify} without waiting, wherever that is possible: a cached token, a token whose
+   * form or header is refused, and an HS256 token (an HMAC is checked synchronously) have
+   * their result at once. `undefined` only for an EdDSA or ES256 token not verified before:
+   * call {@link verify} for it.
+   */
+  verifyNow(token: string, expect?: { cid?: string | null | undefined }): VerifyResult | undefined;
 }
 
 interface ImportedKey {
@@ -146,7 +153,7 @@ interface ImportedKey {
   alg: TokenAlgorithm;
   verifyKey: CryptoKey | KeyObject;
   signKey: CryptoKey | KeyObject | undefined;
-  /** HS256: the secret for `node:crypto`, which signs synchronously (WebCrypto's HMAC is a job on the thread pool). */
+  /** HS256: the secret for `node:crypto`, which signs and verifies synchronously (WebCrypto's HMAC is a job on the thread pool). */
   hmac?: ReturnType<typeof createSecretKey>;
 }
 
@@ -268,14 +275,9 @@ async function importKeys(options: TokenCodecOptions): Promise<ImportedKey[]> {
         );
       }
       const bytes = secretBytes(spec.secret, options.keys ? `${option}.secret` : 'secret');
-      // Imported once: jose would otherwise import a raw secret on every verify (~2x slower).
-      const key = await globalThis.crypto.subtle.importKey(
-        'raw',
-        bytes,
-        { name: 'HMAC', hash: 'SHA-256' },
-        false,
-        ['sign', 'verify'],
-      );
+      // Imported once, and used by node:crypto's HMAC, which needs no promise and no job on
+      // the thread pool.
+      const key = createSecretKey(bytes);
       const kid =
         spec.kid ?? `hs-${createHash('sha256').update(bytes).digest('base64url').slice(0, 10)}`;
       imported.push({
@@ -283,7 +285,7 @@ async function importKeys(options: TokenCodecOptions): Promise<ImportedKey[]> {
         alg: 'HS256',
         verifyKey: key,
         signKey: key,
-        hmac: createSecretKey(bytes),
+        hmac: key,
       });
     } else {
       if (spec.alg !== 'EdDSA' && spec.alg !== 'ES256') {
@@ -351,11 +353,13 @@ function readClaims(payload: Uint8Array): VerifiedToken | undefined {
 }
 
 function checkCluster(
-  token: VerifiedToken,
+  token: VerifyResult,
   expect: { cid?: string | null | undefined } | undefined,
 ): VerifyResult {
   const cid = expect?.cid;
-  return typeof cid === 'string' && token.cid !== cid ? REJECTED['foreign-cluster'] : token;
+  return token.ok && typeof cid === 'string' && token.cid !== cid
+    ? REJECTED['foreign-cluster']
+    : token;
 }
 
 /**
@@ -430,6 +434,7 @@ export async function createTokenCodec(
           'base64url',
         );
   const cache = new LruCache<string, VerifiedToken>(cacheSize);
+  const inFlight = new Map<string, Promise<VerifiedToken | RejectedToken>>();
 
   function lookup(token: string, expect: { cid?: string | null | undefined } | undefined) {
     const cached = cache.get(token);
@@ -441,7 +446,7 @@ export async function createTokenCodec(
     return checkCluster(cached, expect);
   }
 
-  return {
+  const codec: TokenCodec = {
     ttlMs,
 
     async sign(claims) {
@@ -489,54 +494,117 @@ export async function createTokenCodec(
       return { token, lsn: claims.lsn, iat, exp, maxAgeSeconds: ttlSeconds };
     },
 
-    verifyCached(token, expect) {
-      if (token.length > maxLength) return REJECTED.oversize;
-      // Only canonical tokens are ever cached: the form needs checking on a miss only.
-      const cached = lookup(token, expect);
-      if (cached !== undefined) return cached;
-      return isCanonical(token) ? undefined : REJECTED.malformed;
-    },
+    verifyCached,
+    verifyNow,
 
     async verify(token, expect) {
-      if (typeof token !== 'string' || token === '') return REJECTED.malformed;
-      // Checked before anything parses it, so a huge header costs nothing.
-      if (token.length > maxLength) return REJECTED.oversize;
-      if (!isCanonical(token)) return REJECTED.malformed;
-      const cached = lookup(token, expect);
-      if (cached !== undefined) return cached;
-
-      let header: ReturnType<typeof decodeProtectedHeader>;
-      try {
-        header = decodeProtectedHeader(token);
-      } catch {
-        return REJECTED.malformed;
+      if (typeof token !== 'string') return REJECTED.malformed;
+      const now = verifyNow(token, expect);
+      if (now !== undefined) return now;
+      // Concurrent requests that carry the same new token (a client's parallel fetches after a
+      // write) share one verification.
+      let pending = inFlight.get(token);
+      if (pending === undefined) {
+        const settled = () => inFlight.delete(token);
+        pending = verifyAsymmetric(token, keyFor(token) as ImportedKey).then((payload) =>
+          accept(token, payload),
+        );
+        inFlight.set(token, pending);
+        pending.then(settled, settled);
       }
-      const alg = header.alg;
-      if (typeof alg !== 'string' || !(algorithms as readonly string[]).includes(alg)) {
-        return REJECTED.algorithm;
-      }
-      if (header.typ !== typ) return REJECTED.typ;
-      const key = typeof header.kid === 'string' ? byKid.get(header.kid) : undefined;
-      if (!key) return REJECTED['unknown-kid'];
-      // A key is bound to its algorithm: an HS256 token "signed" with an ES256 key's public
-      // bytes (algorithm confusion) never reaches a verifier.
-      if (key.alg !== alg) return REJECTED.algorithm;
-      if (token.length - token.lastIndexOf('.') - 1 !== SIGNATURE_LENGTH[key.alg])
-        return REJECTED.malformed;
-
-      let payload: Uint8Array;
-      try {
-        ({ payload } = await compactVerify(token, key.verifyKey, { algorithms: [key.alg] }));
-      } catch (err) {
-        if (err instanceof errors.JWSSignatureVerificationFailed) return REJECTED.signature;
-        if (err instanceof errors.JOSEAlgNotAllowed) return REJECTED.algorithm;
-        return REJECTED.malformed;
-      }
-      const verified = readClaims(payload);
-      if (!verified) return REJECTED.claims;
-      if (verified.exp * 1000 <= clock.now()) return REJECTED.expired;
-      cache.set(token, verified);
-      return checkCluster(verified, expect);
+      return checkCluster(await pending, expect);
     },
   };
+  return codec;
+
+  function verifyCached(
+    token: string,
+    expect: { cid?: string | null | undefined } | undefined,
+  ): VerifyResult | undefined {
+    if (token.length > maxLength) return REJECTED.oversize;
+    // Only canonical tokens are ever cached: the form needs checking on a miss only.
+    const cached = lookup(token, expect);
+    if (cached !== undefined) return cached;
+    return isCanonical(token) ? undefined : REJECTED.malformed;
+  }
+
+  function verifyNow(
+    token: string,
+    expect: { cid?: string | null | undefined } | undefined,
+  ): VerifyResult | undefined {
+    if (typeof token !== 'string' || token === '') return REJECTED.malformed;
+    const known = verifyCached(token, expect);
+    if (known !== undefined) return known;
+    const key = keyFor(token);
+    if (!('kid' in key)) return key;
+    if (key.hmac === undefined) return undefined;
+    return checkCluster(accept(token, verifyHmac(token, key.hmac)), expect);
+  }
+
+  /**
+   * The key that may have signed `token` (canonical, not cached), or why none may: the
+   * header is read once, and a key is bound to its algorithm, so an HS256 token "signed" with
+   * an ES256 key's public bytes (algorithm confusion) never reaches a verifier.
+   */
+  function keyFor(token: string): ImportedKey | RejectedToken {
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      return REJECTED.malformed;
+    }
+    const alg = header.alg;
+    if (typeof alg !== 'string' || !(algorithms as readonly string[]).includes(alg)) {
+      return REJECTED.algorithm;
+    }
+    if (header.typ !== typ) return REJECTED.typ;
+    const key = typeof header.kid === 'string' ? byKid.get(header.kid) : undefined;
+    if (!key) return REJECTED['unknown-kid'];
+    if (key.alg !== alg) return REJECTED.algorithm;
+    // Freshgate never signs with critical extensions or an unencoded payload (RFC 7797): a
+    // token that asks for either was not made here, whichever verifier would check it.
+    if ('crit' in header || 'b64' in header) return REJECTED.malformed;
+    if (token.length - token.lastIndexOf('.') - 1 !== SIGNATURE_LENGTH[key.alg])
+      return REJECTED.malformed;
+    return key;
+  }
+
+  /** The claims of an HS256 token whose signature holds (compared in constant time). */
+  function verifyHmac(
+    token: string,
+    secret: ReturnType<typeof createSecretKey>,
+  ): Uint8Array | RejectedToken {
+    const dot = token.lastIndexOf('.');
+    const expected = createHmac('sha256', secret).update(token.slice(0, dot)).digest();
+    const given = Buffer.from(token.slice(dot + 1), 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected))
+      return REJECTED.signature;
+    return Buffer.from(token.slice(token.indexOf('.') + 1, dot), 'base64url');
+  }
+
+  async function verifyAsymmetric(
+    token: string,
+    key: ImportedKey,
+  ): Promise<Uint8Array | RejectedToken> {
+    try {
+      return (await compactVerify(token, key.verifyKey, { algorithms: [key.alg] })).payload;
+    } catch (err) {
+      if (err instanceof errors.JWSSignatureVerificationFailed) return REJECTED.signature;
+      if (err instanceof errors.JOSEAlgNotAllowed) return REJECTED.algorithm;
+      return REJECTED.malformed;
+    }
+  }
+
+  /** The result of a checked signature: its claims read and, when valid, cached. */
+  function accept(
+    token: string,
+    payload: Uint8Array | RejectedToken,
+  ): VerifiedToken | RejectedToken {
+    if (!(payload instanceof Uint8Array)) return payload;
+    const verified = readClaims(payload);
+    if (!verified) return REJECTED.claims;
+    if (verified.exp * 1000 <= clock.now()) return REJECTED.expired;
+    cache.set(token, verified);
+    return verified;
+  }
 }
