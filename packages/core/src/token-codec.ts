@@ -498,18 +498,16 @@ export async function createTokenCodec(
     verifyNow,
 
     async verify(token, expect) {
-      if (typeof token !== 'string') return REJECTED.malformed;
-      const now = verifyNow(token, expect);
-      if (now !== undefined) return now;
+      const now = screen(token, expect);
+      if (!('kid' in now)) return now;
       // Concurrent requests that carry the same new token (a client's parallel fetches after a
       // write) share one verification.
-      let pending = inFlight.get(token);
+      const text = token as string;
+      let pending = inFlight.get(text);
       if (pending === undefined) {
-        const settled = () => inFlight.delete(token);
-        pending = verifyAsymmetric(token, keyFor(token) as ImportedKey).then((payload) =>
-          accept(token, payload),
-        );
-        inFlight.set(token, pending);
+        const settled = () => inFlight.delete(text);
+        pending = verifyAsymmetric(text, now).then((payload) => accept(text, payload));
+        inFlight.set(text, pending);
         pending.then(settled, settled);
       }
       return checkCluster(await pending, expect);
@@ -532,12 +530,23 @@ export async function createTokenCodec(
     token: string,
     expect: { cid?: string | null | undefined } | undefined,
   ): VerifyResult | undefined {
+    const now = screen(token, expect);
+    return 'kid' in now ? undefined : now;
+  }
+
+  /**
+   * The result of `token` where it needs no waiting (cached, refused by its form or header, or
+   * HS256), else the EdDSA/ES256 key to verify it with: its header is read once either way.
+   */
+  function screen(
+    token: unknown,
+    expect: { cid?: string | null | undefined } | undefined,
+  ): VerifyResult | ImportedKey {
     if (typeof token !== 'string' || token === '') return REJECTED.malformed;
     const known = verifyCached(token, expect);
     if (known !== undefined) return known;
     const key = keyFor(token);
-    if (!('kid' in key)) return key;
-    if (key.hmac === undefined) return undefined;
+    if (!('kid' in key) || key.hmac === undefined) return key;
     return checkCluster(accept(token, verifyHmac(token, key.hmac)), expect);
   }
 
