@@ -165,6 +165,20 @@ describe('createTokenCodec', () => {
     });
   });
 
+  it('does not take a cached signature for a token with another payload', async () => {
+    const { codec } = await hsCodec();
+    const { token } = await codec.sign({ lsn: 5n, cid: CID });
+    expect(codec.verifyCached(token)).toMatchObject({ ok: true, lsn: 5n });
+    const [h, p, s] = token.split('.') as [string, string, string];
+    const raised = b64({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), lsn: 'FF/0' });
+    // The same signature under a raised LSN: the cache, keyed by signature, must not answer it.
+    expect(codec.verifyCached(`${h}.${raised}.${s}`)).toBeUndefined();
+    expect(codec.verifyNow(`${h}.${raised}.${s}`)).toEqual({ ok: false, reason: 'signature' });
+    expect(await codec.verify(`${h}.${raised}.${s}`)).toEqual({ ok: false, reason: 'signature' });
+    // The genuine token is still cached.
+    expect(codec.verifyCached(token)).toMatchObject({ ok: true, lsn: 5n });
+  });
+
   it('rejects expired tokens, also from the cache', async () => {
     const { codec, clock } = await hsCodec();
     const { token } = await codec.sign({ lsn: 5n, cid: CID });

@@ -44,6 +44,20 @@ export const DEFAULT_TOKEN_TYP = 'freshgate+jwt';
 export const DEFAULT_TOKEN_TTL: Duration = '10m';
 /** Default maximum token length in characters; longer tokens are rejected unparsed. */
 export const DEFAULT_TOKEN_MAX_LENGTH = 1024;
+/**
+ * The verified-token cache's key for `token`: its last 8 characters, folded into an int32 (a
+ * signed token ends with its signature, random characters). A Map finds a number without
+ * hashing a string: each request's token is a string the request parser just made, whose hash
+ * V8 would compute over all its characters. Tokens that share a key are told apart by the
+ * whole token the entry keeps.
+ */
+function cacheKey(token: string): number {
+  let key = 0;
+  for (let i = Math.max(0, token.length - 8); i < token.length; i++)
+    key = (key * 31 + token.charCodeAt(i)) | 0;
+  return key;
+}
+
 /** Default number of verified tokens kept in the cache. */
 export const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
 /** Minimum HS256 secret length in bytes (RFC 7518 §3.2: at least the hash size). */
@@ -433,14 +447,20 @@ export async function createTokenCodec(
       : Buffer.from(JSON.stringify({ alg: signer.alg, kid: signer.kid, typ })).toString(
           'base64url',
         );
-  const cache = new LruCache<string, VerifiedToken>(cacheSize);
+  // The entry keeps the whole token, compared on every hit: a token whose key is a cached
+  // token's (the same last characters) is a miss.
+  const cache = new LruCache<number, { token: string; verified: VerifiedToken }>(cacheSize);
+  const remember = (token: string, verified: VerifiedToken) =>
+    cache.set(cacheKey(token), { token, verified });
   const inFlight = new Map<string, Promise<VerifiedToken | RejectedToken>>();
 
   function lookup(token: string, expect: { cid?: string | null | undefined } | undefined) {
-    const cached = cache.get(token);
-    if (cached === undefined) return undefined;
+    const key = cacheKey(token);
+    const entry = cache.get(key);
+    if (entry === undefined || entry.token !== token) return undefined;
+    const cached = entry.verified;
     if (cached.exp * 1000 <= clock.now()) {
-      cache.delete(token);
+      cache.delete(key);
       return REJECTED.expired;
     }
     return checkCluster(cached, expect);
@@ -479,7 +499,7 @@ export async function createTokenCodec(
           .sign(signer.signKey as CryptoKey | KeyObject);
       }
       // The client sends this token back on its next requests: verifying it then is a cache hit.
-      cache.set(
+      remember(
         token,
         Object.freeze({
           ok: true as const,
@@ -613,7 +633,7 @@ export async function createTokenCodec(
     const verified = readClaims(payload);
     if (!verified) return REJECTED.claims;
     if (verified.exp * 1000 <= clock.now()) return REJECTED.expired;
-    cache.set(token, verified);
+    remember(token, verified);
     return verified;
   }
 }

@@ -198,3 +198,70 @@ describe('FreshDataSource feeds the primary budget', () => {
     }
   });
 });
+
+describe('FreshDataSource and the pool protocol', () => {
+  /** A replica pool in node-postgres' callback form, whose connect() may also return a promise. */
+  function callbackPool(options: {
+    alsoPromise?: boolean;
+    queryError?: Error;
+    throwOnConnect?: Error;
+  }) {
+    const pool = {
+      ...fakePool({}),
+      released: [] as (Error | boolean | undefined)[],
+      connect(callback?: (error: Error | undefined, client?: PoolClientLike) => void) {
+        if (options.throwOnConnect) throw options.throwOnConnect;
+        const client: PoolClientLike = {
+          query: ((_q: unknown, done: (error: Error | null, result?: unknown) => void) => {
+            setImmediate(() =>
+              options.queryError
+                ? done(options.queryError)
+                : done(null, { rows: [{ n: 1 }], rowCount: 1 }),
+            );
+          }) as unknown as PoolClientLike['query'],
+          release: (destroy?: Error | boolean) => pool.released.push(destroy),
+        };
+        setImmediate(() => callback?.(undefined, client));
+        return (options.alsoPromise ? Promise.resolve(client) : undefined) as never;
+      },
+    };
+    return pool;
+  }
+
+  it("reads a replica through node-postgres' callbacks, once even where connect() also returns a promise", async () => {
+    for (const alsoPromise of [false, true]) {
+      const replica = callbackPool({ alsoPromise });
+      const { db } = await setup(fakePool({}), replica);
+      const source = await db('eventual');
+      const result = await source.query('SELECT 1 AS n');
+      expect(result.rows).toEqual([{ n: 1 }]);
+      expect(source.freshness.servedBy).toBe('replica:r1');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(replica.released).toEqual([false]);
+    }
+  });
+
+  it('answers a replica whose connect() throws, or whose statement fails, as a rejection', async () => {
+    const lost = new Error('Connection terminated unexpectedly');
+    const throwing = callbackPool({ throwOnConnect: new Error('boom') });
+    const { db: first } = await setup(fakePool({}), throwing);
+    const refused = await (await first('eventual')).query('SELECT 1').catch((e: unknown) => e);
+    expect(toProblem(refused)?.status).toBe(503);
+    const failing = callbackPool({
+      queryError: Object.assign(new Error('no such table'), { code: '42P01' }),
+    });
+    const { db: second, failures } = await setup(fakePool({}), failing);
+    await expect((await second('eventual')).query('SELECT 1')).rejects.toThrow('no such table');
+    expect(failing.released).toEqual([false]);
+    expect(failures).toEqual([]);
+    const dying = callbackPool({ queryError: lost });
+    const { db: third, failures: lostOnes } = await setup(fakePool({}), dying);
+    const gone = await (await third('eventual')).query('SELECT 1').catch((e: unknown) => e);
+    expect(toProblem(gone)?.status).toBe(503);
+    // Each try destroys its broken connection and reports the replica (this backend keeps it
+    // in rotation, so the read tries again until its attempts are spent).
+    expect(dying.released.length).toBeGreaterThan(0);
+    expect(dying.released.every((destroyed) => destroyed === lost)).toBe(true);
+    expect(lostOnes).toEqual(dying.released.map(() => 'r1'));
+  });
+});

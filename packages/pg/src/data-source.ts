@@ -122,6 +122,73 @@ function connect(pool: PoolLike): Promise<PoolClientLike> {
   }
 }
 
+/**
+ * `pool.connect(callback)`: node-postgres makes no promise for it. A pool whose `connect` only
+ * returns a promise is followed through it; `done` is called once either way, with a client
+ * or with the error.
+ */
+function connectWith(
+  pool: PoolLike,
+  done: (error: unknown, client: PoolClientLike | undefined) => void,
+): void {
+  let called = false;
+  const once = (error: unknown, client?: PoolClientLike) => {
+    if (called) return;
+    called = true;
+    if (error == null && client == null)
+      done(new Error('pool.connect() gave no client'), undefined);
+    else done(error, error == null ? client : undefined);
+  };
+  let returned: unknown;
+  try {
+    returned = (pool.connect as (callback: typeof once) => unknown)(once);
+  } catch (error) {
+    once(error);
+    return;
+  }
+  if (isThenable(returned)) {
+    returned.then(
+      (client) => once(undefined, client as PoolClientLike),
+      (error: unknown) => once(error ?? new Error('pool.connect() failed')),
+    );
+  }
+}
+
+/**
+ * `client.query(q, callback)`: node-postgres makes no promise for it. A client whose `query`
+ * only returns a promise is followed through it; `done` is called once either way, with a
+ * result or with the error.
+ */
+function queryWith(
+  client: PoolClientLike,
+  q: { text: string; values: unknown[] | undefined },
+  done: (error: unknown, result: QueryResultLike | undefined) => void,
+): void {
+  let called = false;
+  const once = (error: unknown, result?: QueryResultLike) => {
+    if (called) return;
+    called = true;
+    done(error, result);
+  };
+  let returned: unknown;
+  try {
+    returned = (client.query as (config: typeof q, callback: typeof once) => unknown)(q, once);
+  } catch (error) {
+    once(error);
+    return;
+  }
+  if (isThenable(returned)) {
+    returned.then(
+      (result) => once(undefined, result as QueryResultLike),
+      (error: unknown) => once(error ?? new Error('query failed')),
+    );
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
+
 /** What `pool.connect()` failing means for a statement: reported to `observe`, then the error. */
 function notAcquired(
   error: unknown,
@@ -568,10 +635,17 @@ export class FreshDataSource implements Queryable {
     contract: Contract | undefined,
     attemptsLeft: number,
   ): Promise<QueryResultLike> {
+    const level = (contract ?? this.freshness.contract).level;
+    if (replica !== null) {
+      this.#backend.topology.queryStarted(replica);
+      if (level !== 'monotonic' && level !== 'causal') {
+        return new Promise((resolve, reject) => {
+          this.#readOnReplica(pool, replica, decision, q, contract, attemptsLeft, resolve, reject);
+        });
+      }
+    }
     // Decided now, from what the monitor knows when the read is routed.
     const bound = this.freshness.needsReadBound(decision, contract);
-    const level = (contract ?? this.freshness.contract).level;
-    if (replica) this.#backend.topology.queryStarted(replica);
     // Statements on the primary are load the primary budget measures; replicas are not.
     const observe = replica ? undefined : this.#backend.observePrimary;
     // The statement starts once a connection is there: a read queued for one (every
@@ -579,9 +653,7 @@ export class FreshDataSource implements Queryable {
     return connect(pool).then(
       (client) => {
         guardClient(client);
-        return replica !== null && level !== 'monotonic' && level !== 'causal'
-          ? this.#readOnReplica(client, replica, decision, q, contract, attemptsLeft)
-          : this.#readOnClient(client, replica, decision, q, contract, bound, attemptsLeft);
+        return this.#readOnClient(client, replica, decision, q, contract, bound, attemptsLeft);
       },
       (error: unknown) => {
         this.#readEnded(replica, decision);
@@ -597,43 +669,60 @@ export class FreshDataSource implements Queryable {
 
   /**
    * The commonest read: on a replica, under a contract that records nothing after it (all but
-   * monotonic and causal), so it needs no bound. A promise chain rather than an async function.
+   * monotonic and causal), so it needs no bound. It settles the caller's one promise from
+   * node-postgres' callbacks: no promise for the connection, none for the statement, no
+   * reactions between them (each costs a promise hook per request where AsyncLocalStorage runs
+   * on hooks). The callbacks run in node-postgres' context, not the request's; nothing here
+   * reads the request's context, and the OpenTelemetry pg instrumentation binds them to it.
    */
   #readOnReplica(
-    client: PoolClientLike,
+    pool: PoolLike,
     replica: string,
     decision: Decision,
     q: { text: string; values: unknown[] | undefined },
     contract: Contract | undefined,
     attemptsLeft: number,
-  ): Promise<QueryResultLike> {
-    let running: Promise<QueryResultLike>;
-    try {
-      running = client.query(q);
-    } catch (error) {
-      running = Promise.reject(error);
-    }
-    return running.then(
-      (result) => {
-        // The node reported the end of its recovery before answering.
-        const promoted = hotStandby(client) === false;
-        client.release(false);
-        this.#readEnded(replica, decision);
-        if (promoted) {
-          const failure = new NotAReplica(replica);
-          return this.#replicaFailed(failure, replica, q, contract, attemptsLeft);
+    resolve: (result: QueryResultLike | Promise<QueryResultLike>) => void,
+    reject: (error: unknown) => void,
+  ): void {
+    connectWith(pool, (error, client) => {
+      try {
+        if (client === undefined) {
+          this.#readEnded(replica, decision);
+          const failure = this.#readFailure(notAcquired(error, replica), replica);
+          resolve(this.#replicaFailed(failure, replica, q, contract, attemptsLeft));
+          return;
         }
-        // Under these contracts it only notes the replica read: there is nothing to wait for.
-        void this.freshness.observedRead(decision, contract ? { contract } : undefined);
-        return result;
-      },
-      (error: unknown) => {
-        client.release(isConnectionError(error) ? (error as Error) : false);
-        this.#readEnded(replica, decision);
-        const failure = this.#readFailure(error, replica);
-        return this.#replicaFailed(failure, replica, q, contract, attemptsLeft);
-      },
-    );
+        guardClient(client);
+        queryWith(client, q, (error, result) => {
+          try {
+            if (error != null) {
+              client.release(isConnectionError(error) ? (error as Error) : false);
+              this.#readEnded(replica, decision);
+              const failure = this.#readFailure(error, replica);
+              resolve(this.#replicaFailed(failure, replica, q, contract, attemptsLeft));
+              return;
+            }
+            // The node reported the end of its recovery before answering.
+            const promoted = hotStandby(client) === false;
+            client.release(false);
+            this.#readEnded(replica, decision);
+            if (promoted) {
+              const failure = new NotAReplica(replica);
+              resolve(this.#replicaFailed(failure, replica, q, contract, attemptsLeft));
+              return;
+            }
+            // Under these contracts it only notes the replica read: there is nothing to wait for.
+            void this.freshness.observedRead(decision, contract ? { contract } : undefined);
+            resolve(result as QueryResultLike);
+          } catch (failure) {
+            reject(failure);
+          }
+        });
+      } catch (failure) {
+        reject(failure);
+      }
+    });
   }
 
   async #readOnClient(
