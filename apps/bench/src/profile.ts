@@ -43,8 +43,7 @@ const TOP_FRAMES = 8;
 /** The changes the published before/after compares (rewrite with the next comparison). */
 const CUTS = [
   "a replica read under every contract but monotonic and causal takes its connection and runs its statement through node-postgres' callbacks and settles one promise (it made a promise for the connection, one for the statement and a reaction on each)",
-  "the verified-token cache is keyed by the token's signature, its last 43 characters, with the whole token compared on a hit (each request's token is a new string, whose hash V8 computed over all its characters)",
-  'HS256 tokens are verified on arrival with `node:crypto`, without a promise, so a request with a token seen for the first time starts synchronously',
+  'the verified-token cache finds a token by an integer folded from its last 8 characters and compares the whole token on a hit (it was keyed by the whole token, a string the request parser had just made, which V8 hashed over all its characters on every request)',
 ];
 
 interface ProfiledRun extends ProfileSummary {
