@@ -32,6 +32,19 @@ function tokenLsn(token: string): bigint {
   return parseLsn(payload.lsn);
 }
 
+/**
+ * A violating session's exchanges for the report: those of the second before the violating read
+ * (`route` ends `at <ms> ms`) and the half second after it, then the last ten.
+ */
+function violationLog(log: readonly string[], route: string): string {
+  const at = Number(/at (\d+) ms$/.exec(route)?.[1] ?? Number.NaN);
+  const around = log.filter((line) => {
+    const start = Number(/^(\d+)–/.exec(line)?.[1] ?? Number.NaN);
+    return start >= at - 1_000 && start <= at + 500;
+  });
+  return [...around, '…', ...log.slice(-10)].join('\n');
+}
+
 /** How a load session carries what it has observed. */
 type Carry = 'token' | 'cookie' | 'session';
 const CARRIES: readonly Carry[] = ['token', 'cookie', 'session'];
@@ -296,7 +309,9 @@ describe('live failover: the same process keeps serving while the primary addres
     if (report.examples.length > 0)
       console.info(
         `switchover at ${(times.stoppedAt - load.startedAt).toFixed(0)}–${(times.promotedAt - load.startedAt).toFixed(0)} ms; topology:\n${changes.join('\n')}\n${report.examples
-          .map((e) => `${e.session}:\n${load.logs.get(e.session)?.slice(-40).join('\n')}`)
+          .map(
+            (e) => `${e.session}:\n${violationLog(load.logs.get(e.session) ?? [], e.route ?? '')}`,
+          )
           .join('\n')}`,
       );
     expect(undocumented.map((f) => f.what).slice(0, 5)).toEqual([]);
