@@ -171,7 +171,7 @@ describe('createTokenCodec', () => {
     expect(codec.verifyCached(token)).toMatchObject({ ok: true, lsn: 5n });
     const [h, p, s] = token.split('.') as [string, string, string];
     const raised = b64({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), lsn: 'FF/0' });
-    // The same signature under a raised LSN: the cache, keyed by signature, must not answer it.
+    // The same signature under a raised LSN: the cache, keyed by the last characters, must not answer it.
     expect(codec.verifyCached(`${h}.${raised}.${s}`)).toBeUndefined();
     expect(codec.verifyNow(`${h}.${raised}.${s}`)).toEqual({ ok: false, reason: 'signature' });
     expect(await codec.verify(`${h}.${raised}.${s}`)).toEqual({ ok: false, reason: 'signature' });

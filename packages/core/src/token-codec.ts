@@ -44,20 +44,6 @@ export const DEFAULT_TOKEN_TYP = 'freshgate+jwt';
 export const DEFAULT_TOKEN_TTL: Duration = '10m';
 /** Default maximum token length in characters; longer tokens are rejected unparsed. */
 export const DEFAULT_TOKEN_MAX_LENGTH = 1024;
-/**
- * The verified-token cache's key for `token`: its last 8 characters, folded into an int32 (a
- * signed token ends with its signature, random characters). A Map finds a number without
- * hashing a string: each request's token is a string the request parser just made, whose hash
- * V8 would compute over all its characters. Tokens that share a key are told apart by the
- * whole token the entry keeps.
- */
-function cacheKey(token: string): number {
-  let key = 0;
-  for (let i = Math.max(0, token.length - 8); i < token.length; i++)
-    key = (key * 31 + token.charCodeAt(i)) | 0;
-  return key;
-}
-
 /** Default number of verified tokens kept in the cache. */
 export const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
 /** Minimum HS256 secret length in bytes (RFC 7518 §3.2: at least the hash size). */
@@ -374,6 +360,20 @@ function checkCluster(
   return token.ok && typeof cid === 'string' && token.cid !== cid
     ? REJECTED['foreign-cluster']
     : token;
+}
+
+/**
+ * The verified-token cache's key for `token`: its last 8 characters, folded into an int32 (a
+ * signed token ends with its signature, random characters). A Map finds a number without
+ * hashing a string: each request's token is a string the request parser just made, whose hash
+ * V8 would compute over all its characters. Tokens that share a key are told apart by the
+ * whole token the entry keeps.
+ */
+function cacheKey(token: string): number {
+  let key = 0;
+  for (let i = Math.max(0, token.length - 8); i < token.length; i++)
+    key = (key * 31 + token.charCodeAt(i)) | 0;
+  return key;
 }
 
 /**

@@ -123,64 +123,34 @@ function connect(pool: PoolLike): Promise<PoolClientLike> {
 }
 
 /**
- * `pool.connect(callback)`: node-postgres makes no promise for it. A pool whose `connect` only
- * returns a promise is followed through it; `done` is called once either way, with a client
- * or with the error.
+ * `method.call(target, [arg,] callback)` in node-postgres' callback form (`pool.connect`,
+ * `client.query`), which makes no promise. A method that only returns a promise is followed
+ * through it; `done` is called once either way.
  */
-function connectWith(
-  pool: PoolLike,
-  done: (error: unknown, client: PoolClientLike | undefined) => void,
+function callBack<T>(
+  target: object,
+  method: (...args: never[]) => unknown,
+  arg: unknown,
+  done: (error: unknown, value: T | undefined) => void,
 ): void {
   let called = false;
-  const once = (error: unknown, client?: PoolClientLike) => {
+  const once = (error: unknown, value?: T) => {
     if (called) return;
     called = true;
-    if (error == null && client == null)
-      done(new Error('pool.connect() gave no client'), undefined);
-    else done(error, error == null ? client : undefined);
+    done(error, value);
   };
+  const call = method as (...args: unknown[]) => unknown;
   let returned: unknown;
   try {
-    returned = (pool.connect as (callback: typeof once) => unknown)(once);
+    returned = arg === undefined ? call.call(target, once) : call.call(target, arg, once);
   } catch (error) {
     once(error);
     return;
   }
   if (isThenable(returned)) {
     returned.then(
-      (client) => once(undefined, client as PoolClientLike),
-      (error: unknown) => once(error ?? new Error('pool.connect() failed')),
-    );
-  }
-}
-
-/**
- * `client.query(q, callback)`: node-postgres makes no promise for it. A client whose `query`
- * only returns a promise is followed through it; `done` is called once either way, with a
- * result or with the error.
- */
-function queryWith(
-  client: PoolClientLike,
-  q: { text: string; values: unknown[] | undefined },
-  done: (error: unknown, result: QueryResultLike | undefined) => void,
-): void {
-  let called = false;
-  const once = (error: unknown, result?: QueryResultLike) => {
-    if (called) return;
-    called = true;
-    done(error, result);
-  };
-  let returned: unknown;
-  try {
-    returned = (client.query as (config: typeof q, callback: typeof once) => unknown)(q, once);
-  } catch (error) {
-    once(error);
-    return;
-  }
-  if (isThenable(returned)) {
-    returned.then(
-      (result) => once(undefined, result as QueryResultLike),
-      (error: unknown) => once(error ?? new Error('query failed')),
+      (value) => once(undefined, value as T),
+      (error: unknown) => once(error ?? new Error('node-postgres call failed')),
     );
   }
 }
@@ -685,16 +655,16 @@ export class FreshDataSource implements Queryable {
     resolve: (result: QueryResultLike | Promise<QueryResultLike>) => void,
     reject: (error: unknown) => void,
   ): void {
-    connectWith(pool, (error, client) => {
+    callBack<PoolClientLike>(pool, pool.connect, undefined, (error, client) => {
       try {
-        if (client === undefined) {
+        if (error != null || client == null) {
           this.#readEnded(replica, decision);
           const failure = this.#readFailure(notAcquired(error, replica), replica);
           resolve(this.#replicaFailed(failure, replica, q, contract, attemptsLeft));
           return;
         }
         guardClient(client);
-        queryWith(client, q, (error, result) => {
+        callBack<QueryResultLike>(client, client.query, q, (error, result) => {
           try {
             if (error != null) {
               client.release(isConnectionError(error) ? (error as Error) : false);
