@@ -450,12 +450,19 @@ describe('decide: one replica per request, sticky sessions', () => {
     );
     expect(d).toMatchObject({ kind: 'replica', reason: 'sticky-replica' });
     expect(d.kind === 'replica' && d.node.name).toBe('r2');
-    // read-your-writes has no read floor to protect: no stickiness.
+    // Its read-your-writes reads stick too: what it read under monotonic may be known only as
+    // "on r2", and a detail page must not show less than the feed before it did.
     const ryw = decide(
       routeRequest(defineContract('read-your-writes'), { stickyRoute: 'replica:r2' }),
       ctx,
     );
-    expect(ryw.kind === 'replica' && ryw.node.name).toBe('r1');
+    expect(ryw).toMatchObject({ kind: 'replica', reason: 'sticky-replica' });
+    expect(ryw.kind === 'replica' && ryw.node.name).toBe('r2');
+    // Bounded staleness and eventual reads do not.
+    for (const c of [defineContract({ maxLag: '10s' }), defineContract('eventual')]) {
+      const d = decide(routeRequest(c, { stickyRoute: 'replica:r2' }), ctx);
+      expect(d.kind === 'replica' && d.node.name).toBe('r1');
+    }
   });
 
   it('leaves a sticky replica only for the primary when it is unavailable', () => {

@@ -610,7 +610,8 @@ function better(a: ReplicaState, b: ReplicaState, selection: SelectionPolicy): b
  * a barrier too (a fresh look), and only past the fresh position routes to the primary
  * without waiting; a request that used a replica keeps it (or leaves for the primary: no time
  * travel within a request);
- * monotonic/causal sessions stick to their last node; otherwise the policy picks among
+ * monotonic/causal sessions stick to their last node, and so do their read-your-writes reads
+ * (a floor the session read under monotonic is often only that node); otherwise the policy picks among
  * healthy replicas of the same cluster whose replay LSN ≥ the required LSN (and, for
  * `{ maxLag }`, whose lag ≤ maxLag). When none qualifies but one is merely behind, the first
  * answer is a single `check` of the most advanced one; then the fallback chain applies, and a
@@ -704,7 +705,12 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
     return runFallbacks(request, ctx, level, 'request-replica-unavailable', null, pinned);
   }
 
-  if (request.stickyRoute !== null && (level === 'monotonic' || level === 'causal')) {
+  // Read-your-writes sticks too: a session that read something under monotonic must not read
+  // an older version of it on the next page (the pin or token names the node, not an LSN).
+  if (
+    request.stickyRoute !== null &&
+    (level === 'read-your-writes' || level === 'monotonic' || level === 'causal')
+  ) {
     if (request.stickyRoute === 'primary') {
       return runFallbacks(request, ctx, level, 'sticky-primary', null, null);
     }

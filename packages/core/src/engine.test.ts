@@ -725,9 +725,12 @@ describe('engine: monotonic floors', () => {
     await next.observedRead(next.route());
     expect(next.token).toBeNull();
     expect(headers.length).toBe(before);
-    // Read-your-writes does not care where the client read.
+    // Read-your-writes stays there too: r2 may be behind what the monotonic read showed.
     const ryw = await engine.begin({ contract: 'read-your-writes', token });
-    expect(ryw.route()).toMatchObject({ kind: 'replica', node: { name: 'r2' } });
+    expect(ryw.route()).toMatchObject({ kind: 'replica', node: { name: 'r1' } });
+    // Eventual does not care where the client read.
+    const eventual = await engine.begin({ contract: 'eventual', token });
+    expect(eventual.route()).toMatchObject({ kind: 'replica', node: { name: 'r2' } });
   });
 
   it('token-only: a new second reissues the claim, so that it covers the later reads', async () => {

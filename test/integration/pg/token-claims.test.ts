@@ -1,3 +1,4 @@
+import { memoryPinStore } from '@freshgate/core';
 import type { Freshgate, PoolClientLike, PoolLike } from '@freshgate/pg';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,6 +47,8 @@ describe('token-only monotonic reads: the token names the replica, no statement 
   // are asked once whether they are standbys.
   const own = counts();
   const given = counts();
+  // Sessions known by a key share their pins between the two instances.
+  const pinStore = memoryPinStore();
 
   beforeAll(async () => {
     cluster = await startCluster({ replicas: 2 });
@@ -65,6 +68,7 @@ describe('token-only monotonic reads: the token names the replica, no statement 
       );
       const freshgate = await freshgateFor(cluster, {
         replicas,
+        pinStore,
         selection: 'round-robin',
         // A replica more than 300 ms behind leaves the rotation within 100 ms: the clients on
         // it must leave it too.
@@ -170,5 +174,65 @@ describe('token-only monotonic reads: the token names the replica, no statement 
       expect(client.routes.get('replica:r2') ?? 0).toBeGreaterThan(0);
     }
     expect(pauses).toBeGreaterThan(2);
+  }, 60_000);
+  it('a read-your-writes read never shows less than a monotonic read before it, for token-only and session-key clients', async () => {
+    // No writes of their own: what a monotonic read on a replica leaves is "on that replica"
+    // (a token's claim, a pin's node), and a read-your-writes read elsewhere could be older.
+    await cluster.replica('r2').setApplyDelay(60);
+    let writing = true;
+    const writerClient = new pg.Client(cluster.primary.connection);
+    await writerClient.connect();
+    const writer = (async () => {
+      while (writing) {
+        await writerClient.query('UPDATE counter SET v = v + 1 WHERE id = 1');
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await writerClient.end();
+    })();
+    const clients = Array.from({ length: 6 }, (_, i) => ({
+      name: `client ${i}`,
+      sessionKey: i % 2 === 0 ? undefined : `ryw-session-${i}`,
+      token: undefined as string | undefined,
+      // The highest value a monotonic read showed this client.
+      floor: 0n,
+      ryw: { replica: 0, total: 0 },
+    }));
+    let request = 0;
+    const until = performance.now() + 5_000;
+    try {
+      while (performance.now() < until) {
+        for (const client of clients) {
+          const freshgate = instances[request++ % instances.length]!;
+          const contract = Math.random() < 0.5 ? 'monotonic' : 'read-your-writes';
+          const { db, freshness } = await freshgate.begin({
+            contract,
+            token: client.token,
+            sessionKey: client.sessionKey,
+          });
+          const { rows } = await db.query<{ v: string }>('SELECT v FROM counter WHERE id = 1');
+          const v = BigInt(rows[0]!.v);
+          const route = freshness.headers['X-Freshness-Route']!;
+          expect(
+            v,
+            `${client.name} (${client.sessionKey ? 'session key' : 'token only'}) read ${v} under ${contract} on ${route} after a monotonic read of ${client.floor}`,
+          ).toBeGreaterThanOrEqual(client.floor);
+          if (contract === 'monotonic') client.floor = v;
+          else {
+            client.ryw.total++;
+            if (route.startsWith('replica:')) client.ryw.replica++;
+          }
+          if (client.sessionKey === undefined) client.token = freshness.token ?? client.token;
+        }
+      }
+    } finally {
+      writing = false;
+      await writer;
+      await cluster.replica('r2').setApplyDelay(0);
+    }
+    console.info(
+      `[token claims] read-your-writes after monotonic: ${request} reads; ${clients.map((c) => `${c.name}: ${c.ryw.replica}/${c.ryw.total} on replicas`).join('; ')}`,
+    );
+    // Their read-your-writes reads still use replicas.
+    for (const client of clients) expect(client.ryw.replica).toBeGreaterThan(client.ryw.total / 2);
   }, 60_000);
 });
