@@ -480,6 +480,25 @@ describe('decide: one replica per request, sticky sessions', () => {
     ).toBe('sticky-unavailable');
   });
 
+  it('read-your-writes leaves an unavailable sticky replica after a barrier, for any replica past it', () => {
+    const { ctx, topology } = setup('caught-up');
+    topology.updateReplica('r2', { health: 'quarantined' });
+    const ryw = defineContract({ contract: 'read-your-writes', fallback: 'stale' });
+    // What the session read on r2 is bounded by the primary's position from now on.
+    expect(
+      decide(routeRequest(ryw, { stickyRoute: 'replica:r2', startedAt: 5 }), ctx),
+    ).toMatchObject({ kind: 'barrier', reason: 'sticky-unavailable', since: 5 });
+    const after = decide(
+      routeRequest(ryw, { stickyRoute: 'replica:r2', barrierLsn: 100n, requiredLsn: 100n }),
+      ctx,
+    );
+    expect(after.kind === 'replica' && after.node.name).toBe('r1');
+    // Without a barrier to be had, the route's fallback chain decides.
+    expect(
+      decide(routeRequest(ryw, { stickyRoute: 'replica:r2', barrierFailed: true }), ctx),
+    ).toMatchObject({ kind: 'error', reason: 'sticky-unavailable' });
+  });
+
   it('leaves a sticky replica for another only once it is proven behind the required LSN', () => {
     const { ctx, topology, clock } = setup('caught-up');
     topology.updateReplica('r2', { replayLsn: 80n });

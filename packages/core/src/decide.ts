@@ -510,8 +510,12 @@ function predictedWait(
  * barrier to be had: the fallback chain.
  */
 function leaveSticky(request: RouteRequest, ctx: DecideContext, level: ContractLevel): Decision {
-  if (request.stickySince !== null && request.barrierLsn === null && !request.barrierFailed)
-    return barrier('sticky-unavailable', request.stickySince);
+  if (request.barrierLsn === null && !request.barrierFailed) {
+    // What a token's claims read is bounded by the primary's position after `stickySince`,
+    // what a pin's node served by its position after the request began.
+    if (request.stickySince !== null) return barrier('sticky-unavailable', request.stickySince);
+    if (level === 'read-your-writes') return barrier('sticky-unavailable', request.startedAt);
+  }
   return runFallbacks(request, ctx, level, 'sticky-unavailable', null, null);
 }
 
@@ -707,9 +711,12 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
 
   // Read-your-writes sticks too: a session that read something under monotonic must not read
   // an older version of it on the next page (the pin or token names the node, not an LSN).
+  // Unlike monotonic it does not keep to the node for its fallback chain: once a barrier
+  // bounds what was read there, any replica that has replayed it will do.
+  const ryw = level === 'read-your-writes';
   if (
     request.stickyRoute !== null &&
-    (level === 'read-your-writes' || level === 'monotonic' || level === 'causal')
+    (level === 'monotonic' || level === 'causal' || (ryw && request.barrierLsn === null))
   ) {
     if (request.stickyRoute === 'primary') {
       return runFallbacks(request, ctx, level, 'sticky-primary', null, null);

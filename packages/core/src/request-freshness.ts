@@ -285,7 +285,9 @@ export class RequestFreshness {
    * The LSN reads of `contract` must reach: max(token, pin, barrier, read floor), or `null`.
    */
   requiredLsn(contract: Contract = this.#contract): bigint | null {
-    const monotonic = contract.level === 'monotonic' || contract.level === 'causal';
+    // Read-your-writes includes what the session read under monotonic too (see `decide`).
+    const level = contract.level;
+    const monotonic = level === 'monotonic' || level === 'causal' || level === 'read-your-writes';
     const known = maxLsn(maxLsn(this.#request.tokenLsn, this.#pinLsn), this.#barrierLsn);
     return maxLsn(known, monotonic ? this.#floor : null);
   }
