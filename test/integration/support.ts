@@ -1,4 +1,5 @@
 import { createFreshgate, type Freshgate, type FreshgateOptions } from '@freshgate/pg';
+import pg from 'pg';
 import type { Cluster } from '../harness/index.js';
 
 /** A secret for tests only. */
@@ -38,4 +39,27 @@ export async function untilHealthy(
     }
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * Bumps row 1 of `counter (id, v)` on the primary every ~2 ms, on a connection of its own,
+ * until `stop()`: a value that only grows, for tests of reads that must never go back.
+ */
+export async function counterWriter(cluster: Cluster): Promise<{ stop(): Promise<void> }> {
+  let writing = true;
+  const client = new pg.Client(cluster.primary.connection);
+  await client.connect();
+  const loop = (async () => {
+    while (writing) {
+      await client.query('UPDATE counter SET v = v + 1 WHERE id = 1');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await client.end();
+  })();
+  return {
+    stop: () => {
+      writing = false;
+      return loop;
+    },
+  };
 }

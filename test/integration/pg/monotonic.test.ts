@@ -1,9 +1,8 @@
 import { memoryPinStore } from '@freshgate/core';
 import type { Freshgate } from '@freshgate/pg';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../../harness/index.js';
-import { freshgateFor, untilHealthy } from '../support.js';
+import { counterWriter, freshgateFor, untilHealthy } from '../support.js';
 
 describe('monotonic reads across replicas with different delays and pauses', () => {
   let cluster: Cluster;
@@ -29,16 +28,7 @@ describe('monotonic reads across replicas with different delays and pauses', () 
 
   it('never shows a session a value below one it has already read (token and session-key sessions)', async () => {
     await cluster.replica('r1').setApplyDelay(150);
-    let writing = true;
-    const writerClient = new pg.Client(cluster.primary.connection);
-    await writerClient.connect();
-    const writer = (async () => {
-      while (writing) {
-        await writerClient.query('UPDATE counter SET v = v + 1 WHERE id = 1');
-        await new Promise((r) => setTimeout(r, 2));
-      }
-      await writerClient.end();
-    })();
+    const writer = await counterWriter(cluster);
     let toggling = true;
     const toggler = (async () => {
       const r2 = cluster.replica('r2');
@@ -90,9 +80,8 @@ describe('monotonic reads across replicas with different delays and pauses', () 
         }
       }
     } finally {
-      writing = false;
       toggling = false;
-      await Promise.all([writer, toggler]);
+      await Promise.all([writer.stop(), toggler]);
       await cluster.replica('r2').resume();
       await cluster.replica('r1').setApplyDelay(0);
     }

@@ -3,7 +3,7 @@ import type { Freshgate, PoolClientLike, PoolLike } from '@freshgate/pg';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../../harness/index.js';
-import { freshgateFor, untilHealthy } from '../support.js';
+import { counterWriter, freshgateFor, untilHealthy } from '../support.js';
 
 // Token-only clients (no session key) under `monotonic`: a replica read is followed by no
 // statement of its own; the client's next token names the replica instead, and its next reads
@@ -88,16 +88,7 @@ describe('token-only monotonic reads: the token names the replica, no statement 
 
   it('never shows a client a value below one it read, across two app instances, while the replica its token names leaves the rotation and comes back', async () => {
     await cluster.replica('r2').setApplyDelay(40);
-    let writing = true;
-    const writerClient = new pg.Client(cluster.primary.connection);
-    await writerClient.connect();
-    const writer = (async () => {
-      while (writing) {
-        await writerClient.query('UPDATE counter SET v = v + 1 WHERE id = 1');
-        await new Promise((r) => setTimeout(r, 2));
-      }
-      await writerClient.end();
-    })();
+    const writer = await counterWriter(cluster);
     // The replicas stop replaying for 1.2 s in turn: each leaves the rotation, then comes back.
     let pausing = true;
     let pauses = 0;
@@ -149,9 +140,8 @@ describe('token-only monotonic reads: the token names the replica, no statement 
         }
       }
     } finally {
-      writing = false;
       pausing = false;
-      await Promise.all([writer, pauser]);
+      await Promise.all([writer.stop(), pauser]);
       await Promise.all(cluster.replicas.map((r) => r.resume()));
       await cluster.replica('r2').setApplyDelay(0);
     }
@@ -179,16 +169,7 @@ describe('token-only monotonic reads: the token names the replica, no statement 
     // No writes of their own: what a monotonic read on a replica leaves is "on that replica"
     // (a token's claim, a pin's node), and a read-your-writes read elsewhere could be older.
     await cluster.replica('r2').setApplyDelay(60);
-    let writing = true;
-    const writerClient = new pg.Client(cluster.primary.connection);
-    await writerClient.connect();
-    const writer = (async () => {
-      while (writing) {
-        await writerClient.query('UPDATE counter SET v = v + 1 WHERE id = 1');
-        await new Promise((r) => setTimeout(r, 2));
-      }
-      await writerClient.end();
-    })();
+    const writer = await counterWriter(cluster);
     const clients = Array.from({ length: 6 }, (_, i) => ({
       name: `client ${i}`,
       sessionKey: i % 2 === 0 ? undefined : `ryw-session-${i}`,
@@ -225,8 +206,7 @@ describe('token-only monotonic reads: the token names the replica, no statement 
         }
       }
     } finally {
-      writing = false;
-      await writer;
+      await writer.stop();
       await cluster.replica('r2').setApplyDelay(0);
     }
     console.info(
