@@ -285,11 +285,12 @@ export class RequestFreshness {
    * The LSN reads of `contract` must reach: max(token, pin, barrier, read floor), or `null`.
    */
   requiredLsn(contract: Contract = this.#contract): bigint | null {
-    // Read-your-writes includes what the session read under monotonic too (see `decide`).
+    // Read-your-writes keeps the read floor too: what the session read under monotonic (see
+    // `decide`). Bounded-staleness and eventual reads do not.
     const level = contract.level;
-    const monotonic = level === 'monotonic' || level === 'causal' || level === 'read-your-writes';
+    const keepsFloor = level === 'monotonic' || level === 'causal' || level === 'read-your-writes';
     const known = maxLsn(maxLsn(this.#request.tokenLsn, this.#pinLsn), this.#barrierLsn);
-    return maxLsn(known, monotonic ? this.#floor : null);
+    return maxLsn(known, keepsFloor ? this.#floor : null);
   }
 
   /**
