@@ -76,6 +76,24 @@ async function control(run: () => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * Opens every connection each pool may hold. node-postgres opens them on demand, so a cell
+ * whose first burst finds a pool empty waits for up to `max` connection starts at once (20
+ * took about 400 ms here): a strategy whose pools sat idle in the cells before (the two
+ * instances' pools, each used by one strategy only) would pay that in its read p99, and
+ * the others would not.
+ */
+async function fill(pools: readonly pg.Pool[]): Promise<void> {
+  await Promise.all(
+    pools.map(async (pool) => {
+      const clients = await Promise.all(
+        Array.from({ length: pool.options.max ?? 10 }, () => pool.connect()),
+      );
+      for (const client of clients) client.release();
+    }),
+  );
+}
+
 function backgroundWriter(url: string, perSecond: number) {
   const client = new pg.Client({ connectionString: url });
   client.on('error', () => {});
@@ -155,14 +173,15 @@ export async function runOffload(
 ): Promise<OffloadResult> {
   const started = performance.now();
   const loadBefore = loadAverage();
+  // Pools keep their connections (no idle timeout) and are filled before each cell.
+  const pool = (connectionString: string) => ({
+    connectionString,
+    max: settings.poolSize,
+    idleTimeoutMillis: 0,
+  });
   const nodes: Nodes = {
-    primary: countedPool('primary', {
-      connectionString: cluster.primary.url,
-      max: settings.poolSize,
-    }),
-    replicas: cluster.replicas.map((r) =>
-      countedPool(r.name, { connectionString: r.url, max: settings.poolSize }),
-    ),
+    primary: countedPool('primary', pool(cluster.primary.url)),
+    replicas: cluster.replicas.map((r) => countedPool(r.name, pool(r.url))),
   };
   const redis = pinStoreRedis(cluster.redisUrl);
   await redis.connect();
@@ -204,6 +223,7 @@ export async function runOffload(
     await instance(Math.floor(settings.poolSize / 2)),
   ];
   const gates = [fg, predicted, ...instances];
+  const pools = [...[nodes.primary, ...nodes.replicas].map((n) => n.pool), ...instancePools];
   // Every session of every cell starts with records from an earlier visit, written now and
   // replicated before any lag is injected.
   const cellCount =
@@ -253,6 +273,7 @@ export async function runOffload(
               afterWriteMs: scenario.afterWriteMs ?? settings.afterWriteMs,
               writeFraction,
             };
+            await fill(pools);
             const replicaHealth = healthLine(fg);
             const cell = cellNumber++;
             const result = await runJourney(
@@ -286,11 +307,7 @@ export async function runOffload(
     await stopWriter();
     await Promise.all(cluster.replicas.map((r) => control(() => r.setApplyDelay(0))));
     await Promise.all(gates.map((g) => g.close()));
-    await Promise.all(
-      [...[nodes.primary, ...nodes.replicas].map((n) => n.pool), ...instancePools].map((pool) =>
-        pool.end(),
-      ),
-    );
+    await Promise.all(pools.map((p) => p.end()));
     redis.disconnect();
   }
   return {
