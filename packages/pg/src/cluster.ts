@@ -4,6 +4,7 @@ import {
   type Duration,
   type EngineOptions,
   NotStartedError,
+  parseLsn,
   type ReadCount,
   type RequestFreshness,
   type TopologySnapshot,
@@ -21,6 +22,7 @@ import {
   withTimeout,
 } from '@freshgate/core/adapter';
 import pg from 'pg';
+import { isConnectionError } from './connection-errors.js';
 import { runWithDb } from './current-db.js';
 import {
   type CommitLsnFunction,
@@ -34,6 +36,7 @@ import type { ClientLike, PoolConfigLike, PoolLike } from './pg-types.js';
 import { identityCheckedPool } from './primary-identity.js';
 import { PrimaryPosition } from './primary-position.js';
 import { type ProbeOptions, type ProbeReplicaStatus, ReplicaProbe } from './probe.js';
+import { ReplayWaits } from './replay-waits.js';
 
 /** Default time a request may wait for a pool connection before it fails. */
 export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000;
@@ -152,6 +155,7 @@ export class Freshgate {
   #ready = false;
   #barrierClient: Promise<ClientLike> | undefined;
   #closed = false;
+  readonly #replayWaits: ReplayWaits;
   readonly #contracts;
   readonly #barrierTimeoutMs: number;
 
@@ -242,6 +246,29 @@ export class Freshgate {
       clock ?? systemClock,
       () => this.monitor.primarySample(),
     );
+    const reportFailure = (name: string) => {
+      // The primary is never taken out by the data source: only its monitor judges it.
+      if (name !== this.topology.primary.name)
+        this.topology.updateReplica(name, { health: 'down' });
+      void this.monitor.pollNow(name);
+    };
+    const replayLsn = async (name: string): Promise<bigint | undefined> => {
+      const pool = this.replicas.get(name);
+      if (!pool) return undefined;
+      try {
+        const { rows } = await pool.query('SELECT pg_last_wal_replay_lsn()::text AS lsn');
+        const text = rows[0]?.lsn as string | undefined;
+        if (!text) return undefined;
+        const lsn = parseLsn(text);
+        this.topology.observeReplayLsn(name, lsn);
+        return lsn;
+      } catch (error) {
+        if (isConnectionError(error)) reportFailure(name);
+        return undefined;
+      }
+    };
+    this.#replayWaits = new ReplayWaits(replayLsn, waitPollMs);
+    const replayWaits = this.#replayWaits;
     this.#backend = {
       topology: this.topology,
       primaryPositionAfter: (since) => position.after(since),
@@ -250,15 +277,11 @@ export class Freshgate {
       ),
       replicas: this.replicas,
       commitLsnFunction: () => this.#commitLsnFunction,
-      reportFailure: (name) => {
-        // The primary is never taken out by the data source: only its monitor judges it.
-        if (name !== this.topology.primary.name)
-          this.topology.updateReplica(name, { health: 'down' });
-        void this.monitor.pollNow(name);
-      },
+      reportFailure,
       observePrimary: (latencyMs, outcome) =>
         this.engine.observePrimary(latencyMs, outcome, this.primary.waitingCount),
-      waitPollMs,
+      replayLsn,
+      waitForReplay: (name, lsn, timeoutMs) => replayWaits.wait(name, lsn, timeoutMs),
     };
   }
 
@@ -367,6 +390,7 @@ export class Freshgate {
   /** Stops the monitor and ends the pools freshgate created (the caller's pools are left open). */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#replayWaits.close();
     this.engine.close();
     await this.probe?.stop();
     const barrier = this.#barrierClient;

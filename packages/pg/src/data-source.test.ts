@@ -57,7 +57,8 @@ async function setup(primary: PoolLike, replica: PoolLike) {
       expect(latencyMs).toBeGreaterThanOrEqual(0);
       observed.push(outcome);
     },
-    waitPollMs: 1,
+    replayLsn: async () => 0x10n,
+    waitForReplay: async () => {},
   };
   const db = async (contract: 'strong' | 'eventual') =>
     new FreshDataSource(backend, await engine.begin({ contract }), {

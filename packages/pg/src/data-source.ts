@@ -62,8 +62,13 @@ export interface DataSourceBackend {
   reportFailure(name: string): void;
   /** Reports one statement run on the primary to the primary budget (see `engine.observePrimary`). */
   observePrimary(latencyMs: number, outcome: PrimaryOutcome): void;
-  /** Longest wait of one `wait` fallback poll loop iteration. */
-  waitPollMs: number;
+  /** The replica's replay position, read by a statement sent now; `undefined` if unreadable. */
+  replayLsn(name: string): Promise<bigint | undefined>;
+  /**
+   * Resolves once replica `name` has replayed `lsn`, a read of its position failed, or
+   * `timeoutMs` passed; the requests waiting on one replica share its position reads.
+   */
+  waitForReplay(name: string, lsn: bigint, timeoutMs: number): Promise<void>;
 }
 
 /** `Retry-After` of a fallback that found no slot: the cap frees within its 100 ms wait. */
@@ -242,8 +247,6 @@ const transactionScope = new AsyncLocalStorage<TransactionScope>();
 
 /** Decisions one read may take (barriers, checks, waits, failed replicas) before a 503. */
 const READ_ATTEMPTS = 12;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The request-scoped data source (`req.db`). Reads are routed by the request's freshness
@@ -557,10 +560,10 @@ export class FreshDataSource implements Queryable {
           }
           continue;
         case 'check':
-          await this.#replayLsn(decision.node.name);
+          await this.#backend.replayLsn(decision.node.name);
           continue;
         case 'wait':
-          await this.#waitFor(decision.node.name, decision.lsn, decision.timeoutMs);
+          await this.#backend.waitForReplay(decision.node.name, decision.lsn, decision.timeoutMs);
           continue;
         case 'primary':
         case 'replica':
@@ -771,32 +774,5 @@ export class FreshDataSource implements Queryable {
     if (replica) this.#backend.topology.queryFinished(replica);
     else if (decision.kind === 'primary' && decision.fallback === 'primary')
       this.freshness.fallbackEnded();
-  }
-
-  async #replayLsn(name: string): Promise<bigint | undefined> {
-    const pool = this.#backend.replicas.get(name);
-    if (!pool) return undefined;
-    try {
-      const { rows } = await pool.query('SELECT pg_last_wal_replay_lsn()::text AS lsn');
-      const text = rows[0]?.lsn as string | undefined;
-      if (!text) return undefined;
-      const lsn = parseLsn(text);
-      this.#backend.topology.observeReplayLsn(name, lsn);
-      return lsn;
-    } catch (error) {
-      if (isConnectionError(error)) this.#backend.reportFailure(name);
-      return undefined;
-    }
-  }
-
-  async #waitFor(name: string, lsn: bigint, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const position = await this.#replayLsn(name);
-      if (position === undefined || position >= lsn) return;
-      const left = deadline - Date.now();
-      if (left <= 0) return;
-      await sleep(Math.min(this.#backend.waitPollMs, left));
-    }
   }
 }

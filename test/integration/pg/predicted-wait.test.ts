@@ -1,4 +1,5 @@
-import type { Freshgate } from '@freshgate/pg';
+import { type Freshgate, HotStandbyClient } from '@freshgate/pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../../harness/index.js';
 import { freshgateFor, untilHealthy } from '../support.js';
@@ -62,5 +63,52 @@ describe('a wait predicted to fit the allowance (waitAllowance)', () => {
     const read = await writeThenRead({ contract: 'read-your-writes', waitAllowance: 0 });
     expect(read.rows).toBe(1);
     expect(read.route).toBe('primary');
+  });
+
+  it('requests waiting for one replica share its position reads', async () => {
+    // A replica pool of the test's own that counts the position reads of waits.
+    const pool = new pg.Pool({
+      connectionString: cluster.replica('r1').url,
+      Client: HotStandbyClient,
+    });
+    let positionReads = 0;
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: typeof query }).query = (...args: unknown[]) => {
+        if (String(args[0]).includes('pg_last_wal_replay_lsn')) positionReads++;
+        return query(...args);
+      };
+    });
+    const shared = await freshgateFor(cluster, { replicas: { r1: pool }, waitAllowance: '300ms' });
+    try {
+      await untilHealthy(shared);
+      // Twenty connections open (a cold pool's connection starts would outlast the lag), and
+      // the monitor has measured the lag.
+      await Promise.all(Array.from({ length: 20 }, () => pool.query('SELECT 1')));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      positionReads = 0;
+      const write = await shared.begin({ contract: 'read-your-writes' });
+      const { rows } = await write.db.query<{ id: number }>(
+        "INSERT INTO notes (body) VALUES ('ours') RETURNING id",
+      );
+      const token = write.freshness.token!;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const reads = await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const read = await shared.begin({ contract: 'read-your-writes', token });
+          const seen = await read.db.query('SELECT body FROM notes WHERE id = $1', [rows[0]!.id]);
+          return { route: read.freshness.headers['X-Freshness-Route'], rows: seen.rows.length };
+        }),
+      );
+      expect(reads.every((r) => r.rows === 1)).toBe(true);
+      expect(reads.filter((r) => r.route === 'replica:r1').length).toBeGreaterThanOrEqual(15);
+      // One position read per request (its check), then ~180 ms of waiting at the 10 ms poll
+      // interval: about 20 reads shared by all twenty (37 in all here), where each polling on
+      // its own sent about 150 more (171).
+      expect(positionReads).toBeLessThan(100);
+    } finally {
+      await shared.close();
+      await pool.end();
+    }
   });
 });
