@@ -81,15 +81,18 @@ async function control(run: () => Promise<void>): Promise<void> {
  * whose first burst finds a pool empty waits for up to `max` connection starts at once (20
  * took about 400 ms here): a strategy whose pools sat idle in the cells before (the two
  * instances' pools, each used by one strategy only) would pay that in its read p99, and
- * the others would not.
+ * the others would not. A connection that cannot be opened is reported and left to the cell.
  */
-async function fill(pools: readonly pg.Pool[]): Promise<void> {
+async function fill(pools: readonly pg.Pool[], log: (message: string) => void): Promise<void> {
   await Promise.all(
     pools.map(async (pool) => {
-      const clients = await Promise.all(
+      const clients = await Promise.allSettled(
         Array.from({ length: pool.options.max ?? 10 }, () => pool.connect()),
       );
-      for (const client of clients) client.release();
+      for (const client of clients) {
+        if (client.status === 'fulfilled') client.value.release();
+        else log(`offload: a pool could not open a connection before a cell: ${client.reason}`);
+      }
     }),
   );
 }
@@ -273,7 +276,7 @@ export async function runOffload(
               afterWriteMs: scenario.afterWriteMs ?? settings.afterWriteMs,
               writeFraction,
             };
-            await fill(pools);
+            await fill(pools, log);
             const replicaHealth = healthLine(fg);
             const cell = cellNumber++;
             const result = await runJourney(
