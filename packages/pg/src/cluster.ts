@@ -37,6 +37,7 @@ import { identityCheckedPool } from './primary-identity.js';
 import { PrimaryPosition } from './primary-position.js';
 import { type ProbeOptions, type ProbeReplicaStatus, ReplicaProbe } from './probe.js';
 import { ReplayWaits } from './replay-waits.js';
+import { SharedRead } from './shared-read.js';
 
 /** Default time a request may wait for a pool connection before it fails. */
 export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000;
@@ -241,9 +242,10 @@ export class Freshgate {
       const probe = this.probe;
       this.monitor.setLagFloor((name) => probe.pendingMs(name));
     }
+    const time = clock ?? systemClock;
     const position = new PrimaryPosition(
       (sql) => this.#barrierQuery(sql, connectPrimary),
-      clock ?? systemClock,
+      time,
       () => this.monitor.primarySample(),
     );
     const reportFailure = (name: string) => {
@@ -267,7 +269,14 @@ export class Freshgate {
         return undefined;
       }
     };
-    this.#replayWaits = new ReplayWaits(replayLsn, waitPollMs);
+    // Checks and waits on one replica share its position reads: each needs one sent after
+    // its decision, and a read queued behind the one in flight serves all that arrive meanwhile.
+    const replayReads = new Map(
+      [...this.replicas.keys()].map((name) => [name, new SharedRead(() => replayLsn(name), time)]),
+    );
+    const replayLsnAfter = (name: string): Promise<bigint | undefined> =>
+      replayReads.get(name)?.after(time.now()).value ?? Promise.resolve(undefined);
+    this.#replayWaits = new ReplayWaits(replayLsnAfter, waitPollMs);
     const replayWaits = this.#replayWaits;
     this.#backend = {
       topology: this.topology,
@@ -280,7 +289,7 @@ export class Freshgate {
       reportFailure,
       observePrimary: (latencyMs, outcome) =>
         this.engine.observePrimary(latencyMs, outcome, this.primary.waitingCount),
-      replayLsn,
+      replayLsn: replayLsnAfter,
       waitForReplay: (name, lsn, timeoutMs) => replayWaits.wait(name, lsn, timeoutMs),
     };
   }

@@ -62,7 +62,10 @@ export interface DataSourceBackend {
   reportFailure(name: string): void;
   /** Reports one statement run on the primary to the primary budget (see `engine.observePrimary`). */
   observePrimary(latencyMs: number, outcome: PrimaryOutcome): void;
-  /** The replica's replay position, read by a statement sent now; `undefined` if unreadable. */
+  /**
+   * The replica's replay position, read by a statement sent now or later (shared by the
+   * requests that ask meanwhile); `undefined` if it cannot be read.
+   */
   replayLsn(name: string): Promise<bigint | undefined>;
   /**
    * Resolves once replica `name` has replayed `lsn`, a read of its position failed, or

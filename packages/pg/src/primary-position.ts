@@ -1,4 +1,5 @@
 import { type BarrierSource, type Clock, parseLsn } from '@freshgate/core';
+import { SharedRead } from './shared-read.js';
 
 /** Runs one statement on the primary, on a connection no request queues for. */
 export type PrimaryQuery = (text: string) => Promise<{ rows: Record<string, unknown>[] }>;
@@ -28,55 +29,28 @@ export interface PrimarySample {
  * ```
  */
 export class PrimaryPosition {
-  readonly #query: PrimaryQuery;
-  readonly #clock: Clock;
   readonly #sample: () => PrimarySample | null;
-  #current: Promise<bigint> | null = null;
-  #currentSentAt = Number.NEGATIVE_INFINITY;
-  #queued: Promise<bigint> | null = null;
+  readonly #read: SharedRead<bigint>;
 
   constructor(query: PrimaryQuery, clock: Clock, sample: () => PrimarySample | null) {
-    this.#query = query;
-    this.#clock = clock;
     this.#sample = sample;
+    this.#read = new SharedRead(
+      () =>
+        query('SELECT pg_current_wal_lsn()::text AS lsn').then(({ rows }) => {
+          const text = rows[0]?.lsn;
+          if (typeof text !== 'string')
+            throw new Error('freshgate: the primary has no WAL position');
+          return parseLsn(text);
+        }),
+      clock,
+    );
   }
 
   /** A primary position read by a statement sent at or after clock time `since`. */
   async after(since: number): Promise<{ lsn: bigint; source: BarrierSource }> {
     const sample = this.#sample();
     if (sample !== null && sample.sentAt >= since) return { lsn: sample.lsn, source: 'monitor' };
-    if (this.#current !== null && this.#currentSentAt >= since) {
-      return { lsn: await this.#current, source: 'shared' };
-    }
-    if (this.#queued !== null) return { lsn: await this.#queued, source: 'shared' };
-    if (this.#current === null) return { lsn: await this.#run(), source: 'query' };
-    // The statement in flight was sent before `since`: the next one starts when it ends.
-    const queued = this.#current.then(
-      () => this.#next(),
-      () => this.#next(),
-    );
-    this.#queued = queued;
-    return { lsn: await queued, source: 'query' };
-  }
-
-  #next(): Promise<bigint> {
-    this.#queued = null;
-    return this.#run();
-  }
-
-  #run(): Promise<bigint> {
-    const sentAt = this.#clock.now();
-    const running = this.#query('SELECT pg_current_wal_lsn()::text AS lsn').then(({ rows }) => {
-      const text = rows[0]?.lsn;
-      if (typeof text !== 'string') throw new Error('freshgate: the primary has no WAL position');
-      return parseLsn(text);
-    });
-    this.#current = running;
-    this.#currentSentAt = sentAt;
-    const done = () => {
-      if (this.#current === running) this.#current = null;
-    };
-    running.then(done, done);
-    return running;
+    const { value, shared } = this.#read.after(since);
+    return { lsn: await value, source: shared ? 'shared' : 'query' };
   }
 }

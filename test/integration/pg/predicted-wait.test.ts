@@ -102,9 +102,9 @@ describe('a wait predicted to fit the allowance (waitAllowance)', () => {
       );
       expect(reads.every((r) => r.rows === 1)).toBe(true);
       expect(reads.filter((r) => r.route === 'replica:r1').length).toBeGreaterThanOrEqual(15);
-      // One position read per request (its check), then ~180 ms of waiting at the 10 ms poll
-      // interval: about 20 reads shared by all twenty (37 in all here), where each polling on
-      // its own sent about 150 more (171).
+      // Their checks, then ~180 ms of waiting at the 10 ms poll interval, share the replica's
+      // position reads: 11 in all here; one check each and a shared wait sent 37, one check
+      // and one poll loop each 171.
       expect(positionReads).toBeLessThan(100);
     } finally {
       await shared.close();
