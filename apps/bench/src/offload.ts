@@ -177,14 +177,14 @@ export async function runOffload(
   const started = performance.now();
   const loadBefore = loadAverage();
   // Pools keep their connections (no idle timeout) and are filled before each cell.
-  const pool = (connectionString: string) => ({
+  const poolConfig = (connectionString: string) => ({
     connectionString,
     max: settings.poolSize,
     idleTimeoutMillis: 0,
   });
   const nodes: Nodes = {
-    primary: countedPool('primary', pool(cluster.primary.url)),
-    replicas: cluster.replicas.map((r) => countedPool(r.name, pool(r.url))),
+    primary: countedPool('primary', poolConfig(cluster.primary.url)),
+    replicas: cluster.replicas.map((r) => countedPool(r.name, poolConfig(r.url))),
   };
   const redis = pinStoreRedis(cluster.redisUrl);
   await redis.connect();

@@ -276,8 +276,8 @@ export class Freshgate {
     );
     const replayLsnAfter = (name: string): Promise<bigint | undefined> =>
       replayReads.get(name)?.after(time.now()).value ?? Promise.resolve(undefined);
-    this.#replayWaits = new ReplayWaits(replayLsnAfter, waitPollMs);
-    const replayWaits = this.#replayWaits;
+    const replayWaits = new ReplayWaits(replayLsnAfter, waitPollMs);
+    this.#replayWaits = replayWaits;
     this.#backend = {
       topology: this.topology,
       primaryPositionAfter: (since) => position.after(since),

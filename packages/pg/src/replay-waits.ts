@@ -21,9 +21,9 @@ interface Poller {
  * sent 4,000 statements to the replica. Here one loop per replica reads the position, settles
  * every waiter it satisfies, and reads again `pollMs` later while any waiter is left: a
  * replica gets at most one read per interval from waits, plus one per newly arrived waiter
- * (a request that starts waiting reads at once, as it did alone, unless a read is in flight).
- * Every position read is a lower bound of where the replica is, whenever it was sent: a waiter
- * that arrived while a read was in flight may take its answer.
+ * (a request that starts waiting while the loop pauses asks for a read at once, as it did
+ * alone). Every position read is a lower bound of where the replica is, whenever it was sent:
+ * a waiter that arrived while a read was in flight may take its answer.
  *
  * @example
  * ```ts
