@@ -20,18 +20,19 @@ function unwrap<T>(settled: Settled<T>): T {
  * unhandled rejection.
  */
 export class CounterSpans<C extends { [K in keyof C]: number }> {
-  readonly #sample: () => Promise<C>;
+  readonly #sample: (key: string) => Promise<C>;
   readonly #starts = new Map<string, Promise<Settled<C>>>();
   readonly #deltas = new Map<string, Promise<Settled<C>>>();
 
-  constructor(sample: () => Promise<C>) {
+  /** `sample(key)` reads the counters that run `key` moves. */
+  constructor(sample: (key: string) => Promise<C>) {
     this.#sample = sample;
   }
 
-  #take(): Promise<Settled<C>> {
+  #take(key: string): Promise<Settled<C>> {
     let sampled: Promise<C>;
     try {
-      sampled = this.#sample();
+      sampled = this.#sample(key);
     } catch (error) {
       sampled = Promise.reject(error);
     }
@@ -40,14 +41,14 @@ export class CounterSpans<C extends { [K in keyof C]: number }> {
 
   /** Marks the start of run `key`. */
   start(key: string): void {
-    this.#starts.set(key, this.#take());
+    this.#starts.set(key, this.#take(key));
   }
 
   /** Marks the end of run `key`; false when its start was never marked. */
   end(key: string): boolean {
     const start = this.#starts.get(key);
     if (!start) return false;
-    const end = this.#take();
+    const end = this.#take(key);
     this.#deltas.set(
       key,
       settle(

@@ -7,6 +7,7 @@
  */
 import { createHmac } from 'node:crypto';
 import autocannon from 'autocannon';
+import { summarize } from './stats.js';
 
 /** How each request of a run identifies its client. */
 export type ClientMode = 'none' | 'token' | 'session' | 'cold-token';
@@ -23,6 +24,12 @@ export interface LoadRun {
   durationSeconds: number;
   /** Stop after this many requests instead of after the duration (smoke runs). */
   amount?: number | undefined;
+  /**
+   * Seconds of load before the measured `durationSeconds` (default 0): the `start` mark, the
+   * counted responses and their latencies begin after them, while the load goes on, so that
+   * the measurement sees a server that is already saturated and out of its idle state.
+   */
+  rampSeconds?: number | undefined;
 }
 
 /** Everything the worker needs. */
@@ -82,14 +89,56 @@ async function run(plan: LoadPlan, spec: LoadRun): Promise<LoadResult> {
     const path = spec.route === 'nodb' ? '/nodb' : `/item/${1 + (n % plan.items)}`;
     return { ...request, path, headers };
   };
-  const result = await autocannon({
-    url: spec.url,
-    connections: spec.connections,
-    pipelining: spec.pipelining,
-    duration: spec.durationSeconds,
-    ...(spec.amount ? { amount: spec.amount } : {}),
-    requests: [{ setupRequest: setupRequest as never }],
+  const ramp = spec.rampSeconds ?? 0;
+  // Responses inside the measured window (after the ramp), and their latencies.
+  let opened: number | undefined;
+  let counted = 0;
+  let non2xx = 0;
+  const latencies: number[] = [];
+  let instance: autocannon.Instance | undefined;
+  const finished = new Promise<autocannon.Result>((resolve, reject) => {
+    instance = autocannon(
+      {
+        url: spec.url,
+        connections: spec.connections,
+        pipelining: spec.pipelining,
+        duration: ramp + spec.durationSeconds,
+        ...(spec.amount ? { amount: spec.amount } : {}),
+        requests: [{ setupRequest: setupRequest as never }],
+      },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    );
   });
+  let timer: NodeJS.Timeout | undefined;
+  if (ramp > 0) {
+    instance?.on('response', (_client, statusCode, _bytes, responseTime) => {
+      if (opened === undefined) return;
+      counted++;
+      if (statusCode < 200 || statusCode > 299) non2xx++;
+      latencies.push(responseTime);
+    });
+    timer = setTimeout(() => {
+      process.stderr.write(`start ${spec.key}\n`);
+      opened = performance.now();
+    }, ramp * 1000);
+  }
+  const result = await finished;
+  clearTimeout(timer);
+  if (ramp > 0) {
+    if (opened === undefined) throw new Error(`${spec.key} ended before its ${ramp} s ramp`);
+    const seconds = (performance.now() - opened) / 1000;
+    const window = summarize(latencies);
+    return {
+      key: spec.key,
+      requestsPerSecond: counted / seconds,
+      totalRequests: counted,
+      p50Ms: window.p50,
+      p99Ms: window.p99,
+      errors: result.errors + result.timeouts,
+      non2xx,
+      durationSeconds: seconds,
+    };
+  }
   return {
     key: spec.key,
     requestsPerSecond: result.requests.total / result.duration,
@@ -106,9 +155,14 @@ async function main(): Promise<void> {
   const plan = JSON.parse(process.env.BENCH_LOAD ?? '') as LoadPlan;
   const results: LoadResult[] = [];
   for (const spec of plan.runs) {
-    // The parent samples the server's CPU time and Redis counters at these marks.
-    process.stderr.write(`start ${spec.key}\n`);
-    await new Promise((resolve) => setTimeout(resolve, plan.markDelayMs));
+    // The parent wakes the run's server (and lets the others sleep).
+    process.stderr.write(`begin ${spec.key}\n`);
+    // The parent samples the server's CPU time and Redis counters at these marks (a run with a
+    // ramp marks its start itself, under load).
+    if (!spec.rampSeconds) {
+      process.stderr.write(`start ${spec.key}\n`);
+      await new Promise((resolve) => setTimeout(resolve, plan.markDelayMs));
+    }
     const result = await run(plan, spec);
     process.stderr.write(`end ${spec.key}\n`);
     results.push(result);

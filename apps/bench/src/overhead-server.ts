@@ -132,8 +132,10 @@ async function fastifyApp(
 async function main(): Promise<void> {
   const config = JSON.parse(process.env.BENCH_SERVER ?? '') as ServerConfig;
   // The same pool settings in both apps: the difference is routing alone.
-  const primary = new pg.Pool({ connectionString: config.primaryUrl });
-  const replica = new pg.Pool({ connectionString: config.replicaUrl });
+  // Idle connections stay open: the load comes in slices seconds apart, and a pool that closed
+  // its connections in between would open them again inside a measured slice.
+  const primary = new pg.Pool({ connectionString: config.primaryUrl, idleTimeoutMillis: 0 });
+  const replica = new pg.Pool({ connectionString: config.replicaUrl, idleTimeoutMillis: 0 });
   primary.on('error', () => {});
   replica.on('error', () => {});
   const stats: ServerStats = { pinReads: 0, pinReadFailures: 0, pinExtends: 0, gcMs: 0 };

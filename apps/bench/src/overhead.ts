@@ -16,7 +16,12 @@ export interface OverheadSettings {
   frameworks: ('express' | 'fastify')[];
   connections: number;
   pipelining: number;
+  /** Length of one slice of a variant's load. */
   durationSeconds: number;
+  /** Slices per variant in each round (the load moves from variant to variant). */
+  cycles: number;
+  /** Load before each slice's measured part (a slice's server has been idle in between). */
+  rampSeconds: number;
   rounds: number;
   warmupSeconds: number;
   /** Duration of each single-connection latency probe (0: none). */
@@ -134,7 +139,7 @@ export interface VariantResult {
   label: string;
   route: 'nodb' | 'item';
   requestsPerSecond: number;
-  /** Every round's req/s, in run order. */
+  /** Every round's req/s (its slices together), in run order. */
   rounds: number[];
   p50Ms: number;
   p99Ms: number;
@@ -161,12 +166,12 @@ export interface VariantResult {
   probeAddedMicros: number | undefined;
   /** Redis GETs per request with one connection. */
   probeRedisGetsPerRequest: number | undefined;
-  /** req/s over the baseline's in the same round, the median of the rounds. */
+  /** req/s over the baseline's at the same moment, the median of the slices. */
   ratio: number;
   /**
-   * What the variant adds to a request's server time over its baseline (µs): CPU µs per request
-   * minus the baseline's in the same round (or `1/R − 1/R₀` where the CPU time was not read),
-   * the median of the rounds.
+   * What the variant adds to a request's server time over its baseline (µs): a slice's CPU µs
+   * per request minus the baseline's at the same moment (or `1/R − 1/R₀` where the CPU time was
+   * not read), the median of the slices.
    */
   addedMicros: number;
   /** `addedMicros` as a multiple of the floor's on the same route (freshgate variants). */
@@ -202,6 +207,8 @@ export interface ServerStats {
 
 interface Sample {
   result: LoadResult;
+  /** Where the run stood in its load plan (slices of one round are interpolated by it). */
+  position: number;
   cpuPercent: number | undefined;
   /** Server CPU time during the run (s). */
   cpuSeconds: number | undefined;
@@ -216,6 +223,8 @@ async function counters(redis: Redis, statsUrl: string): Promise<Counters> {
   const match = /cmdstat_get:calls=(\d+)/.exec(info);
   return { redisGets: match ? Number(match[1]) : 0, ...stats };
 }
+
+type Server = Awaited<ReturnType<typeof startServer>>;
 
 /** Starts a section-1 server process and waits for its ports. */
 export async function startServer(config: ServerConfig, pin: string[]) {
@@ -242,6 +251,8 @@ export async function startServer(config: ServerConfig, pin: string[]) {
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
         child.once('exit', () => resolve());
+        // A server put to sleep between slices must be awake to read its stdin.
+        child.kill('SIGCONT');
         child.stdin?.end();
         setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
       }),
@@ -252,32 +263,54 @@ async function runLoad(
   plan: LoadPlan,
   pin: string[],
   serverOf: (key: string) => ChildProcess,
-  sample: () => Promise<Counters>,
+  sample: (key: string) => Promise<Counters>,
+  /**
+   * Servers that sleep (SIGSTOP) while the load runs on another one, so that their timers do
+   * not take a share of the core the measured server is pinned to.
+   */
+  sleepers: readonly ChildProcess[] = [],
 ): Promise<Map<string, Sample>> {
   const child = spawnTs('./load-worker.ts', { BENCH_LOAD: JSON.stringify(plan) }, pin);
-  const counters = new CounterSpans(sample);
-  const cpuMarks = new Map<string, { cpu: number | undefined; at: number }>();
-  const cpuUse = new Map<string, { seconds: number; percent: number } | undefined>();
+  // A server sleeps only once the counter samples asked of it are answered.
+  const answered = new Map<ChildProcess, Promise<unknown>>();
+  const counters = new CounterSpans((key) => {
+    const server = serverOf(key);
+    const sampled = sample(key);
+    answered.set(server, Promise.allSettled([answered.get(server), sampled]));
+    return sampled;
+  });
+  const asleep = new Set<ChildProcess>();
+  const wake = (server: ChildProcess) => {
+    if (asleep.delete(server) && server.exitCode === null) server.kill('SIGCONT');
+  };
+  const lull = (running: ChildProcess) => {
+    wake(running);
+    for (const server of sleepers) {
+      if (server === running || asleep.has(server)) continue;
+      asleep.add(server);
+      const sleep = () => {
+        if (asleep.has(server) && server.exitCode === null) server.kill('SIGSTOP');
+      };
+      const pending = answered.get(server);
+      if (pending) void pending.then(sleep);
+      else sleep();
+    }
+  };
+  const cpuMarks = new Map<string, number | undefined>();
+  const cpuUse = new Map<string, number | undefined>();
   let stderr = '';
   lines(child.stderr, (line) => {
     const [event, key] = line.split(' ');
-    if ((event === 'start' || event === 'end') && key) {
-      const mark = { cpu: cpuSeconds(serverOf(key).pid), at: performance.now() };
+    if (event === 'begin' && key) lull(serverOf(key));
+    else if ((event === 'start' || event === 'end') && key) {
+      const cpu = cpuSeconds(serverOf(key).pid);
       if (event === 'start') {
-        cpuMarks.set(key, mark);
+        cpuMarks.set(key, cpu);
         counters.start(key);
       } else {
         const start = cpuMarks.get(key);
-        if (!start || !counters.end(key)) return;
-        cpuUse.set(
-          key,
-          start.cpu === undefined || mark.cpu === undefined
-            ? undefined
-            : {
-                seconds: mark.cpu - start.cpu,
-                percent: (100 * (mark.cpu - start.cpu)) / ((mark.at - start.at) / 1000),
-              },
-        );
+        if (!cpuMarks.has(key) || !counters.end(key)) return;
+        cpuUse.set(key, start === undefined || cpu === undefined ? undefined : cpu - start);
       }
     } else stderr += `${line}\n`;
   });
@@ -286,14 +319,18 @@ async function runLoad(
     stdout += chunk.toString('utf8');
   });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  for (const server of [...asleep]) wake(server);
   if (code !== 0) throw new Error(`load generator exited (${code}): ${stderr}`);
   const results = JSON.parse(stdout) as LoadResult[];
   const samples = new Map<string, Sample>();
-  for (const result of results) {
+  for (const [position, result] of results.entries()) {
+    const cpu = cpuUse.get(result.key);
     samples.set(result.key, {
       result,
-      cpuPercent: cpuUse.get(result.key)?.percent,
-      cpuSeconds: cpuUse.get(result.key)?.seconds,
+      position,
+      // Over the run itself: the pause after its start mark leaves the server idle.
+      cpuPercent: cpu === undefined ? undefined : (100 * cpu) / result.durationSeconds,
+      cpuSeconds: cpu,
       counters: (await counters.delta(result.key)) ?? {
         redisGets: Number.NaN,
         pinReads: Number.NaN,
@@ -312,6 +349,64 @@ async function runLoad(
  */
 function readGets(c: Counters): number {
   return c.redisGets - c.pinExtends;
+}
+
+/** The key of one slice of a variant's load. */
+function sliceKey(variant: string, cycle: number): string {
+  return `${variant}@${cycle}`;
+}
+
+/** The variant a run's key belongs to (`warmup-K`, `K@cycle`, `probe-K`). */
+function variantKey(key: string): string {
+  return key.replace(/^(warmup|probe)-/, '').replace(/@\d+$/, '');
+}
+
+function rps(sample: Sample): number {
+  return sample.result.requestsPerSecond;
+}
+
+/**
+ * `f` of the baseline at `position` in its round's load plan: interpolated between its slices
+ * right before and right after, or the nearest one at either end.
+ */
+function at(base: readonly Sample[], position: number, f: (sample: Sample) => number): number {
+  let before: Sample | undefined;
+  let after: Sample | undefined;
+  for (const slice of base) {
+    if (slice.position <= position && (!before || slice.position > before.position)) before = slice;
+    if (slice.position >= position && (!after || slice.position < after.position)) after = slice;
+  }
+  if (!before || !after) return f((before ?? after) as Sample);
+  if (before === after) return f(before);
+  const w = (position - before.position) / (after.position - before.position);
+  return f(before) * (1 - w) + f(after) * w;
+}
+
+/** A variant's slices of one round as one run: totals, and the median slice's latencies. */
+function combine(slices: readonly Sample[]): Sample {
+  const sum = (f: (s: Sample) => number) => slices.reduce((n, s) => n + f(s), 0);
+  const totalRequests = sum((s) => s.result.totalRequests);
+  const durationSeconds = sum((s) => s.result.durationSeconds);
+  const known = slices.every((s) => s.cpuSeconds !== undefined);
+  const counters = {} as Counters;
+  for (const name of Object.keys(slices[0]?.counters ?? {}) as (keyof Counters)[])
+    counters[name] = sum((s) => s.counters[name]);
+  return {
+    result: {
+      key: slices[0]?.result.key ?? '',
+      requestsPerSecond: totalRequests / durationSeconds,
+      totalRequests,
+      p50Ms: median(slices.map((s) => s.result.p50Ms)),
+      p99Ms: median(slices.map((s) => s.result.p99Ms)),
+      errors: sum((s) => s.result.errors),
+      non2xx: sum((s) => s.result.non2xx),
+      durationSeconds,
+    },
+    position: slices[0]?.position ?? 0,
+    cpuPercent: known ? median(slices.map((s) => s.cpuPercent as number)) : undefined,
+    cpuSeconds: known ? sum((s) => s.cpuSeconds as number) : undefined,
+    counters,
+  };
 }
 
 /** Server CPU µs per answered request in one run. */
@@ -396,8 +491,9 @@ export async function benchClients(
 /**
  * Section 1: HTTP throughput and latency of each framework bare and with freshgate, per
  * variant, from a load generator in another process. Each variant runs on a server process
- * started for it; the variants of a round run one after the other, each variant is compared
- * with its baseline of the same round, and the median of the rounds is reported.
+ * started for it in each round; the servers of a round run side by side while the load moves
+ * among them in slices, each slice is compared with its baseline's slices around it, and the
+ * median of those comparisons is reported.
  */
 export async function runOverhead(
   cluster: Cluster,
@@ -424,75 +520,94 @@ export async function runOverhead(
       settings.variants.includes(v.key) ||
       VARIANTS.some((w) => w.baseline === v.key && settings.variants.includes(w.key)),
   );
-  const samples = new Map<string, Sample[]>();
+  // Per variant (`framework:key`), per round: its slices in run order.
+  const slices = new Map<string, Sample[][]>();
   const probes = new Map<string, Sample>();
   let serverNode = process.versions.node;
   for (const framework of settings.frameworks) {
     log(`overhead: ${framework}`);
     for (let round = 0; round < settings.rounds; round++) {
       const last = round === settings.rounds - 1;
-      // Each round starts one variant further: none always runs first, or always right after
-      // the same neighbour, while the machine drifts over a round.
-      const order = chosen.map((_, i) => chosen[(i + round) % chosen.length] as Variant);
-      for (const v of order) {
-        // Every variant runs on a server process of its own, started for it and warmed up
-        // on its own load: how much garbage-collection work a process settles on per request
-        // depends on what it ran before and differs from one start to the next
-        // (docs/operations.md), so a process shared with other variants, or kept from one
-        // round to the next, would carry one variant's or one start's luck into the others.
-        const server = await startServer({ ...config(framework), app: v.app }, pinning.server);
-        try {
+      // Every variant runs on a server process of its own, started for it in each round and
+      // warmed up on its own load: how much garbage-collection work a process settles on per
+      // request depends on what it ran before and differs from one start to the next
+      // (docs/operations.md), so a process shared with other variants, or kept from one round
+      // to the next, would carry one variant's or one start's luck into the others. The
+      // servers of a round all run at once, and the load moves from one to the next in short
+      // slices: the machine's slow spells last tens of seconds, so each slice is compared with
+      // its baseline's slices right before and after it, not with a run made a minute apart.
+      const servers = new Map<string, Server>();
+      try {
+        for (const v of chosen) {
+          const server = await startServer({ ...config(framework), app: v.app }, pinning.server);
+          servers.set(v.key, server);
           serverNode = server.ports.node;
-          const url = `http://127.0.0.1:${server.ports.http}`;
-          const load = { url, route: v.route, mode: v.mode };
-          const base = {
-            ...load,
-            connections: settings.connections,
-            pipelining: settings.pipelining,
-            amount: settings.amount || undefined,
-          };
-          const plan: LoadPlan = {
-            runs: [
-              ...(settings.warmupSeconds > 0
-                ? [{ ...base, key: `warmup-${v.key}`, durationSeconds: settings.warmupSeconds }]
-                : []),
-              { ...base, key: v.key, durationSeconds: settings.durationSeconds },
-              // One connection without pipelining: a closed loop whose mean latency is
-              // 1/throughput, which measures what the variant adds to a single request's latency.
-              ...(last && settings.probeSeconds > 0
-                ? [
-                    {
-                      ...load,
-                      key: `probe-${v.key}`,
-                      connections: 1,
-                      pipelining: 1,
-                      durationSeconds: settings.probeSeconds,
-                    },
-                  ]
-                : []),
-            ],
+        }
+        const serverOf = (key: string) => servers.get(variantKey(key)) as Server;
+        const run = (
+          v: Variant,
+          key: string,
+          durationSeconds: number,
+          { single = false, rampSeconds = 0 } = {},
+        ): LoadRun => ({
+          key,
+          url: `http://127.0.0.1:${serverOf(v.key).ports.http}`,
+          route: v.route,
+          mode: v.mode,
+          // One connection without pipelining: a closed loop whose mean latency is
+          // 1/throughput, which measures what the variant adds to a single request's latency.
+          connections: single ? 1 : settings.connections,
+          pipelining: single ? 1 : settings.pipelining,
+          durationSeconds,
+          rampSeconds,
+          amount: single ? undefined : settings.amount || undefined,
+        });
+        // Each round and each cycle starts one variant further: none always runs first, or
+        // always right after the same neighbour.
+        const order = (shift: number) =>
+          chosen.map((_, i) => chosen[(i + shift) % chosen.length] as Variant);
+        const runs: LoadRun[] = [];
+        if (settings.warmupSeconds > 0)
+          for (const v of order(round))
+            runs.push(run(v, `warmup-${v.key}`, settings.warmupSeconds));
+        for (let cycle = 0; cycle < settings.cycles; cycle++)
+          for (const v of order(round + cycle))
+            runs.push(
+              run(v, sliceKey(v.key, cycle), settings.durationSeconds, {
+                rampSeconds: settings.rampSeconds,
+              }),
+            );
+        if (last && settings.probeSeconds > 0)
+          for (const v of chosen)
+            runs.push(run(v, `probe-${v.key}`, settings.probeSeconds, { single: true }));
+        const measured = await runLoad(
+          {
+            runs,
             items: settings.items,
             token,
             secret: BENCH_SECRET,
             sessions,
             markDelayMs: settings.markDelayMs,
-          };
-          const statsUrl = `http://127.0.0.1:${server.ports.stats}/`;
-          const measured = await runLoad(
-            plan,
-            pinning.load,
-            () => server.child,
-            () => counters(counterRedis, statsUrl),
-          );
-          const found = measured.get(v.key);
-          if (!found) throw new Error(`no result for ${v.key}`);
+          },
+          pinning.load,
+          (key) => serverOf(key).child,
+          (key) => counters(counterRedis, `http://127.0.0.1:${serverOf(key).ports.stats}/`),
+          [...servers.values()].map((server) => server.child),
+        );
+        for (const v of chosen) {
           const id = `${framework}:${v.key}`;
-          (samples.get(id) ?? samples.set(id, []).get(id)!).push(found);
+          const own: Sample[] = [];
+          for (let cycle = 0; cycle < settings.cycles; cycle++) {
+            const found = measured.get(sliceKey(v.key, cycle));
+            if (!found) throw new Error(`no result for ${sliceKey(v.key, cycle)}`);
+            own.push(found);
+          }
+          (slices.get(id) ?? slices.set(id, []).get(id)!).push(own);
           const probe = measured.get(`probe-${v.key}`);
           if (probe) probes.set(id, probe);
-        } finally {
-          await server.stop();
         }
+      } finally {
+        await Promise.all([...servers.values()].map((server) => server.stop()));
       }
       log(`overhead: ${framework} round ${round + 1}/${settings.rounds} done`);
     }
@@ -501,28 +616,38 @@ export async function runOverhead(
 
   const variants: VariantResult[] = [];
   for (const framework of settings.frameworks) {
-    // Each variant is compared with its baseline round by round, and the median of the rounds
-    // counts: the machine's speed drifts over minutes (a virtual machine's CPU share, its
-    // neighbours), so the least of each variant's rounds, taken on its own, would pair runs
-    // made minutes apart.
-    const roundsOf = (key: string) => samples.get(`${framework}:${key}`) ?? [];
+    const slicesOf = (key: string) => slices.get(`${framework}:${key}`) ?? [];
     for (const v of chosen) {
-      const list = roundsOf(v.key);
-      const baseList = roundsOf(v.baseline);
-      const paired = list.map((sample, i) => ({ sample, base: baseList[i] as Sample }));
-      const rps = (x: Sample) => x.result.requestsPerSecond;
+      const own = slicesOf(v.key);
+      const baseSlices = slicesOf(v.baseline);
+      // Every slice against its baseline at the same moment: the baseline's slices right before
+      // and after it in the same round, interpolated.
+      const cpuAdded: number[] = [];
+      const timeAdded: number[] = [];
+      const ratios: number[] = [];
+      let cpuKnown = true;
+      own.forEach((roundSlices, round) => {
+        const base = baseSlices[round] ?? [];
+        for (const slice of roundSlices) {
+          const rps0 = at(base, slice.position, rps);
+          ratios.push(rps(slice) / rps0);
+          timeAdded.push((1 / rps(slice) - 1 / rps0) * 1e6);
+          const cpu = cpuMicrosOf(slice);
+          const cpu0 = base.every((b) => cpuMicrosOf(b) !== undefined)
+            ? at(base, slice.position, (b) => cpuMicrosOf(b) as number)
+            : undefined;
+          if (cpu === undefined || cpu0 === undefined) cpuKnown = false;
+          else cpuAdded.push(cpu - cpu0);
+        }
+      });
+      const list = own.map(combine);
+      const baseList = baseSlices.map(combine);
       // The round of the median req/s gives the figures that have no pairing (latencies).
-      const own = medianRound(list) as Sample;
+      const ownRound = medianRound(list) as Sample;
       const probe = probes.get(`${framework}:${v.key}`);
       const probeBase = probes.get(`${framework}:${v.baseline}`);
-      const c = own.counters;
+      const c = ownRound.counters;
       const base = medianRound(baseList);
-      const added =
-        medianOf(paired, ({ sample, base: b }) => {
-          const cpu = cpuMicrosOf(sample);
-          const cpu0 = cpuMicrosOf(b);
-          return cpu === undefined || cpu0 === undefined ? undefined : cpu - cpu0;
-        }) ?? median(paired.map(({ sample, base: b }) => (1 / rps(sample) - 1 / rps(b)) * 1e6));
       variants.push({
         framework,
         key: v.key,
@@ -530,23 +655,23 @@ export async function runOverhead(
         route: v.route,
         requestsPerSecond: median(list.map(rps)),
         rounds: list.map(rps),
-        p50Ms: own.result.p50Ms,
-        p99Ms: own.result.p99Ms,
+        p50Ms: ownRound.result.p50Ms,
+        p99Ms: ownRound.result.p99Ms,
         errors: list.reduce((n, x) => n + x.result.errors, 0),
         non2xx: list.reduce((n, x) => n + x.result.non2xx, 0),
-        serverCpuPercent: own.cpuPercent,
+        serverCpuPercent: ownRound.cpuPercent,
         cpuMicrosPerRequest: medianOf(list, cpuMicrosOf),
         roundsCpuMicros: list.map(cpuMicrosOf),
         gcMicrosPerRequest: medianOf(
           list,
           (x) => (x.counters.gcMs * 1000) / x.result.totalRequests,
         ),
-        redisGetsPerRequest: readGets(c) / own.result.totalRequests,
+        redisGetsPerRequest: readGets(c) / ownRound.result.totalRequests,
         pinReadFailureShare: c.pinReads > 0 ? c.pinReadFailures / c.pinReads : 0,
-        ratio: median(paired.map(({ sample, base: b }) => rps(sample) / rps(b))),
-        addedMicros: added,
+        ratio: median(ratios),
+        addedMicros: median(cpuKnown ? cpuAdded : timeAdded),
         floorMultiple: undefined,
-        deltaP99Ms: own.result.p99Ms - (base?.result.p99Ms ?? Number.NaN),
+        deltaP99Ms: ownRound.result.p99Ms - (base?.result.p99Ms ?? Number.NaN),
         probeLatencyMicros: probe ? 1e6 / probe.result.requestsPerSecond : undefined,
         probeAddedMicros:
           probe && probeBase
