@@ -56,6 +56,16 @@ function setup(options: AdaptiveBudgetOptions = {}) {
 }
 
 describe('AdaptiveBudget', () => {
+  it('wakes its loop-delay source whenever it is asked or told something', () => {
+    let wakes = 0;
+    const loopDelay: LoopDelay = { take: () => 0, wake: () => wakes++ };
+    const budget = new AdaptiveBudget({ clock: new ManualClock(0), loopDelay });
+    budget.tryTake();
+    budget.observe(1, 'ok');
+    budget.status();
+    expect(wakes).toBe(3);
+  });
+
   it('starts where the fixed default is: 200/s, a burst of 400, half of it reserved', () => {
     const { budget } = setup();
     expect(budget.status()).toMatchObject({

@@ -394,6 +394,7 @@ export class AdaptiveBudget implements FallbackBudget {
   }
 
   #tick(): void {
+    this.#loopDelay.wake?.();
     const now = this.#clock.now();
     const elapsed = now - this.#windowStart;
     if (elapsed >= WINDOW_MS) this.#closeWindow(now, elapsed);
