@@ -356,11 +356,6 @@ function sliceKey(variant: string, cycle: number): string {
   return `${variant}@${cycle}`;
 }
 
-/** The variant a run's key belongs to (`warmup-K`, `K@cycle`, `probe-K`). */
-function variantKey(key: string): string {
-  return key.replace(/^(warmup|probe)-/, '').replace(/@\d+$/, '');
-}
-
 function rps(sample: Sample): number {
   return sample.result.requestsPerSecond;
 }
@@ -543,25 +538,31 @@ export async function runOverhead(
           servers.set(v.key, server);
           serverNode = server.ports.node;
         }
-        const serverOf = (key: string) => servers.get(variantKey(key)) as Server;
+        // The server each run of the plan loads, recorded as the plan is built.
+        const target = new Map<string, Server>();
+        const serverOf = (key: string) => target.get(key) as Server;
         const run = (
           v: Variant,
           key: string,
           durationSeconds: number,
           { single = false, rampSeconds = 0 } = {},
-        ): LoadRun => ({
-          key,
-          url: `http://127.0.0.1:${serverOf(v.key).ports.http}`,
-          route: v.route,
-          mode: v.mode,
-          // One connection without pipelining: a closed loop whose mean latency is
-          // 1/throughput, which measures what the variant adds to a single request's latency.
-          connections: single ? 1 : settings.connections,
-          pipelining: single ? 1 : settings.pipelining,
-          durationSeconds,
-          rampSeconds,
-          amount: single ? undefined : settings.amount || undefined,
-        });
+        ): LoadRun => {
+          const server = servers.get(v.key) as Server;
+          target.set(key, server);
+          return {
+            key,
+            url: `http://127.0.0.1:${server.ports.http}`,
+            route: v.route,
+            mode: v.mode,
+            // One connection without pipelining: a closed loop whose mean latency is
+            // 1/throughput, which measures what the variant adds to a single request's latency.
+            connections: single ? 1 : settings.connections,
+            pipelining: single ? 1 : settings.pipelining,
+            durationSeconds,
+            rampSeconds,
+            amount: single ? undefined : settings.amount || undefined,
+          };
+        };
         // Each round and each cycle starts one variant further: none always runs first, or
         // always right after the same neighbour.
         const order = (shift: number) =>

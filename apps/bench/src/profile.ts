@@ -71,7 +71,7 @@ function loadOnce(
   lines(child.stderr, (line) => {
     if (line === `start ${measured}`) pending = pending.then(marks.start);
     else if (line === `end ${measured}`) pending = pending.then(marks.end);
-    else if (!line.startsWith('start ') && !line.startsWith('end ')) stderr += `${line}\n`;
+    else if (!/^(begin|start|end) /.test(line)) stderr += `${line}\n`;
   });
   let stdout = '';
   child.stdout?.on('data', (chunk: Buffer) => {
