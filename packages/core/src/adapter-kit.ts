@@ -45,7 +45,10 @@ export interface AdapterOptions<Req> {
 /** How an adapter reads its framework's request and writes its response headers. */
 export interface RequestIO<Req, Res> {
   headers(req: Req): IncomingHeaders;
-  /** The request came over https (the cookie gets `Secure` and the `__Host-` prefix). */
+  /**
+   * The request came over https (the cookie gets `Secure` and the `__Host-` prefix). Asked
+   * only when a cookie is written.
+   */
   secure(req: Req): boolean;
   /** The response's header methods; `append` must keep the application's `Set-Cookie` values. */
   response(res: Res): HeaderTarget;
@@ -172,7 +175,9 @@ export function createAdapterKit<Req, Res, Db>(
       : defineContract(opts.contract, 'contract');
   const { io } = settings;
   const begin = (req: Req, res: Res, contract: Contract, key: SessionKey) =>
-    host.begin(beginInput(io.headers(req), contract, key, io.secure(req), new LazySink(io, res)));
+    host.begin(
+      beginInput(io.headers(req), contract, key, () => io.secure(req), new LazySink(io, res)),
+    );
 
   return {
     host,

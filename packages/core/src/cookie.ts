@@ -126,3 +126,8 @@ export function readCookies(
 export function readCookie(header: string | undefined, name: string): string | undefined {
   return readCookies(header, [name], 1).values[0]?.value;
 }
+
+/** Whether a request's `secure` (a flag, or a function asked when a cookie is written) holds. */
+export function isSecure(secure: boolean | (() => boolean) | undefined): boolean {
+  return typeof secure === 'function' ? secure() : secure === true;
+}

@@ -356,6 +356,33 @@ describe('engine: nobody can quietly loosen another client', () => {
     expect(named.headers.find(([n]) => n === 'Set-Cookie')?.[1]).toMatch(/^fresh=/);
   });
 
+  it('a function for `secure` is asked only when a cookie is written, and its answer is used', async () => {
+    const { engine, headers, sink } = await setup({ cookie: true });
+    let asked = 0;
+    const secure = () => {
+      asked++;
+      return true;
+    };
+    const read = await engine.begin({ contract: 'read-your-writes', sink, secure });
+    read.route();
+    expect(asked).toBe(0);
+    await read.wrote(950n);
+    expect(asked).toBe(1);
+    expect(headers.find(([n]) => n === 'Set-Cookie')?.[1]).toMatch(/^__Host-fg_fresh=.*; Secure$/);
+    // A rejected cookie is cleared with the same attributes: a 400 in strict mode, or not.
+    for (const strict of [false, true]) {
+      const other = await setup({ cookie: true, strict });
+      asked = 0;
+      const started = (async () =>
+        other.engine.begin({ cookie: cookieOf('garbage'), sink: other.sink, secure }))();
+      await started.catch(() => {});
+      expect(asked).toBe(1);
+      expect(other.headers).toEqual([
+        ['Set-Cookie', 'fg_fresh=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax; Secure'],
+      ]);
+    }
+  });
+
   it('a rejected cookie is cleared in the response; expired, foreign-cluster and unknown-kid tokens never make strict mode answer 400', async () => {
     const strict = await setup({ strict: true, cookie: true });
     const other = await createEngine({

@@ -15,6 +15,7 @@ import {
   type CookieSettings,
   clearCookie,
   cookieSettings,
+  isSecure,
   readCookies,
 } from './cookie.js';
 import type { DecideContext, SelectionPolicy } from './decide.js';
@@ -206,8 +207,13 @@ export interface BeginInput {
   readAfterWrite?: string | readonly string[] | undefined;
   /** Stable identifier of the client session (hashed before use). */
   sessionKey?: string | number | null | undefined;
-  /** The request came over https (sets `Secure` on the cookie). */
-  secure?: boolean;
+  /**
+   * The request came over https (sets `Secure` on the cookie), or a function that tells,
+   * called only when a cookie is written: most requests write none, and finding the protocol
+   * can cost a framework a few lookups (Express' `req.secure` consults its trust-proxy
+   * setting).
+   */
+  secure?: boolean | (() => boolean);
   /** Where response headers go. */
   sink?: ResponseSink;
   /** Span that receives the decision attributes. Default: the active span. */
@@ -528,7 +534,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       pinnedPrimary: pinMode === 'primary' && pin?.lsn != null,
       storeUnavailable,
       lsnUnknown: found?.lsnUnknown ?? false,
-      secure: input.secure === true,
+      secure: input.secure ?? false,
       clearCookies: found === null ? NO_NAMES : cookiesToClear(found),
       sink: input.sink,
       span,
@@ -562,7 +568,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     if (input.sink !== undefined && cookie !== null) {
       for (const name of cookiesToClear(found)) {
         try {
-          input.sink.setHeader('Set-Cookie', clearCookie(cookie, name, input.secure === true));
+          input.sink.setHeader('Set-Cookie', clearCookie(cookie, name, isSecure(input.secure)));
         } catch {
           // Headers already sent: nothing more to do.
         }

@@ -83,7 +83,7 @@ export function beginInput(
   headers: IncomingHeaders,
   contract: BeginInput['contract'],
   sessionKey: BeginInput['sessionKey'],
-  secure: boolean,
+  secure: boolean | (() => boolean),
   sink: ResponseSink,
 ): BeginInput {
   return {

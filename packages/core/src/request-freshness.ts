@@ -1,7 +1,7 @@
 import { context, type Span, trace } from '@opentelemetry/api';
 import type { Clock } from './clock.js';
 import type { Contract } from './contract.js';
-import { type CookieSettings, clearCookie, serializeCookie } from './cookie.js';
+import { type CookieSettings, clearCookie, isSecure, serializeCookie } from './cookie.js';
 import {
   type BarrierCause,
   type DecideContext,
@@ -126,7 +126,8 @@ export interface RequestStart {
   storeUnavailable: boolean;
   /** The presented tokens cannot tell the client's position (see `RouteRequest.lsnUnknown`). */
   lsnUnknown?: boolean;
-  secure: boolean;
+  /** The request came over https; a function is called only when a cookie is written. */
+  secure: boolean | (() => boolean);
   /** Names of rejected freshness cookies to clear (`Max-Age=0`) in the response. */
   clearCookies?: readonly string[];
   sink: ResponseSink | undefined;
@@ -160,7 +161,7 @@ export class RequestFreshness {
   readonly #presentedToken: string | null;
   readonly #tokenNode: string | null;
   readonly #tokenIat: number | null;
-  readonly #secure: boolean;
+  readonly #secure: boolean | (() => boolean);
   readonly #sink: ResponseSink | undefined;
   readonly #startSpan: Span | undefined;
   readonly #request: RouteRequest;
@@ -235,7 +236,7 @@ export class RequestFreshness {
     this.#request = request;
     if (env.cookie !== null) {
       for (const name of start.clearCookies ?? NO_COOKIES)
-        this.#setHeader('Set-Cookie', clearCookie(env.cookie, name, start.secure));
+        this.#setHeader('Set-Cookie', clearCookie(env.cookie, name, isSecure(start.secure)));
     }
   }
 
@@ -704,7 +705,7 @@ export class RequestFreshness {
     if (env.cookie !== null) {
       this.#setHeader(
         'Set-Cookie',
-        serializeCookie(env.cookie, signed.token, signed.maxAgeSeconds, this.#secure),
+        serializeCookie(env.cookie, signed.token, signed.maxAgeSeconds, isSecure(this.#secure)),
       );
     }
   }

@@ -78,6 +78,56 @@ describe('freshgate() per request', () => {
     }
   });
 
+  it('req.freshness is req.db.freshness, in a mounted sub-app too; an assignment to it holds', async () => {
+    const app = express();
+    app.use(freshgate(engine));
+    const same = (req: express.Request) =>
+      req.freshness !== undefined && req.freshness === freshDb(req).freshness;
+    app.get('/here', (req, res) => res.json({ same: same(req) }));
+    const sub = express();
+    sub.get('/there', fresh('strong'), (req, res) =>
+      res.json({ same: same(req), level: req.freshness?.contract.level }),
+    );
+    app.use('/sub', sub);
+    app.get('/assigned', (req, res) => {
+      const mine = { contract: { level: 'mine' } } as never;
+      req.freshness = mine;
+      res.json({ kept: req.freshness === mine, own: Object.hasOwn(req, 'freshness') });
+    });
+    // An app without freshgate() in the same process: nothing there.
+    const other = express();
+    other.get('/off', (req, res) => res.json({ none: req.freshness === undefined }));
+    const served = await serve(app);
+    const plain = await serve(other);
+    try {
+      expect(await (await fetch(`${served.base}/here`)).json()).toEqual({ same: true });
+      expect(await (await fetch(`${served.base}/sub/there`)).json()).toEqual({
+        same: true,
+        level: 'strong',
+      });
+      expect(await (await fetch(`${served.base}/assigned`)).json()).toEqual({
+        kept: true,
+        own: true,
+      });
+      expect(await (await fetch(`${plain.base}/off`)).json()).toEqual({ none: true });
+    } finally {
+      await served.close();
+      await plain.close();
+    }
+  });
+
+  it('sets both on a request object Express did not make', async () => {
+    const middleware = freshgate(engine);
+    const req = { headers: {}, secure: false, method: 'GET', url: '/' } as express.Request;
+    await new Promise<void>((done, fail) =>
+      middleware(req, {} as express.Response, (error?: unknown) =>
+        error === undefined ? done() : fail(error),
+      ),
+    );
+    expect(Object.hasOwn(req, 'db') && Object.hasOwn(req, 'freshness')).toBe(true);
+    expect(req.freshness).toBe(req.db?.freshness);
+  });
+
   it('answers a rejected token with 400 problem+json in strict mode and ignores it otherwise', async () => {
     for (const [fg, status] of [
       [strict, 400],
