@@ -213,7 +213,12 @@ describe('FreshDataSource and the pool protocol', () => {
       connect(callback?: (error: Error | undefined, client?: PoolClientLike) => void) {
         if (options.throwOnConnect) throw options.throwOnConnect;
         const client: PoolClientLike = {
-          query: ((_q: unknown, done: (error: Error | null, result?: unknown) => void) => {
+          // As node-postgres: (text or config, [values,] callback).
+          query: ((...args: unknown[]) => {
+            const done = args.findLast((a) => typeof a === 'function') as (
+              error: Error | null,
+              result?: unknown,
+            ) => void;
             setImmediate(() =>
               options.queryError
                 ? done(options.queryError)
@@ -264,5 +269,38 @@ describe('FreshDataSource and the pool protocol', () => {
     expect(dying.released.length).toBeGreaterThan(0);
     expect(dying.released.every((destroyed) => destroyed === lost)).toBe(true);
     expect(lostOnes).toEqual(dying.released.map(() => 'r1'));
+  });
+});
+
+describe('FreshDataSource and node-postgres call shapes', () => {
+  it('sends a text statement as text and values (node-postgres copies a config object), a config object whole', async () => {
+    const sent: unknown[][] = [];
+    const recording = () => {
+      const pool = fakePool({});
+      const connect = pool.connect.bind(pool);
+      pool.connect = async () => {
+        const client = await connect();
+        const query = client.query.bind(client);
+        client.query = ((...args: unknown[]) => {
+          sent.push(args.filter((a) => typeof a !== 'function'));
+          return (query as (...a: unknown[]) => ReturnType<typeof query>)(...args);
+        }) as PoolClientLike['query'];
+        return client;
+      };
+      return pool;
+    };
+    const { db } = await setup(recording(), recording());
+    for (const contract of ['eventual', 'strong'] as const) {
+      sent.length = 0;
+      const source = await db(contract);
+      await source.query('SELECT $1::int AS n', [1]);
+      await source.query({ text: 'SELECT $1::int AS n', values: [2], rowMode: 'array' }, [3]);
+      await source.query({ text: 'SELECT 4 AS n', rowMode: 'array' });
+      expect(sent, contract).toEqual([
+        ['SELECT $1::int AS n', [1]],
+        [{ text: 'SELECT $1::int AS n', values: [3], rowMode: 'array' }],
+        [{ text: 'SELECT 4 AS n', values: undefined, rowMode: 'array' }],
+      ]);
+    }
   });
 });

@@ -131,14 +131,14 @@ function connect(pool: PoolLike): Promise<PoolClientLike> {
 }
 
 /**
- * `method.call(target, [arg,] callback)` in node-postgres' callback form (`pool.connect`,
- * `client.query`), which makes no promise. A method that only returns a promise is followed
- * through it; `done` is called once either way.
+ * `pool.connect(callback)`, or `client.query(...statement, callback)` as {@link send} passes the
+ * statement, in node-postgres' callback form, which makes no promise. A method that only
+ * returns a promise is followed through it; `done` is called once either way.
  */
 function callBack<T>(
   target: object,
   method: (...args: never[]) => unknown,
-  arg: unknown,
+  q: Statement | undefined,
   done: (error: unknown, value: T | undefined) => void,
 ): void {
   let called = false;
@@ -150,7 +150,9 @@ function callBack<T>(
   const call = method as (...args: unknown[]) => unknown;
   let returned: unknown;
   try {
-    returned = arg === undefined ? call.call(target, once) : call.call(target, arg, once);
+    if (q === undefined) returned = call.call(target, once);
+    else if (q.config === undefined) returned = call.call(target, q.text, q.values, once);
+    else returned = call.call(target, q.config, once);
   } catch (error) {
     once(error);
     return;
@@ -226,14 +228,28 @@ const QUERY_CANCELED = '57014';
 /** SQLSTATE 40001 on a standby: "canceling statement due to conflict with recovery". */
 const RECOVERY_CONFLICT = '40001';
 
-function normalize(
-  input: QueryInput,
-  values?: unknown[],
-): { text: string; values: unknown[] | undefined } {
-  // Values given beside a config object win over its own, as in node-postgres.
-  return typeof input === 'string'
-    ? { text: input, values }
-    : { ...input, values: values ?? input.values };
+/**
+ * One statement: its text and values, and for a config object the whole config (its values
+ * replaced by those given beside it, as in node-postgres).
+ */
+interface Statement {
+  readonly text: string;
+  readonly values: unknown[] | undefined;
+  readonly config: QueryConfigInput | undefined;
+}
+
+function normalize(input: QueryInput, values?: unknown[]): Statement {
+  if (typeof input === 'string') return { text: input, values, config: undefined };
+  const merged = values ?? input.values;
+  return { text: input.text, values: merged, config: { ...input, values: merged } };
+}
+
+/**
+ * Sends `q` on `client`. Text and values go as two arguments: node-postgres copies a config
+ * object it is given (8.23.1 and later, through property descriptors: about 2 µs per statement).
+ */
+function send(client: PoolClientLike, q: Statement): Promise<QueryResultLike> {
+  return q.config === undefined ? client.query(q.text, q.values) : client.query(q.config);
 }
 
 /** The transaction `fn` runs in: its data source and connection, until it commits or rolls back. */
@@ -411,10 +427,7 @@ export class FreshDataSource implements Queryable {
   }
 
   /** Sends one statement of this data source: into the running transaction, or routed. */
-  #run(
-    q: { text: string; values: unknown[] | undefined },
-    contract: Contract | undefined,
-  ): Promise<QueryResultLike> {
+  #run(q: Statement, contract: Contract | undefined): Promise<QueryResultLike> {
     const scope = this.#scope();
     if (scope) return this.#inTransaction(scope, q);
     // The connection goes back to the pool after the statement: transaction control or
@@ -429,10 +442,7 @@ export class FreshDataSource implements Queryable {
    * own uncommitted rows) and no commit-LSN capture: the commit happens at COMMIT, which
    * records the LSN for the whole transaction.
    */
-  async #inTransaction(
-    scope: TransactionScope,
-    q: { text: string; values: unknown[] | undefined },
-  ): Promise<QueryResultLike> {
+  async #inTransaction(scope: TransactionScope, q: Statement): Promise<QueryResultLike> {
     // tx kept past the end of fn: its connection may already serve another request.
     if (!scope.open) throw new Error('freshgate: this transaction has already ended');
     const unsafe = unsafeStatement(q.text, 'transaction');
@@ -440,7 +450,7 @@ export class FreshDataSource implements Queryable {
     const start = performance.now();
     let result: QueryResultLike;
     try {
-      result = await scope.client.query(q);
+      result = await send(scope.client, q);
     } catch (error) {
       this.#backend.observePrimary(performance.now() - start, primaryOutcome(error));
       throw error;
@@ -449,7 +459,7 @@ export class FreshDataSource implements Queryable {
     return result;
   }
 
-  async #write(q: { text: string; values: unknown[] | undefined }): Promise<QueryResultLike> {
+  async #write(q: Statement): Promise<QueryResultLike> {
     const observe = this.#backend.observePrimary;
     const client = await acquire(this.#backend.primary, 'primary', observe);
     let result: QueryResultLike;
@@ -458,7 +468,7 @@ export class FreshDataSource implements Queryable {
     try {
       const start = performance.now();
       try {
-        result = await client.query(q);
+        result = await send(client, q);
       } catch (error) {
         observe(performance.now() - start, primaryOutcome(error));
         throw error;
@@ -482,10 +492,7 @@ export class FreshDataSource implements Queryable {
     return result;
   }
 
-  #read(
-    q: { text: string; values: unknown[] | undefined },
-    contract: Contract | undefined,
-  ): Promise<QueryResultLike> {
+  #read(q: Statement, contract: Contract | undefined): Promise<QueryResultLike> {
     // The common read is routed at once to a replica or the primary: it runs without the
     // retry loop's suspended function (a read waiting for a connection holds less).
     const decision = this.freshness.route(contract ? { contract } : undefined);
@@ -497,7 +504,7 @@ export class FreshDataSource implements Queryable {
   /** Runs the read where `decision` sends it; a failed replica read is decided again. */
   #readOn(
     decision: Decision & { kind: 'primary' | 'replica' },
-    q: { text: string; values: unknown[] | undefined },
+    q: Statement,
     contract: Contract | undefined,
     attemptsLeft: number,
   ): Promise<QueryResultLike> {
@@ -515,7 +522,7 @@ export class FreshDataSource implements Queryable {
   #replicaFailed(
     error: unknown,
     replica: string,
-    q: { text: string; values: unknown[] | undefined },
+    q: Statement,
     contract: Contract | undefined,
     attemptsLeft: number,
   ): Promise<QueryResultLike> {
@@ -539,7 +546,7 @@ export class FreshDataSource implements Queryable {
 
   async #readDecided(
     first: Decision,
-    q: { text: string; values: unknown[] | undefined },
+    q: Statement,
     contract: Contract | undefined,
     attempts: number,
   ): Promise<QueryResultLike> {
@@ -584,7 +591,7 @@ export class FreshDataSource implements Queryable {
     pool: PoolLike,
     replica: string | null,
     decision: Decision,
-    q: { text: string; values: unknown[] | undefined },
+    q: Statement,
     contract: Contract | undefined,
     attemptsLeft: number,
   ): Promise<QueryResultLike> {
@@ -607,7 +614,7 @@ export class FreshDataSource implements Queryable {
     pool: PoolLike,
     replica: string | null,
     decision: Decision,
-    q: { text: string; values: unknown[] | undefined },
+    q: Statement,
     contract: Contract | undefined,
     attemptsLeft: number,
   ): Promise<QueryResultLike> {
@@ -655,7 +662,7 @@ export class FreshDataSource implements Queryable {
     pool: PoolLike,
     replica: string,
     decision: Decision,
-    q: { text: string; values: unknown[] | undefined },
+    q: Statement,
     contract: Contract | undefined,
     attemptsLeft: number,
     resolve: (result: QueryResultLike | Promise<QueryResultLike>) => void,
@@ -705,7 +712,7 @@ export class FreshDataSource implements Queryable {
     client: PoolClientLike,
     replica: string | null,
     decision: Decision,
-    q: { text: string; values: unknown[] | undefined },
+    q: Statement,
     contract: Contract | undefined,
     needsBound: boolean,
     attemptsLeft: number,
@@ -726,7 +733,7 @@ export class FreshDataSource implements Queryable {
       if (replica !== null && !bound) bound = hotStandby(client) !== true;
       const start = observe ? performance.now() : 0;
       try {
-        result = await client.query(q);
+        result = await send(client, q);
       } catch (error) {
         observe?.(performance.now() - start, primaryOutcome(error));
         throw error;
