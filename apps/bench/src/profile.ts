@@ -42,8 +42,9 @@ const FRAMEWORKS = ['fastify', 'express'] as const;
 const TOP_FRAMES = 8;
 /** The changes the published before/after compares (rewrite with the next comparison). */
 const CUTS = [
-  "a replica read under every contract but monotonic and causal takes its connection and runs its statement through node-postgres' callbacks and settles one promise (it made a promise for the connection, one for the statement and a reaction on each)",
-  'the verified-token cache finds a token by an integer folded from its last 8 characters and compares the whole token on a hit (it was keyed by the whole token, a string the request parser had just made, which V8 hashed over all its characters on every request)',
+  'a statement given as text reaches node-postgres as text and values (it went as a `{ text, values }` object, which node-postgres 8.23.1 copies through property descriptors)',
+  "a request looks up its protocol only when it writes a cookie (Express' `req.secure` and Fastify's `request.protocol` ran on every request)",
+  "the Express middleware adds one property to each request, `req.db`; `req.freshness` is an accessor on Express' request prototype (on Node.js 20 each property added to an Express request copies its hidden class)",
 ];
 
 interface ProfiledRun extends ProfileSummary {
@@ -115,11 +116,11 @@ function render(results: ProfileResults, before: ProfileResults | undefined, not
     '',
     `Section 1's freshgate server (build output, ${SECONDS} s of load per variant after a ${WARMUP_SECONDS} s warm-up, the same load generator and connections) with the V8 sampling profiler on while one variant's load runs, started and stopped through the inspector. Self time of the sampled frames per request, idle left out; sampling adds its own cost, so compare rows with each other rather than with section 1. ${note}Taken with \`pnpm --filter bench bench:profile\` on ${m.cpuModel}, ${m.cores} cores, Node.js ${results.node}, ${results.taken}, load average ${loadAverage()} at the end.`,
     '',
-    `| framework | variant | req/s (profiled) | CPU µs/request | ${OWNERS.map((o) => `${o} µs`).join(' | ')} |${before ? ' freshgate µs before |' : ''}`,
-    `| --- | --- | ---: | ---: | ${OWNERS.map(() => '---:').join(' | ')} |${before ? ' ---: |' : ''}`,
+    `| framework | variant | req/s (profiled) | CPU µs/request | ${OWNERS.map((o) => `${o} µs`).join(' | ')} |${before ? ' before: CPU µs/request | freshgate µs | pg µs |' : ''}`,
+    `| --- | --- | ---: | ---: | ${OWNERS.map(() => '---:').join(' | ')} |${before ? ' ---: | ---: | ---: |' : ''}`,
     ...results.runs.map((run) => {
       const b = find(before, run);
-      return `| ${run.framework} | ${label(run.variant)} | ${Math.round(run.requestsPerSecond)} | ${us(run.cpuMicros)} | ${OWNERS.map((o) => us(run.byOwner[o])).join(' | ')} |${before ? ` ${us(b?.byOwner.freshgate)} |` : ''}`;
+      return `| ${run.framework} | ${label(run.variant)} | ${Math.round(run.requestsPerSecond)} | ${us(run.cpuMicros)} | ${OWNERS.map((o) => us(run.byOwner[o])).join(' | ')} |${before ? ` ${us(b?.cpuMicros)} | ${us(b?.byOwner.freshgate)} | ${us(b?.byOwner.pg)} |` : ''}`;
     }),
     '',
     `The costliest freshgate frames, µs of self time per request${before ? ' (before → after)' : ''}:`,
