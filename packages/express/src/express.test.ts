@@ -78,12 +78,23 @@ describe('freshgate() per request', () => {
     }
   });
 
-  it('req.freshness is req.db.freshness, in a mounted sub-app too; an assignment to it holds', async () => {
+  it('req.db and req.freshness read res.locals through accessors, in a mounted sub-app too; assignments hold', async () => {
     const app = express();
     app.use(freshgate(engine));
     const same = (req: express.Request) =>
-      req.freshness !== undefined && req.freshness === freshDb(req).freshness;
-    app.get('/here', (req, res) => res.json({ same: same(req) }));
+      req.freshness !== undefined &&
+      req.freshness === freshDb(req).freshness &&
+      req.db === host.current() &&
+      !Object.hasOwn(req, 'db') &&
+      !Object.hasOwn(req, 'freshness');
+    app.get('/here', (req, res) =>
+      // Nothing of freshgate's shows among the locals a view or a JSON dump sees.
+      res.json({
+        same: same(req),
+        locals: Object.keys(res.locals),
+        json: JSON.stringify(res.locals),
+      }),
+    );
     const sub = express();
     sub.get('/there', fresh('strong'), (req, res) =>
       res.json({ same: same(req), level: req.freshness?.contract.level }),
@@ -92,15 +103,26 @@ describe('freshgate() per request', () => {
     app.get('/assigned', (req, res) => {
       const mine = { contract: { level: 'mine' } } as never;
       req.freshness = mine;
-      res.json({ kept: req.freshness === mine, own: Object.hasOwn(req, 'freshness') });
+      const db = { freshness: mine } as never;
+      req.db = db;
+      res.json({
+        kept: req.freshness === mine && req.db === db,
+        own: Object.hasOwn(req, 'freshness') && Object.hasOwn(req, 'db'),
+      });
     });
     // An app without freshgate() in the same process: nothing there.
     const other = express();
-    other.get('/off', (req, res) => res.json({ none: req.freshness === undefined }));
+    other.get('/off', (req, res) =>
+      res.json({ none: req.freshness === undefined && req.db === undefined }),
+    );
     const served = await serve(app);
     const plain = await serve(other);
     try {
-      expect(await (await fetch(`${served.base}/here`)).json()).toEqual({ same: true });
+      expect(await (await fetch(`${served.base}/here`)).json()).toEqual({
+        same: true,
+        locals: [],
+        json: '{}',
+      });
       expect(await (await fetch(`${served.base}/sub/there`)).json()).toEqual({
         same: true,
         level: 'strong',
@@ -113,6 +135,39 @@ describe('freshgate() per request', () => {
     } finally {
       await served.close();
       await plain.close();
+    }
+  });
+
+  it("gives own properties where an app's request prototype holds its own db, or res.locals is missing", async () => {
+    const app = express();
+    const theirs = { theirs: true };
+    Object.assign(app.request, { db: theirs });
+    app.use(freshgate(engine));
+    app.get('/own', (req, res) =>
+      res.json({
+        own: Object.hasOwn(req, 'db') && Object.hasOwn(req, 'freshness'),
+        same: req.db === host.current() && req.freshness === req.db?.freshness,
+      }),
+    );
+    const bare = express();
+    bare.use((_req, res, next) => {
+      res.locals = undefined as never;
+      next();
+    });
+    bare.use(freshgate(engine));
+    bare.get('/own', (req, res) =>
+      res.json({ own: Object.hasOwn(req, 'db'), same: req.db === host.current() }),
+    );
+    const served = await serve(app);
+    const second = await serve(bare);
+    try {
+      expect(await (await fetch(`${served.base}/own`)).json()).toEqual({ own: true, same: true });
+      expect(await (await fetch(`${second.base}/own`)).json()).toEqual({ own: true, same: true });
+      // Their prototype's value is left alone for requests freshgate does not serve.
+      expect((Object.create(app.request) as { db: unknown }).db).toBe(theirs);
+    } finally {
+      await served.close();
+      await second.close();
     }
   });
 
@@ -223,6 +278,31 @@ describe('freshgate() per request', () => {
       const body = (await (await fetch(`${base}/off`)).json()) as { message: string };
       expect(body).toMatchObject({ db: true, config: true });
       expect(body.message).toMatch(/app\.use\(freshgate\(gate\)\)/);
+    } finally {
+      await close();
+    }
+  });
+
+  it('freshDb(req) names res.locals when an app replaced it after freshgate()', async () => {
+    const app = express();
+    app.use(freshgate(engine));
+    app.use((_req, res, next) => {
+      res.locals = {};
+      next();
+    });
+    app.get('/replaced', (req, res) => {
+      let error: unknown;
+      try {
+        freshDb(req);
+      } catch (e) {
+        error = e;
+      }
+      res.json({ message: String(error) });
+    });
+    const { base, close } = await serve(app);
+    try {
+      const body = (await (await fetch(`${base}/replaced`)).json()) as { message: string };
+      expect(body.message).toMatch(/add to res\.locals, do not replace it/);
     } finally {
       await close();
     }

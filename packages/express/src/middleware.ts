@@ -58,63 +58,93 @@ export function freshgate(
   return tag(middleware, { kind: 'root', contract });
 }
 
-// One property per request: `req.freshness` is an accessor on Express' request prototype that
-// reads `req.db.freshness`. Express swaps a request's prototype, and from then on Node.js 20
-// gives every property added to that request a hidden class of its own, copied from the last:
-// about 1.5 µs per request each, and garbage for the old generation.
+// No property per request on Express' own requests: `req.db` and `req.freshness` are accessors
+// on Express' request prototype, and the data source sits in `res.locals` (a dictionary
+// object Express makes for each response) under a symbol. Express swaps a request's
+// prototype, and from then on Node.js 20 gives every property added to that request a hidden
+// class of its own, copied from the last: `req.db` as a property cost about 4 µs per request
+// there (in quick runs of section 1), in copies, garbage and slower lookups on the request.
 function enter(started: FreshRequest, req: Request, next: NextFunction): void {
-  req.db = started.db;
-  if (!freshnessAccessor(req)) req.freshness = started.freshness;
+  const locals = slotsOf(req);
+  if (locals !== undefined) locals[DB] = started.db;
+  else {
+    req.db = started.db;
+    req.freshness = started.freshness;
+  }
   next();
 }
 
-// Prototypes seen, and whether `freshness` is an accessor on their chain.
+/** Where `req.db` lives on an Express request: `res.locals[DB]`, shared by every copy of this package. */
+const DB = Symbol.for('@freshgate/express.db');
+/** Marks the prototype that holds freshgate's `db` and `freshness` accessors. */
+const ACCESSORS = Symbol.for('@freshgate/express.accessors');
+type Slots = Record<symbol, FreshDataSource | undefined>;
+
+// Prototypes seen, and whether `db` and `freshness` are freshgate's accessors on their chain.
 const prototypes = new WeakMap<object, boolean>();
 let lastPrototype: object | null = null;
-const FRESHNESS_ACCESSOR = Symbol.for('@freshgate/express.freshness');
 
-// Whether `req.freshness` reads `req.db.freshness` through the prototype right above
-// `IncomingMessage.prototype` (Express' own `request`, shared by every app and sub-app of that
-// copy of Express), defining it there the first time. False for a request Express did not
-// make, or when something else holds `freshness` there for good.
-function freshnessAccessor(req: Request): boolean {
+// The `res.locals` that holds this request's data source, or undefined when the request gets
+// own properties instead: Express did not make it, it has no `res.locals`, or something else
+// defines `db` or `freshness` on its prototypes.
+function slotsOf(req: Request): Slots | undefined {
+  const locals = (req.res as { locals?: unknown } | undefined)?.locals;
+  if (typeof locals !== 'object' || locals === null) return undefined;
+  return accessors(req) ? (locals as Slots) : undefined;
+}
+
+function accessors(req: Request): boolean {
   const prototype = Object.getPrototypeOf(req) as object | null;
   if (prototype === lastPrototype) return true;
   if (prototype === null) return false;
   let known = prototypes.get(prototype);
   if (known === undefined) {
-    let base: object | null = prototype;
-    while (base !== null && Object.getPrototypeOf(base) !== IncomingMessage.prototype) {
-      base = Object.getPrototypeOf(base) as object | null;
-    }
-    known = base !== null && defineFreshness(base);
+    known = defineAccessors(prototype);
     prototypes.set(prototype, known);
   }
   if (known) lastPrototype = prototype;
   return known;
 }
 
-function defineFreshness(base: object): boolean {
-  if (Object.hasOwn(base, FRESHNESS_ACCESSOR)) return true;
-  if (Object.getOwnPropertyDescriptor(base, 'freshness')?.configurable === false) return false;
+// Defines the accessors on the prototype right above `IncomingMessage.prototype` (Express' own
+// `request`, shared by every app and sub-app of that copy of Express), unless an app put its
+// own `db` or `freshness` on the way there.
+function defineAccessors(prototype: object): boolean {
+  let base: object | null = prototype;
+  while (base !== null && Object.getPrototypeOf(base) !== IncomingMessage.prototype) {
+    if (Object.hasOwn(base, 'db') || Object.hasOwn(base, 'freshness')) return false;
+    base = Object.getPrototypeOf(base) as object | null;
+  }
+  if (base === null) return false;
+  if (Object.hasOwn(base, ACCESSORS)) return true;
+  if (Object.hasOwn(base, 'db') || Object.hasOwn(base, 'freshness')) return false;
+  // An assignment (a test double, another middleware) makes an own property, as it would
+  // without the accessors.
+  const own = (name: string) =>
+    function set(this: Request, value: unknown) {
+      Object.defineProperty(this, name, {
+        value,
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
+    };
   Object.defineProperties(base, {
+    db: {
+      configurable: true,
+      get(this: Request) {
+        return (this.res as { locals?: Slots | null } | undefined)?.locals?.[DB];
+      },
+      set: own('db'),
+    },
     freshness: {
       configurable: true,
       get(this: Request) {
         return this.db?.freshness;
       },
-      // An assignment (a test double, another middleware) makes an own property, as it
-      // would without the accessor.
-      set(this: Request, value: unknown) {
-        Object.defineProperty(this, 'freshness', {
-          value,
-          writable: true,
-          enumerable: true,
-          configurable: true,
-        });
-      },
+      set: own('freshness'),
     },
-    [FRESHNESS_ACCESSOR]: { value: true },
+    [ACCESSORS]: { value: true },
   });
   return true;
 }
@@ -131,9 +161,14 @@ function defineFreshness(base: object): boolean {
 export function freshDb(req: Request): FreshDataSource {
   if (req.db !== undefined) return req.db;
   const where = `${req.method} ${req.originalUrl}`;
+  // On requests Express made, freshgate keeps the data source in `res.locals`.
+  const kept =
+    prototypes.get(Object.getPrototypeOf(req) as object) === true
+      ? ' (freshgate keeps it in res.locals: add to res.locals, do not replace it)'
+      : '';
   throw new ConfigError(
     'freshgate()',
-    `no req.db on ${where}: mount app.use(freshgate(gate)) there`,
+    `no req.db on ${where}: mount app.use(freshgate(gate)) there${kept}`,
   );
 }
 
