@@ -138,7 +138,7 @@ describe('freshgate() per request', () => {
     }
   });
 
-  it("gives own properties where an app's request prototype holds its own db, or res.locals is missing", async () => {
+  it("gives own properties where an app's request prototype holds its own db, or res.locals is missing or shared", async () => {
     const app = express();
     const theirs = { theirs: true };
     Object.assign(app.request, { db: theirs });
@@ -158,16 +158,41 @@ describe('freshgate() per request', () => {
     bare.get('/own', (req, res) =>
       res.json({ own: Object.hasOwn(req, 'db'), same: req.db === host.current() }),
     );
+    // A res.locals shared between responses never hands one request another's data source.
+    const shared = express();
+    const locals = Object.create(null);
+    shared.use((_req, res, next) => {
+      res.locals = locals;
+      next();
+    });
+    shared.use(freshgate(engine));
+    // The first request waits inside its handler until the second one is in its own.
+    let arrived: () => void = () => {};
+    const second = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    let count = 0;
+    shared.get('/own', async (req, res) => {
+      const mine = host.current();
+      if (++count === 1) await second;
+      else arrived();
+      res.json({ same: req.db === mine });
+    });
     const served = await serve(app);
-    const second = await serve(bare);
+    const other = await serve(bare);
+    const third = await serve(shared);
     try {
       expect(await (await fetch(`${served.base}/own`)).json()).toEqual({ own: true, same: true });
-      expect(await (await fetch(`${second.base}/own`)).json()).toEqual({ own: true, same: true });
+      expect(await (await fetch(`${other.base}/own`)).json()).toEqual({ own: true, same: true });
+      const both = [fetch(`${third.base}/own`), fetch(`${third.base}/own`)];
+      for (const answer of await Promise.all(both))
+        expect(await answer.json()).toEqual({ same: true });
       // Their prototype's value is left alone for requests freshgate does not serve.
       expect((Object.create(app.request) as { db: unknown }).db).toBe(theirs);
     } finally {
       await served.close();
-      await second.close();
+      await other.close();
+      await third.close();
     }
   });
 

@@ -66,7 +66,9 @@ export function freshgate(
 // there (in quick runs of section 1), in copies, garbage and slower lookups on the request.
 function enter(started: FreshRequest, req: Request, next: NextFunction): void {
   const locals = slotsOf(req);
-  if (locals !== undefined) locals[DB] = started.db;
+  // A slot already taken means a `res.locals` shared between responses (or a second
+  // freshgate() on the path): this request keeps its own properties, never another's.
+  if (locals !== undefined && locals[DB] === undefined) locals[DB] = started.db;
   else {
     req.db = started.db;
     req.freshness = started.freshness;
