@@ -78,16 +78,23 @@ export interface AdapterKit<Req, Res, Db> {
 
 /**
  * The response sink of one request, made when the first header is set: most requests set
- * none, and those that do not pay for the framework's header target.
+ * none, and those that do not pay for the framework's header target. It also tells whether
+ * the request came over https, asked only when a cookie is written.
  */
-class LazySink<Res> implements ResponseSink {
-  readonly #io: RequestIO<unknown, Res>;
+class LazySink<Req, Res> implements ResponseSink {
+  readonly #io: RequestIO<Req, Res>;
+  readonly #req: Req;
   readonly #res: Res;
   #sink: ResponseSink | undefined;
 
-  constructor(io: RequestIO<unknown, Res>, res: Res) {
+  constructor(io: RequestIO<Req, Res>, req: Req, res: Res) {
     this.#io = io;
+    this.#req = req;
     this.#res = res;
+  }
+
+  secure(): boolean {
+    return this.#io.secure(this.#req);
   }
 
   setHeader(name: string, value: string): void {
@@ -175,9 +182,7 @@ export function createAdapterKit<Req, Res, Db>(
       : defineContract(opts.contract, 'contract');
   const { io } = settings;
   const begin = (req: Req, res: Res, contract: Contract, key: SessionKey) =>
-    host.begin(
-      beginInput(io.headers(req), contract, key, () => io.secure(req), new LazySink(io, res)),
-    );
+    host.begin(beginInput(io.headers(req), contract, key, undefined, new LazySink(io, req, res)));
 
   return {
     host,

@@ -185,7 +185,10 @@ export interface RouteRequest {
    * observed after this time.
    */
   stickySince: number | null;
-  /** Clock time at which the request started (a position observed since then is fresh). */
+  /**
+   * Clock time at which the request's routing started, its first statement (a position
+   * observed since then is fresh).
+   */
   startedAt: number;
   /** Replica already used by this request. */
   requestReplica: ReplicaState | null;

@@ -194,6 +194,32 @@ describe('engine: writes and read-your-writes', () => {
     });
   });
 
+  it('a request that runs no statement reads no clock; its routing starts at its first statement, the barrier asking for a position seen since', async () => {
+    let reads = 0;
+    const manual = new ManualClock(1_000_000);
+    const clock = {
+      now: () => {
+        reads++;
+        return manual.now();
+      },
+    };
+    const { engine } = await setup({ clock });
+    reads = 0;
+    const idle = engine.begin({ readAfterWrite: 'true' });
+    expect(idle).toBeInstanceOf(RequestFreshness);
+    expect(reads).toBe(0);
+    const hinted = engine.begin({
+      contract: 'eventual',
+      readAfterWrite: 'true',
+    }) as RequestFreshness;
+    manual.advance(500);
+    const decision = hinted.route();
+    expect(decision).toMatchObject({ kind: 'barrier', reason: 'hint-no-lsn' });
+    // Later than the request's arrival: it can only ask for a newer position.
+    expect((decision as { since: number }).since).toBe(1_000_500);
+    expect(reads).toBe(1);
+  });
+
   it('X-Read-After-Write with nothing known reads at a barrier (a replica past the fresh primary position); garbage is ignored', async () => {
     const { engine } = await setup();
     const hinted = await engine.begin({ contract: 'eventual', readAfterWrite: 'true' });
@@ -381,6 +407,30 @@ describe('engine: nobody can quietly loosen another client', () => {
         ['Set-Cookie', 'fg_fresh=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax; Secure'],
       ]);
     }
+  });
+
+  it('without `secure`, asks the sink (an adapter sink holds the request), only when a cookie is written', async () => {
+    const { engine, headers } = await setup({ cookie: true });
+    let asked = 0;
+    const sink = {
+      setHeader: (name: string, value: string) => headers.push([name, value]),
+      secure: () => {
+        asked++;
+        return true;
+      },
+    };
+    const read = await engine.begin({ contract: 'read-your-writes', sink });
+    read.route();
+    expect(asked).toBe(0);
+    await read.wrote(950n);
+    expect(asked).toBe(1);
+    expect(headers.find(([n]) => n === 'Set-Cookie')?.[1]).toMatch(/^__Host-fg_fresh=.*; Secure$/);
+    // A sink that cannot tell, and no `secure`: no Secure attribute.
+    const plain = await setup({ cookie: true });
+    await (await plain.engine.begin({ sink: plain.sink })).wrote(950n);
+    expect(plain.headers.find(([n]) => n === 'Set-Cookie')?.[1]).toMatch(
+      /^fg_fresh=.*; SameSite=Lax$/,
+    );
   });
 
   it('a rejected cookie is cleared in the response; expired, foreign-cluster and unknown-kid tokens never make strict mode answer 400', async () => {

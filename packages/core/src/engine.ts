@@ -45,6 +45,7 @@ import {
   type TokenCodec,
   type TokenCodecOptions,
   type TokenKey,
+  type VerifiedToken,
   type VerifyResult,
 } from './token-codec.js';
 import type { Topology } from './topology.js';
@@ -145,11 +146,8 @@ export interface EngineOptions {
 
 /** The newest valid token presented, and why another was not used. */
 interface FoundToken {
-  lsn: bigint | null;
-  /** The `iat` of the token that gave `lsn`. */
-  iat: number | null;
-  /** The replica claim of the token that gave `lsn`. */
-  node: string | null;
+  /** The valid token of the highest LSN (its claims are kept as verified, not copied). */
+  best: VerifiedToken | null;
   /** The replica claims of every valid token, `null` when none has one. */
   claims: TokenNodeClaim[] | null;
   rejection: TokenIgnoredReason | null;
@@ -168,9 +166,7 @@ interface FoundToken {
 
 function foundToken(): FoundToken {
   return {
-    lsn: null,
-    iat: null,
-    node: null,
+    best: null,
     claims: null,
     rejection: null,
     token: null,
@@ -211,7 +207,7 @@ export interface BeginInput {
    * The request came over https (sets `Secure` on the cookie), or a function that tells,
    * called only when a cookie is written: most requests write none, and finding the protocol
    * can cost a framework a few lookups (Express' `req.secure` consults its trust-proxy
-   * setting).
+   * setting). Default: the sink's `secure()` when it has one, else `false`.
    */
   secure?: boolean | (() => boolean);
   /** Where response headers go. */
@@ -454,8 +450,28 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     const cookieHeader = cookie === null ? undefined : input.cookie || undefined;
     // The commonest request carries no token and has no pin to read: it starts with no
     // state to collect and no promise.
-    if (headerToken === undefined && cookieHeader === undefined && !needsPin) {
-      return newRequest(input, routeContract, sessionHash, span, null, undefined, false);
+    let headerResult: VerifyResult | undefined;
+    if (cookieHeader === undefined && !needsPin) {
+      if (headerToken === undefined) {
+        return newRequest(input, routeContract, sessionHash, span, null, undefined, false);
+      }
+      // The next commonest: one header token, verified before (or HS256), of the current
+      // cluster. It alone sets the request's position: nothing to compare it with.
+      headerResult = codec.verifyNow(headerToken);
+      const cid = topology.primary.clusterId;
+      if (headerResult?.ok === true && cid !== null && headerResult.cid === cid) {
+        return newRequest(
+          input,
+          routeContract,
+          sessionHash,
+          span,
+          null,
+          undefined,
+          false,
+          headerToken,
+          headerResult,
+        );
+      }
     }
 
     // Header and cookies can all be present and differ (another tab of the same browser wrote
@@ -478,7 +494,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     }
     let uncached: Presented[] | null = null;
     for (const p of found.presented) {
-      const result = codec.verifyNow(p.token);
+      // The header token's result, when the path above already has it (an HMAC is not
+      // checked twice).
+      const result =
+        p.cookie === null && headerResult !== undefined ? headerResult : codec.verifyNow(p.token);
       if (result !== undefined) consider(found, p, result);
       else if (uncached === null) uncached = [p];
       else uncached.push(p);
@@ -519,22 +538,28 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     found: FoundToken | null,
     pin: Pin | undefined,
     storeUnavailable: boolean,
+    // The header token alone, when it was all the request presented (no `found`).
+    onlyToken?: string,
+    verified?: VerifiedToken,
   ): RequestFreshness {
     return new RequestFreshness(env, {
       contract: routeContract,
       readAfterWrite: parseReadAfterWrite(input.readAfterWrite),
-      tokenLsn: found?.lsn ?? null,
-      tokenIat: found?.iat ?? null,
-      tokenNode: found?.node ?? null,
-      tokenClaims: found?.claims ?? null,
+      token: verified ?? found?.best ?? null,
+      tokenClaims:
+        verified === undefined
+          ? (found?.claims ?? null)
+          : verified.node === undefined
+            ? null
+            : [{ node: verified.node, iat: verified.iat }],
       tokenRejection: found?.rejection ?? null,
-      presentedToken: found?.token ?? null,
+      presentedToken: onlyToken ?? found?.token ?? null,
       sessionHash,
       pin,
       pinnedPrimary: pinMode === 'primary' && pin?.lsn != null,
       storeUnavailable,
       lsnUnknown: found?.lsnUnknown ?? false,
-      secure: input.secure ?? false,
+      secure: input.secure,
       clearCookies: found === null ? NO_NAMES : cookiesToClear(found),
       sink: input.sink,
       span,
@@ -580,10 +605,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   function useToken(found: FoundToken, presented: Presented, result: VerifyResult): void {
     const name = presented.cookie;
     if (result.ok) {
-      if (found.lsn === null || result.lsn > found.lsn) {
-        found.lsn = result.lsn;
-        found.iat = result.iat;
-        found.node = result.node ?? null;
+      if (found.best === null || result.lsn > found.best.lsn) {
+        found.best = result;
         found.token = presented.token;
       }
       if (result.node !== undefined) {

@@ -83,7 +83,7 @@ export function beginInput(
   headers: IncomingHeaders,
   contract: BeginInput['contract'],
   sessionKey: BeginInput['sessionKey'],
-  secure: boolean | (() => boolean),
+  secure: BeginInput['secure'],
   sink: ResponseSink,
 ): BeginInput {
   return {

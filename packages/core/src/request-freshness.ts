@@ -42,6 +42,12 @@ export const HEADER_READ_AFTER_WRITE = 'X-Read-After-Write';
  */
 export interface ResponseSink {
   setHeader(name: string, value: string): void;
+  /**
+   * Whether the request came over https, asked only when a cookie is written and `begin()`
+   * was given no `secure`: an adapter's sink already holds the request, so it needs no
+   * closure per request to tell.
+   */
+  secure?(): boolean;
 }
 
 /** Per-statement routing options. */
@@ -104,16 +110,23 @@ export const CLAIM_CLOCK_SKEW_MS = 1_000;
 /** The sticky route of a client whose pin and tokens name different replicas: none has it. */
 const CLAIMS_DISAGREE = 'replica-claims-disagree';
 
+/** What a request keeps of the token that sets its position (a `VerifiedToken`). Internal. */
+export interface StartToken {
+  readonly lsn: bigint;
+  readonly iat: number;
+  readonly node?: string | undefined;
+}
+
 /** What `Engine.begin` found out before the request could route. Internal. */
 export interface RequestStart {
   contract: Contract;
   readAfterWrite: boolean;
-  /** Verified token LSN, usable by every contract. */
-  tokenLsn: bigint | null;
-  /** That token's `iat` (seconds since the epoch), else `null`/absent. */
-  tokenIat?: number | null;
-  /** That token's replica claim ({@link TokenClaims.node}), else `null`/absent. */
-  tokenNode?: string | null;
+  /**
+   * The verified token of the highest LSN, usable by every contract: its LSN, `iat` (seconds
+   * since the epoch) and replica claim ({@link TokenClaims.node}). Kept as given (the codec's
+   * cached result), never copied: a request holds one reference.
+   */
+  token: StartToken | null;
   /** The replica claims of every valid token presented, else `null`/absent. */
   tokenClaims?: readonly TokenNodeClaim[] | null;
   /** The token was issued to another session: only `causal` reads use it. */
@@ -126,8 +139,11 @@ export interface RequestStart {
   storeUnavailable: boolean;
   /** The presented tokens cannot tell the client's position (see `RouteRequest.lsnUnknown`). */
   lsnUnknown?: boolean;
-  /** The request came over https; a function is called only when a cookie is written. */
-  secure: boolean | (() => boolean);
+  /**
+   * The request came over https; a function is called only when a cookie is written;
+   * `undefined`: ask the sink (`ResponseSink.secure`), else no.
+   */
+  secure: boolean | (() => boolean) | undefined;
   /** Names of rejected freshness cookies to clear (`Max-Age=0`) in the response. */
   clearCookies?: readonly string[];
   sink: ResponseSink | undefined;
@@ -152,19 +168,21 @@ export interface RequestStart {
 export class RequestFreshness {
   /** `X-Read-After-Write` was set. */
   readonly readAfterWrite: boolean;
-  /** Headers set so far (the same values pushed to the sink). */
-  readonly headers: Record<string, string> = {};
 
   readonly #env: RequestEnvironment;
   // What the request keeps of its start (the start object itself is not kept: a request
   // waiting for a connection holds as little as it can).
   readonly #presentedToken: string | null;
-  readonly #tokenNode: string | null;
-  readonly #tokenIat: number | null;
-  readonly #secure: boolean | (() => boolean);
+  readonly #startToken: StartToken | null;
+  readonly #secure: boolean | (() => boolean) | undefined;
   readonly #sink: ResponseSink | undefined;
   readonly #startSpan: Span | undefined;
-  readonly #request: RouteRequest;
+  /** What the engine's decisions read, made at the first statement: `null` before. */
+  #route: RouteRequest | null = null;
+  // What the routing state starts from (read only when it is made).
+  readonly #pinnedPrimary: boolean;
+  readonly #storeUnavailable: boolean;
+  readonly #lsnUnknown: boolean;
   #contract: Contract;
   #tokenRejection: TokenIgnoredReason | null;
   #floor: bigint | null = null;
@@ -193,13 +211,14 @@ export class RequestFreshness {
   #waitStartedAt: number | null = null;
   #waitNode: ReplicaState | null = null;
   #replaceToken = false;
+  /** Made at the first header: most requests set none. */
+  #headers: Record<string, string> | null = null;
 
   /** @internal Requests start with `engine.begin()`. */
   constructor(env: RequestEnvironment, start: RequestStart) {
     this.#env = env;
     this.#presentedToken = start.presentedToken ?? null;
-    this.#tokenNode = start.tokenNode ?? null;
-    this.#tokenIat = start.tokenIat ?? null;
+    this.#startToken = start.token;
     this.#secure = start.secure;
     this.#sink = start.sink;
     this.#startSpan = start.span;
@@ -216,28 +235,23 @@ export class RequestFreshness {
         since: (c.iat + 1) * 1000 + CLAIM_CLOCK_SKEW_MS,
       }));
     }
-    // Filled in place: the engine's decisions read an object of one shape on every request.
-    const request = routeRequest(start.contract);
-    request.readAfterWrite = start.readAfterWrite;
-    request.tokenLsn = start.tokenLsn;
-    request.tokenIssuedBy =
-      start.tokenLsn === null || start.tokenIat == null
-        ? Number.NEGATIVE_INFINITY
-        : (start.tokenIat + 1) * 1000;
-    request.startedAt = env.clock.now();
-    request.pinnedPrimary = start.pinnedPrimary;
+    // The routing state is made at the first statement (`#routing`): what it starts from is
+    // kept here.
+    this.#pinnedPrimary = start.pinnedPrimary;
     // A valid token never depends on the store: a failed store only loses what it alone
     // knew, which matters for a request that carries nothing else.
-    request.storeUnavailable = start.storeUnavailable && start.tokenLsn === null;
-    request.lsnUnknown = start.lsnUnknown === true;
-    request.barrierFailed =
-      start.storeUnavailable && start.tokenLsn === null && env.storeErrorToPrimary;
-    request.anonymous = start.tokenLsn === null && start.sessionHash === null;
-    this.#request = request;
+    this.#storeUnavailable = start.storeUnavailable && start.token === null;
+    this.#lsnUnknown = start.lsnUnknown === true;
     if (env.cookie !== null) {
       for (const name of start.clearCookies ?? NO_COOKIES)
-        this.#setHeader('Set-Cookie', clearCookie(env.cookie, name, isSecure(start.secure)));
+        this.#setHeader('Set-Cookie', clearCookie(env.cookie, name, this.#isSecure()));
     }
+  }
+
+  /** Headers set so far (the same values pushed to the sink). */
+  get headers(): Record<string, string> {
+    this.#headers ??= {};
+    return this.#headers;
   }
 
   /** The route's declared contract. */
@@ -290,7 +304,7 @@ export class RequestFreshness {
     // `decide`). Bounded-staleness and eventual reads do not.
     const level = contract.level;
     const keepsFloor = level === 'monotonic' || level === 'causal' || level === 'read-your-writes';
-    const known = maxLsn(maxLsn(this.#request.tokenLsn, this.#pinLsn), this.#barrierLsn);
+    const known = maxLsn(maxLsn(this.#tokenLsn(), this.#pinLsn), this.#barrierLsn);
     return maxLsn(known, keepsFloor ? this.#floor : null);
   }
 
@@ -310,7 +324,7 @@ export class RequestFreshness {
    */
   observedBarrier(lsn: bigint, source: BarrierSource): void {
     const env = this.#env;
-    const request = this.#request;
+    const request = this.#routing();
     const cause = this.#barrierCause ?? 'hint-no-lsn';
     env.topology.observePrimaryLsn(lsn);
     request.barrierLsn = lsn;
@@ -351,7 +365,7 @@ export class RequestFreshness {
     const budget = this.#env.decideContext.budget;
     if (budget.enter === undefined) return true;
     // The budget's priority: anonymous requests and tokens the primary has not reached are `low`.
-    const low = this.#request.anonymous || decision.reason === 'future-lsn';
+    const low = this.#routing().anonymous || decision.reason === 'future-lsn';
     return budget.enter(low ? 'low' : 'normal');
   }
 
@@ -365,7 +379,7 @@ export class RequestFreshness {
    * next decision sends the read to the primary within the budget, or fails closed.
    */
   barrierFailed(): void {
-    this.#request.barrierFailed = true;
+    this.#routing().barrierFailed = true;
   }
 
   /**
@@ -417,7 +431,7 @@ export class RequestFreshness {
     if (hash === this.#sessionHash) return;
     this.#sessionHash = hash;
     // A request with a session is no longer anonymous (budget priority).
-    this.#request.anonymous = false;
+    this.#routing().anonymous = false;
     // Another session: its sticky node is not this one's.
     this.#pinNode = null;
     this.#pinTtlMs = 0;
@@ -431,7 +445,7 @@ export class RequestFreshness {
       this.#pinLsn = maxLsn(this.#pinLsn, pin?.lsn ?? null);
       this.#pinNode = pin?.node ?? null;
       this.#pinTtlMs = pin?.ttlMs ?? 0;
-      if (env.readPinTtlMs === null && pin?.lsn != null) this.#request.pinnedPrimary = true;
+      if (env.readPinTtlMs === null && pin?.lsn != null) this.#routing().pinnedPrimary = true;
     } catch (error) {
       env.telemetry.storeFailed('get', error, this.#span());
       // The bound session's pin is unknown: its earlier writes may be anywhere up to the
@@ -457,12 +471,12 @@ export class RequestFreshness {
    */
   route(options?: RouteOptions): Decision {
     const env = this.#env;
-    const request = this.#request;
+    const now = env.clock.now();
+    const request = this.#routing(now);
     const contract = options?.contract ?? this.#contract;
     request.contract = contract;
     request.inTransaction = options?.inTransaction === true;
     request.locking = options?.locking === true;
-    const now = env.clock.now();
     const used = request.requestReplica;
     if (
       used !== null &&
@@ -590,24 +604,25 @@ export class RequestFreshness {
     if (bound === null && !claim && p.currentLsnAt !== null && p.currentLsnAt >= this.#routedAt)
       bound = p.currentLsn;
 
+    const tokenLsn = this.#tokenLsn();
     if (
       decision.reason === 'future-lsn' &&
       options?.lsn !== undefined &&
-      this.#request.tokenLsn !== null &&
-      options.lsn < this.#request.tokenLsn
+      tokenLsn !== null &&
+      options.lsn < tokenLsn
     ) {
       // The primary itself is behind the token (restore, data loss): the token's LSN can
       // never be reached, so it is replaced rather than followed.
-      this.#request.tokenLsn = null;
+      this.#routing().tokenLsn = null;
       this.#replaceToken = true;
     }
 
     const jobs: Promise<void>[] = [];
     if (bound !== null) {
       this.#floor = maxLsn(this.#floor, bound);
-      const lsn = maxLsn(this.#floor, maxLsn(this.#pinLsn, this.#request.tokenLsn)) as bigint;
+      const lsn = maxLsn(this.#floor, maxLsn(this.#pinLsn, this.#tokenLsn())) as bigint;
       // Only when the client would learn something: it already holds its token's LSN.
-      const clientHas = this.#issuedLsn ?? this.#request.tokenLsn;
+      const clientHas = this.#issuedLsn ?? this.#tokenLsn();
       if (clientHas === null || lsn > clientHas) jobs.push(this.#issue(lsn));
     } else if (claim && decision.kind === 'replica') {
       const job = this.#claim(decision.route, decision.node, contract);
@@ -619,7 +634,7 @@ export class RequestFreshness {
       hash !== null &&
       env.pinStore !== null &&
       readTtl !== null &&
-      !this.#request.storeUnavailable
+      !this.#routing().storeUnavailable
     ) {
       const route = decision.route;
       if (bound !== null && (this.#pinLsn === null || bound > this.#pinLsn)) {
@@ -646,7 +661,7 @@ export class RequestFreshness {
    */
   async wrote(commitLsn: bigint): Promise<void> {
     const env = this.#env;
-    this.#request.wrote = true;
+    this.#routing().wrote = true;
     env.topology.observePrimaryLsn(commitLsn);
     this.#setRoute('primary');
     // The commit LSN was captured after the commit, so it bounds everything the session
@@ -677,7 +692,11 @@ export class RequestFreshness {
         ? { node: this.#issuedNode, iat: this.#issuedIat, lsn: this.#issuedLsn }
         : this.#replaceToken
           ? null
-          : { node: this.#tokenNode, iat: this.#tokenIat, lsn: this.#request.tokenLsn };
+          : {
+              node: this.#startToken?.node ?? null,
+              iat: this.#startToken?.iat ?? null,
+              lsn: this.#tokenLsn(),
+            };
     if (
       has !== null &&
       has.node === route &&
@@ -705,7 +724,7 @@ export class RequestFreshness {
     if (env.cookie !== null) {
       this.#setHeader(
         'Set-Cookie',
-        serializeCookie(env.cookie, signed.token, signed.maxAgeSeconds, isSecure(this.#secure)),
+        serializeCookie(env.cookie, signed.token, signed.maxAgeSeconds, this.#isSecure()),
       );
     }
   }
@@ -717,8 +736,8 @@ export class RequestFreshness {
   #storeLost(): void {
     const env = this.#env;
     if (env.storeErrorTokenOnly) return;
-    this.#request.storeUnavailable = true;
-    if (env.storeErrorToPrimary) this.#request.barrierFailed = true;
+    this.#routing().storeUnavailable = true;
+    if (env.storeErrorToPrimary) this.#routing().barrierFailed = true;
   }
 
   async #extendPin(
@@ -755,7 +774,7 @@ export class RequestFreshness {
    * by it: they become part of the read floor instead. Sets `stickySince`.
    */
   #stickyRoute(): string | null {
-    const request = this.#request;
+    const request = this.#routing();
     const pinned = this.#sessionHash === null ? null : this.#pinNode;
     let claims = this.#claims;
     if (claims === null) {
@@ -798,7 +817,8 @@ export class RequestFreshness {
   }
 
   #setHeader(name: string, value: string): void {
-    this.headers[name] = value;
+    this.#headers ??= {};
+    this.#headers[name] = value;
     const sink = this.#sink;
     if (sink !== undefined) {
       try {
@@ -807,6 +827,43 @@ export class RequestFreshness {
         // Headers already sent (a streaming response): the values stay readable on `headers`.
       }
     }
+  }
+
+  /**
+   * The request's routing state, made at its first use: a request that runs no statement (a
+   * cached page, a health check, a route that only authenticates) never pays for it, nor for
+   * a clock read. Its `startedAt` is then the first statement's time rather than the
+   * request's arrival: every use of it asks for a position observed at or after it, so a later
+   * time can only ask for a newer one.
+   */
+  #routing(now?: number): RouteRequest {
+    if (this.#route !== null) return this.#route;
+    // Filled in place: the engine's decisions read an object of one shape on every request.
+    const request = routeRequest(this.#contract);
+    const token = this.#startToken;
+    const lsn = token === null ? null : token.lsn;
+    request.readAfterWrite = this.readAfterWrite;
+    request.tokenLsn = lsn;
+    request.tokenIssuedBy = token === null ? Number.NEGATIVE_INFINITY : (token.iat + 1) * 1000;
+    request.startedAt = now ?? this.#env.clock.now();
+    request.pinnedPrimary = this.#pinnedPrimary;
+    request.storeUnavailable = this.#storeUnavailable;
+    request.lsnUnknown = this.#lsnUnknown;
+    request.barrierFailed = this.#storeUnavailable && this.#env.storeErrorToPrimary;
+    request.anonymous = lsn === null && this.#sessionHash === null;
+    this.#route = request;
+    return request;
+  }
+
+  /** The token's LSN as the request uses it (dropped when the primary is behind it). */
+  #tokenLsn(): bigint | null {
+    if (this.#route !== null) return this.#route.tokenLsn;
+    return this.#startToken === null ? null : this.#startToken.lsn;
+  }
+
+  #isSecure(): boolean {
+    const secure = this.#secure;
+    return secure === undefined ? this.#sink?.secure?.() === true : isSecure(secure);
   }
 
   #span(): Span | undefined {
