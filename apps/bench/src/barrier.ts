@@ -230,7 +230,7 @@ async function main(): Promise<void> {
       ),
       '',
       ...upNote(cells),
-      `Observing the primary's position after a moment, end to end (200 samples): one \`pg_current_wal_lsn()\` round trip p50 ${ms(cost.query.p50)} ms, p99 ${ms(cost.query.p99)} ms; waiting for the monitor's next sample (default 100 ms interval) p50 ${ms(cost.monitor.p50)} ms, p99 ${ms(cost.monitor.p99)} ms. freshgate uses a sample when one was taken after the request arrived, otherwise one shared round trip (docs/degraded-modes.md).`,
+      `Observing the primary's position after a moment, end to end (200 samples): one \`pg_current_wal_lsn()\` round trip p50 ${ms(cost.query.p50)} ms, p99 ${ms(cost.query.p99)} ms; waiting for the monitor's next sample (default 100 ms interval) p50 ${ms(cost.monitor.p50)} ms, p99 ${ms(cost.monitor.p99)} ms. freshgate uses a sample when one was taken after the request's first statement, otherwise one shared round trip (docs/degraded-modes.md).`,
       BARRIER_END,
     ];
     const section = lines.join('\n');
