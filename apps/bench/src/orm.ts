@@ -71,6 +71,8 @@ async function main(): Promise<void> {
   const cluster = await startCluster({ replicas: 1 });
   let gate: Freshgate | undefined;
   const plain = new pg.Pool({ connectionString: cluster.replicas[0]!.url, max: CONCURRENCY });
+  // An idle client's error (the cluster stopping right after `plain.end()`) must not crash.
+  plain.on('error', () => {});
   try {
     await cluster.primary.query('CREATE TABLE notes (id text PRIMARY KEY, body text NOT NULL)');
     await cluster.primary.query(

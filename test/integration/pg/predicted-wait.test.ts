@@ -71,6 +71,10 @@ describe('a wait predicted to fit the allowance (waitAllowance)', () => {
       connectionString: cluster.replica('r1').url,
       Client: HotStandbyClient,
     });
+    // As node-postgres asks of every pool: `pool.end()` resolves before its connections have
+    // closed, and an idle client that meets the server's shutdown (`57P01`) makes the pool emit
+    // 'error', an uncaught exception without a listener.
+    pool.on('error', () => {});
     let positionReads = 0;
     pool.on('connect', (client) => {
       const query = client.query.bind(client) as (...args: unknown[]) => unknown;
