@@ -546,12 +546,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       contract: routeContract,
       readAfterWrite: parseReadAfterWrite(input.readAfterWrite),
       token: verified ?? found?.best ?? null,
-      tokenClaims:
-        verified === undefined
-          ? (found?.claims ?? null)
-          : verified.node === undefined
-            ? null
-            : [{ node: verified.node, iat: verified.iat }],
+      // Absent for the lone header token: the request takes its claim from the token.
+      tokenClaims: found?.claims,
       tokenRejection: found?.rejection ?? null,
       presentedToken: onlyToken ?? found?.token ?? null,
       sessionHash,

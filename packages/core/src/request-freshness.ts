@@ -107,6 +107,11 @@ export interface TokenNodeClaim {
  */
 export const CLAIM_CLOCK_SKEW_MS = 1_000;
 
+/** When a claim made in second `iat` is past by this instance's clock (ms since the epoch). */
+function claimSince(iat: number): number {
+  return (iat + 1) * 1000 + CLAIM_CLOCK_SKEW_MS;
+}
+
 /** The sticky route of a client whose pin and tokens name different replicas: none has it. */
 const CLAIMS_DISAGREE = 'replica-claims-disagree';
 
@@ -127,7 +132,10 @@ export interface RequestStart {
    * result (the request keeps a copy of the three).
    */
   token: StartToken | null;
-  /** The replica claims of every valid token presented, else `null`/absent. */
+  /**
+   * The replica claims of every valid token presented; `null`/absent: `token`'s own claim, if
+   * it has one.
+   */
   tokenClaims?: readonly TokenNodeClaim[] | null;
   /** The token was issued to another session: only `causal` reads use it. */
   tokenRejection: TokenIgnoredReason | null;
@@ -234,11 +242,11 @@ export class RequestFreshness {
     this.#pinLsn = start.pin?.lsn ?? null;
     this.#pinTtlMs = start.pin?.ttlMs ?? 0;
     this.#sessionHash = start.sessionHash;
-    if (start.tokenClaims != null && start.tokenClaims.length > 0) {
-      this.#claims = start.tokenClaims.map((c) => ({
-        node: c.node,
-        since: (c.iat + 1) * 1000 + CLAIM_CLOCK_SKEW_MS,
-      }));
+    const claims = start.tokenClaims;
+    if (claims != null && claims.length > 0) {
+      this.#claims = claims.map((c) => ({ node: c.node, since: claimSince(c.iat) }));
+    } else if (token !== null && token.node !== undefined) {
+      this.#claims = [{ node: token.node, since: claimSince(token.iat) }];
     }
     // The routing state is made at the first statement (`#routing`): what it starts from is
     // kept here.
@@ -435,8 +443,9 @@ export class RequestFreshness {
     const hash = env.hashSessionKey(String(sessionKey));
     if (hash === this.#sessionHash) return;
     this.#sessionHash = hash;
-    // A request with a session is no longer anonymous (budget priority).
-    this.#routing().anonymous = false;
+    // A request with a session is no longer anonymous (budget priority); routing state not
+    // made yet derives it from the session.
+    if (this.#route !== null) this.#route.anonymous = false;
     // Another session: its sticky node is not this one's.
     this.#pinNode = null;
     this.#pinTtlMs = 0;
@@ -593,6 +602,7 @@ export class RequestFreshness {
     options: { lsn?: bigint; contract?: Contract } | undefined,
   ): Promise<void> {
     const env = this.#env;
+    const request = this.#routing();
     const p = env.topology.primary;
     let bound: bigint | null = options?.lsn ?? null;
     // A measured position is newer than the monitor's primary sample, and no replica is ahead
@@ -618,7 +628,7 @@ export class RequestFreshness {
     ) {
       // The primary itself is behind the token (restore, data loss): the token's LSN can
       // never be reached, so it is replaced rather than followed.
-      this.#routing().tokenLsn = null;
+      request.tokenLsn = null;
       this.#replaceToken = true;
     }
 
@@ -635,12 +645,7 @@ export class RequestFreshness {
     }
     const hash = this.#sessionHash;
     const readTtl = env.readPinTtlMs;
-    if (
-      hash !== null &&
-      env.pinStore !== null &&
-      readTtl !== null &&
-      !this.#routing().storeUnavailable
-    ) {
+    if (hash !== null && env.pinStore !== null && readTtl !== null && !request.storeUnavailable) {
       const route = decision.route;
       if (bound !== null && (this.#pinLsn === null || bound > this.#pinLsn)) {
         // A bounded read moves the floor itself, so stickiness is only a preference.
@@ -741,8 +746,9 @@ export class RequestFreshness {
   #storeLost(): void {
     const env = this.#env;
     if (env.storeErrorTokenOnly) return;
-    this.#routing().storeUnavailable = true;
-    if (env.storeErrorToPrimary) this.#routing().barrierFailed = true;
+    const request = this.#routing();
+    request.storeUnavailable = true;
+    if (env.storeErrorToPrimary) request.barrierFailed = true;
   }
 
   async #extendPin(
