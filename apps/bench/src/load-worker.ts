@@ -160,6 +160,9 @@ async function main(): Promise<void> {
     // The parent samples the server's CPU time and Redis counters at these marks (a run with a
     // ramp marks its start itself, under load).
     if (!spec.rampSeconds) {
+      // A server woken from its sleep first finishes what its last load left in flight (up to
+      // a request per connection, each with its pin read): not part of this run's counts.
+      await new Promise((resolve) => setTimeout(resolve, plan.markDelayMs));
       process.stderr.write(`start ${spec.key}\n`);
       await new Promise((resolve) => setTimeout(resolve, plan.markDelayMs));
     }

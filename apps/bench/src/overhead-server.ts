@@ -146,6 +146,8 @@ async function main(): Promise<void> {
   const closers: (() => Promise<unknown>)[] = [];
 
   let fg: Freshgate | undefined;
+  // Pins written back after a failed write (its heartbeat does it): one script each, as a write.
+  let writtenBack = () => 0;
   if (config.app === 'fresh') {
     const { createFreshgate } = await import('@freshgate/pg');
     const { redisPinStore } = await import('@freshgate/redis');
@@ -154,6 +156,7 @@ async function main(): Promise<void> {
     // Counts pin reads that failed (timeout, open circuit): under saturation the event loop
     // can hold a Redis reply past the store's timeout, and the report must say so.
     const store = redisPinStore(redis);
+    writtenBack = () => store.stats().writtenBack;
     const pinStore: PinStore = {
       get: (key) => {
         stats.pinReads++;
@@ -184,7 +187,7 @@ async function main(): Promise<void> {
 
   const statsServer = createServer((_req, res) => {
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify(stats));
+    res.end(JSON.stringify({ ...stats, pinExtends: stats.pinExtends + writtenBack() }));
   });
   await new Promise<void>((resolve) => statsServer.listen(0, '127.0.0.1', resolve));
   const floor = config.app === 'floor';

@@ -199,7 +199,10 @@ type Counters = ServerStats & { redisGets: number };
 export interface ServerStats {
   pinReads: number;
   pinReadFailures: number;
-  /** Pin writes (one Lua script each, whose own GET Redis counts with the clients' GETs). */
+  /**
+   * Pin writes, refreshes and write-backs of failed ones (one Lua script each, whose own GET
+   * Redis counts with the clients' GETs).
+   */
   pinExtends: number;
   /** Garbage-collection pauses since the start, ms. */
   gcMs: number;
