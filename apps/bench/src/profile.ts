@@ -44,7 +44,7 @@ const TOP_FRAMES = 8;
 const CUTS = [
   'a request makes its routing state (the object the engine decides from, 25 fields) and reads the clock at its first statement, not when it starts: a request that runs none pays for neither',
   "the object behind `freshness.headers` is made at the first header, and an adapter's response sink tells https, so the adapter kit makes no closure per request for it",
-  "a lone `X-Freshness-Token` header, cached (or HS256) and of the current cluster, goes straight to the request, which keeps the codec's verified token by reference instead of copying its LSN, `iat` and replica claim",
+  "a lone `X-Freshness-Token` header, cached (or HS256) and of the current cluster, goes straight to the request (profiled keeping the codec's verified token by reference; the request now keeps its own copy of the token's LSN, `iat` and replica claim)",
 ];
 
 interface ProfiledRun extends ProfileSummary {

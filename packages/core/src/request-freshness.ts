@@ -226,10 +226,11 @@ export class RequestFreshness {
   constructor(env: RequestEnvironment, start: RequestStart) {
     this.#env = env;
     this.#presentedToken = start.presentedToken ?? null;
-    // A copy of its own rather than the codec's cached object: on Node.js 20, requests that
-    // held the cached object cost Express about 3 µs more each (short runs of section 1: no
-    // token to token +3.1 and +6.7 µs holding it, +1.7 and +1.6 holding a copy; in the full
-    // run that held it, GC was 1.5 µs of the difference).
+    // A copy of its own rather than the codec's cached object, so that nothing in flight
+    // points into the codec's cache. On Express and Node.js 20, short runs of section 1 found
+    // the copy cheaper (no token to token +1.7 and +1.6 µs, against +3.1 and +6.7 holding the
+    // cached object); full runs did not (+4.8 and +6.8 µs, against +3.4): their spread from one
+    // run to the next is larger than the difference.
     const token = start.token;
     this.#startToken = token === null ? null : { lsn: token.lsn, iat: token.iat, node: token.node };
     this.#secure = start.secure;
