@@ -205,8 +205,12 @@ describe('adaptive primary budget (Express and Fastify on one engine)', () => {
     console.info(`[lag spike] the limit grew: ${grew}, was cut: ${cut}`);
     // When the first fallback was shed, and when the primary's p99 first passed 3× its
     // baseline: the p99 of each 250 ms window from the spike on, known when the window closes.
+    // The first window is left out: it holds the burst the bucket lets through at once by
+    // design (2 s of the limit), before the budget has a verdict on the spike (one per 250 ms
+    // window). Beside a CPU hog that burst alone put one window over 3× (once in 4 runs on
+    // the same code, with no second over 3×).
     let crossedAt = Number.POSITIVE_INFINITY;
-    for (let t = spikeAt; t + 250 <= spikeAt + 6_000; t += 250) {
+    for (let t = spikeAt + 250; t + 250 <= spikeAt + 6_000; t += 250) {
       const window = waits.filter((x) => x.at >= t && x.at < t + 250);
       if (window.length > 0 && service + p99(window) > bound) {
         crossedAt = t + 250;
@@ -214,7 +218,7 @@ describe('adaptive primary budget (Express and Fastify on one engine)', () => {
       }
     }
     console.info(
-      `[lag spike] first fallback shed ${(firstShedAt - spikeAt).toFixed(0)} ms after the replicas paused; first 250 ms window over 3× the baseline closed ${crossedAt === Number.POSITIVE_INFINITY ? 'never' : `${(crossedAt - spikeAt).toFixed(0)} ms after`}; seconds over 3× the baseline: ${windows.filter((w) => w > bound).length} of ${windows.length}; event-loop utilization in the first second ${busyFirstSecond.toFixed(2)}`,
+      `[lag spike] first fallback shed ${(firstShedAt - spikeAt).toFixed(0)} ms after the replicas paused; first 250 ms window over 3× the baseline (after the burst's own) closed ${crossedAt === Number.POSITIVE_INFINITY ? 'never' : `${(crossedAt - spikeAt).toFixed(0)} ms after`}; seconds over 3× the baseline: ${windows.filter((w) => w > bound).length} of ${windows.length}; event-loop utilization in the first second ${busyFirstSecond.toFixed(2)}`,
     );
     // If the primary's p99 passed 3× its baseline, fallbacks were shed before. Asserted while
     // this process had room (< 80 % busy in the spike's first second): saturated, it sees its
