@@ -510,24 +510,62 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       refuse(found, input);
       return newRequest(input, routeContract, sessionHash, span, found, undefined, false);
     }
+    // Only the pin to read: one reaction to the store's answer, no async function (each
+    // promise costs on the hot path, the more so with async context tracking on).
+    if (uncached === null) {
+      refuse(found, input);
+      return withPin(input, routeContract, sessionHash as string, span, found);
+    }
     return (async () => {
-      for (const p of uncached ?? []) consider(found, p, await codec.verify(p.token));
+      for (const p of uncached) consider(found, p, await codec.verify(p.token));
       refuse(found, input);
       if (!needsPin) {
         return newRequest(input, routeContract, sessionHash, span, found, undefined, false);
       }
-      let pin: Pin | undefined;
-      let storeUnavailable: boolean;
-      try {
-        pin = await storeCall(pinStore.get(sessionHash), storeTimeoutMs, 'get');
-        // A pin the store cannot vouch for is as good as a failed read.
-        storeUnavailable = onStoreError !== 'token-only' && pinIncomplete(env, sessionHash);
-      } catch (error) {
-        telemetry.storeFailed('get', error, span);
-        storeUnavailable = onStoreError !== 'token-only';
-      }
-      return newRequest(input, routeContract, sessionHash, span, found, pin, storeUnavailable);
+      return withPin(input, routeContract, sessionHash as string, span, found);
     })();
+  }
+
+  // The request once the session's pin is read. A failed read (or a pin the store cannot
+  // vouch for) starts it as the store's `onStoreError` says.
+  function withPin(
+    input: BeginInput,
+    routeContract: Contract,
+    sessionHash: string,
+    span: Span | undefined,
+    found: FoundToken,
+  ): Promise<RequestFreshness> {
+    let read: Promise<Pin | undefined>;
+    try {
+      read = storeCall((pinStore as PinStore).get(sessionHash), storeTimeoutMs, 'get');
+    } catch (error) {
+      read = Promise.reject(error);
+    }
+    return read.then(
+      (pin) =>
+        newRequest(
+          input,
+          routeContract,
+          sessionHash,
+          span,
+          found,
+          pin,
+          // A pin the store cannot vouch for is as good as a failed read.
+          onStoreError !== 'token-only' && pinIncomplete(env, sessionHash),
+        ),
+      (error: unknown) => {
+        telemetry.storeFailed('get', error, span);
+        return newRequest(
+          input,
+          routeContract,
+          sessionHash,
+          span,
+          found,
+          undefined,
+          onStoreError !== 'token-only',
+        );
+      },
+    );
   }
 
   function newRequest(

@@ -18,16 +18,25 @@ export function withTimeout<T>(
   ms: number,
   onTimeout: () => Error,
 ): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let decide: ReturnType<typeof setImmediate> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  // One promise and one reaction, rather than a race of two promises and a `finally`: every
+  // pin read goes through this, and with async context tracking on each promise costs.
+  return new Promise<T>((resolve, reject) => {
+    let decide: ReturnType<typeof setImmediate> | undefined;
+    const timer = setTimeout(() => {
       decide = setImmediate(() => reject(onTimeout()));
     }, ms);
     timer.unref?.();
-  });
-  return Promise.race([promise, timeout]).finally(() => {
-    clearTimeout(timer);
-    if (decide !== undefined) clearImmediate(decide);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        if (decide !== undefined) clearImmediate(decide);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        if (decide !== undefined) clearImmediate(decide);
+        reject(error);
+      },
+    );
   });
 }

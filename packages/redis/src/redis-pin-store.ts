@@ -570,26 +570,29 @@ export function redisPinStore(
         ).catch(() => {});
       }
     },
-    async get(key: string): Promise<Pin | undefined> {
+    get(key: string): Promise<Pin | undefined> {
       // The generation is read in the same pipeline, after the pin: when it is still the one
       // known, the pin was read from the store that holds this instance's earlier pins.
-      const [value, gen] = await call('get', () =>
+      // A chain of reactions rather than an async function: every pin read of a request
+      // comes here, and each promise costs (more so with async context tracking on).
+      return call('get', () =>
         Promise.all([
           redis.get(pinKey(prefix, key)),
           instances !== false && hget !== null ? hget(meta, 'gen') : Promise.resolve(undefined),
         ]),
-      );
-      if (gen !== undefined) observeGeneration(gen);
-      const pin = value === null ? undefined : decodePin(value, clock.now());
-      if (pin === null) {
-        // Redis answered, so the breaker stays closed; but a value this store did not write
-        // is not evidence that the session has no pin.
-        throw new StoreError('get', {
-          message: `Pin store get found a value it did not write under prefix "${prefix}"`,
-        });
-      }
-      const mine = await local?.get(key);
-      return mine === undefined ? pin : merge(pin, mine);
+      ).then(([value, gen]) => {
+        if (gen !== undefined) observeGeneration(gen);
+        const pin = value === null ? undefined : decodePin(value, clock.now());
+        if (pin === null) {
+          // Redis answered, so the breaker stays closed; but a value this store did not write
+          // is not evidence that the session has no pin.
+          throw new StoreError('get', {
+            message: `Pin store get found a value it did not write under prefix "${prefix}"`,
+          });
+        }
+        if (local === null) return pin;
+        return local.get(key).then((mine) => (mine === undefined ? pin : merge(pin, mine)));
+      });
     },
     async extend(key: string, update: PinUpdate): Promise<void> {
       let args: (string | number)[];
