@@ -17,7 +17,7 @@ export interface LoadRun {
   key: string;
   url: string;
   /** `/nodb`, or `/item` (a primary-key SELECT of a random id in `1..items`). */
-  route: 'nodb' | 'item';
+  route: 'nodb' | 'item' | 'redis';
   mode: ClientMode;
   connections: number;
   pipelining: number;
@@ -86,7 +86,7 @@ async function run(plan: LoadPlan, spec: LoadRun): Promise<LoadResult> {
     else if (spec.mode === 'session')
       headers['x-session'] = plan.sessions[n % plan.sessions.length] as string;
     else if (nextCold) headers['x-freshness-token'] = nextCold();
-    const path = spec.route === 'nodb' ? '/nodb' : `/item/${1 + (n % plan.items)}`;
+    const path = spec.route === 'item' ? `/item/${1 + (n % plan.items)}` : `/${spec.route}`;
     return { ...request, path, headers };
   };
   const ramp = spec.rampSeconds ?? 0;

@@ -1,7 +1,7 @@
 /**
  * Section 1's HTTP server, run as its own process (pinned to one core when the machine
  * allows) so that the load generator does not share its CPU. It serves two routes with one
- * framework: bare, with the floor (the least any middleware that touches a header and carries a
+ * framework (the bare app a third, `/redis`: one Redis GET, the pin path's floor): bare, with the floor (the least any middleware that touches a header and carries a
  * request context does: read one request header, set one response header, run the rest of the
  * request in AsyncLocalStorage), or with freshgate mounted. The bare server never loads freshgate:
  * freshgate's data source uses AsyncLocalStorage, whose hooks, once active, slow every
@@ -22,6 +22,7 @@ import type { PinStore } from '@freshgate/core';
 import type { Freshgate } from '@freshgate/pg';
 import express from 'express';
 import Fastify from 'fastify';
+import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { lines } from './child.js';
 import { ITEM_SQL } from './item-sql.js';
@@ -41,6 +42,8 @@ const SESSION_HEADER = 'x-session';
 /** Sampling interval of `profile-start` (µs): thousands of samples in a few seconds of load. */
 const PROFILE_INTERVAL_US = 250;
 const TOKEN_HEADER = 'x-freshness-token';
+/** The key the bare app's `/redis` route reads (absent, as most sessions' pins are). */
+const GET_KEY = 'freshgate:bench:get';
 
 /** The floor's request context: what a request-scoped store holds at the least. */
 const floorContext = new AsyncLocalStorage<{ token: string | undefined }>();
@@ -67,6 +70,7 @@ async function expressApp(
   replica: pg.Pool,
   fg: Freshgate | undefined,
   floor: boolean,
+  redis: Redis | undefined,
 ): Promise<Running> {
   const app = express();
   if (floor) {
@@ -83,6 +87,16 @@ async function expressApp(
   app.get('/nodb', (_req, res) => {
     res.json({ ok: true });
   });
+  if (redis) {
+    app.get('/redis', async (_req, res, next) => {
+      try {
+        await redis.get(GET_KEY);
+        res.json({ ok: true });
+      } catch (error) {
+        next(error);
+      }
+    });
+  }
   app.get('/item/:id', async (req, res, next) => {
     try {
       const values = [Number(req.params.id)];
@@ -101,6 +115,7 @@ async function fastifyApp(
   replica: pg.Pool,
   fg: Freshgate | undefined,
   floor: boolean,
+  redis: Redis | undefined,
 ): Promise<Running> {
   const app = Fastify();
   if (floor) {
@@ -118,6 +133,12 @@ async function fastifyApp(
     });
   }
   app.get('/nodb', async () => ({ ok: true }));
+  if (redis) {
+    app.get('/redis', async () => {
+      await redis.get(GET_KEY);
+      return { ok: true };
+    });
+  }
   app.get<{ Params: { id: string } }>('/item/:id', async (request) => {
     const values = [Number(request.params.id)];
     const { rows } = fg
@@ -191,10 +212,19 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((resolve) => statsServer.listen(0, '127.0.0.1', resolve));
   const floor = config.app === 'floor';
+  // The bare app's `/redis`: one GET with the client settings the pin store uses, the least a
+  // server-side session lookup adds to a route (the pin path's floor).
+  let redis: Redis | undefined;
+  if (config.app === 'bare') {
+    redis = pinStoreRedis(config.redisUrl);
+    await redis.connect();
+    const client = redis;
+    closers.push(async () => client.disconnect());
+  }
   const app =
     config.framework === 'express'
-      ? await expressApp(replica, fg, floor)
-      : await fastifyApp(replica, fg, floor);
+      ? await expressApp(replica, fg, floor, redis)
+      : await fastifyApp(replica, fg, floor, redis);
   closers.unshift(
     () => app.close(),
     () => new Promise((resolve) => statsServer.close(resolve)),

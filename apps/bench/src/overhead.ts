@@ -42,7 +42,7 @@ export interface OverheadSettings {
 export interface Variant {
   key: string;
   label: string;
-  route: 'nodb' | 'item';
+  route: 'nodb' | 'item' | 'redis';
   app: 'bare' | 'floor' | 'fresh';
   mode: LoadRun['mode'];
   /** The variant this one is compared to. */
@@ -88,6 +88,15 @@ export const VARIANTS: readonly Variant[] = [
     route: 'nodb',
     app: 'fresh',
     mode: 'session',
+    baseline: 'nodb-bare',
+  },
+  {
+    // The pin path's floor: the least a server-side session lookup costs a route.
+    key: 'redis-get',
+    label: 'bare framework + one Redis GET',
+    route: 'redis',
+    app: 'bare',
+    mode: 'none',
     baseline: 'nodb-bare',
   },
   {
@@ -137,7 +146,7 @@ export interface VariantResult {
   framework: string;
   key: string;
   label: string;
-  route: 'nodb' | 'item';
+  route: 'nodb' | 'item' | 'redis';
   requestsPerSecond: number;
   /** Every round's req/s (its slices together), in run order. */
   rounds: number[];

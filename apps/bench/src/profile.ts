@@ -28,6 +28,7 @@ import { cpuPinning, loadAverage, machineInfo } from './machine.js';
 import { benchClients, startServer, VARIANTS } from './overhead.js';
 import type { ServerConfig } from './overhead-server.js';
 import { BENCH_SECRET } from './redis-client.js';
+import type { StartCost, StartCostConfig } from './start-cost.js';
 
 const APP_DIR = resolve(fileURLToPath(import.meta.url), '..', '..');
 const REPO_DIR = resolve(APP_DIR, '..', '..');
@@ -36,15 +37,14 @@ const RESULTS = join(APP_DIR, 'results', 'profile.json');
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 6);
 const WARMUP_SECONDS = 3;
 const ITEMS = 10_000;
-/** The variants profiled: no token, a cached token, and a routed SELECT. */
-const PROFILED = ['nodb-none', 'nodb-token', 'item-token'] as const;
+/** The variants profiled: no token, a cached token, a session pin read, and a routed SELECT. */
+const PROFILED = ['nodb-none', 'nodb-token', 'nodb-session', 'item-token'] as const;
 const FRAMEWORKS = ['fastify', 'express'] as const;
 const TOP_FRAMES = 8;
 /** The changes the published before/after compares (rewrite with the next comparison). */
 const CUTS = [
-  'a request makes its routing state (the object the engine decides from, 25 fields) and reads the clock at its first statement, not when it starts: a request that runs none pays for neither',
-  "the object behind `freshness.headers` is made at the first header, and an adapter's response sink tells https, so the adapter kit makes no closure per request for it",
-  "a lone `X-Freshness-Token` header, cached (or HS256) and of the current cluster, goes straight to the request (profiled keeping the codec's verified token by reference; the request now keeps its own copy of the token's LSN, `iat` and replica claim)",
+  '`withTimeout`, which bounds every pin store call, store heartbeat and monitor poll, settles one promise from one reaction instead of racing a timeout promise and adding a `finally` (2 promises per call instead of 8)',
+  "the engine reads a session's pin without an async function when no token waits for verification, and the Redis store's `get()` is a chain of reactions rather than an async function",
 ];
 
 interface ProfiledRun extends ProfileSummary {
@@ -57,6 +57,8 @@ interface ProfileResults {
   taken: string;
   node: string;
   runs: ProfiledRun[];
+  /** What one request start makes, counted (absent in runs made before it was). */
+  starts?: StartCost[];
 }
 
 /** Section 1's load generator for one variant: a warm-up, then the run profiled. */
@@ -101,6 +103,59 @@ function commander(server: Awaited<ReturnType<typeof startServer>>) {
       server.child.stdin?.write(`${command}\n`);
     });
 }
+
+/** Runs `start-cost.ts` on the build output and returns what it counted. */
+async function startCost(config: StartCostConfig): Promise<StartCost[]> {
+  const child = spawnTs('./start-cost.ts', { BENCH_START_COST: JSON.stringify(config) }, [], {
+    built: true,
+    // No scavenge inside a measured loop: 10 000 starts of about 1 kB each fit in 64 MB.
+    nodeFlags: ['--expose-gc', '--min-semi-space-size=64', '--max-semi-space-size=64'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`start-cost exited (${code}): ${stderr}`);
+  return JSON.parse(stdout) as StartCost[];
+}
+
+/** Section 7's table of request starts, counted (before → after when the earlier run has them). */
+function renderStarts(results: ProfileResults, before: ProfileResults | undefined): string[] {
+  const starts = results.starts;
+  if (!starts) return [];
+  const promises = (s: StartCost | undefined) => s?.resources.PROMISE ?? (s ? 0 : undefined);
+  const others = (s: StartCost) =>
+    Object.entries(s.resources)
+      .filter(([type]) => type !== 'PROMISE')
+      .map(([type, n]) => `${n} ${type}`)
+      .join(', ') || 'none';
+  const was = (s: StartCost) => before?.starts?.find((b) => b.mode === s.mode);
+  const count = (x: number | undefined) => (x === undefined ? '–' : String(x));
+  const arrow = (b: number | undefined, a: number | undefined) =>
+    before?.starts ? `${count(b)} → ${count(a)}` : count(a);
+  return [
+    '',
+    `Starting one request through the adapter kit, as the adapters do (build output, Node.js ${results.node}, \`start-cost.ts\`), counted rather than timed: the async resources an \`async_hooks\` init hook sees per start, and the bytes allocated per start (new space, no scavenge in between; for the starts that need no I/O). Counts do not move with the machine's load; on Node.js 20 each promise costs more while AsyncLocalStorage is in use, as it is in every freshgate process.${before?.starts ? ' Before → after, as above.' : ''}`,
+    '',
+    '| request | promises | other async resources | bytes allocated |',
+    '| --- | ---: | --- | ---: |',
+    ...starts.map(
+      (s) =>
+        `| ${START_LABELS[s.mode]} | ${arrow(promises(was(s)), promises(s))} | ${others(s)} | ${arrow(was(s)?.bytes, s.bytes)} |`,
+    ),
+  ];
+}
+
+const START_LABELS: Record<StartCost['mode'], string> = {
+  none: 'no token, no session',
+  token: 'valid token (cache warm)',
+  session: 'session pin read from Redis',
+};
 
 const OWNERS: FrameOwner[] = ['freshgate', 'framework', 'pg', 'node', 'v8', 'other package'];
 const us = (x: number | undefined) => (x === undefined ? '–' : x.toFixed(1));
@@ -152,6 +207,7 @@ function render(results: ProfileResults, before: ProfileResults | undefined, not
       ].join('; ')}`,
     );
   }
+  out.push(...renderStarts(results, before));
   if (before) out.push('', `What was cut between the two runs: ${CUTS.join('; ')}.`);
   out.push('', PROFILE_END);
   return out.join('\n');
@@ -256,6 +312,14 @@ async function main(): Promise<void> {
         await server.stop();
       }
     }
+    results.starts = await startCost({
+      primaryUrl: cluster.primary.url,
+      replicaUrl: cluster.replica('r1').url,
+      redisUrl: cluster.redisUrl,
+      token,
+      session: sessions[0] as string,
+    });
+    console.log(`[profile] request starts: ${JSON.stringify(results.starts)}`);
   } finally {
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -114,7 +114,7 @@ export const SMOKE: BenchSettings = {
     markDelayMs: 50,
     amount: 200,
     // Autocannon runs last at least a second: the smoke run keeps the variants with state.
-    variants: ['nodb-session', 'item-token'],
+    variants: ['nodb-session', 'redis-get', 'item-token'],
     items: 100,
     sessions: 5,
   },

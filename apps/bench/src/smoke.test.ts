@@ -17,7 +17,9 @@ describe('pnpm bench, smoke run', () => {
     const overhead = report.overhead!;
     expect(overhead.variants.map((v) => `${v.framework} ${v.key}`)).toEqual(
       ['express', 'fastify'].flatMap((f) =>
-        ['nodb-bare', 'nodb-session', 'item-bare', 'item-token'].map((k) => `${f} ${k}`),
+        ['nodb-bare', 'nodb-session', 'redis-get', 'item-bare', 'item-token'].map(
+          (k) => `${f} ${k}`,
+        ),
       ),
     );
     for (const v of overhead.variants) {
