@@ -142,7 +142,7 @@ function renderStarts(results: ProfileResults, before: ProfileResults | undefine
     '',
     `Starting one request through the adapter kit, as the adapters do (build output, Node.js ${results.node}, \`start-cost.ts\`), counted rather than timed: the async resources an \`async_hooks\` init hook sees per start, and the bytes allocated per start (new space, no scavenge in between; for the starts that need no I/O). Counts do not move with the machine's load; on Node.js 20 each promise costs more while AsyncLocalStorage is in use, as it is in every freshgate process.${before?.starts ? ' Before → after, as above.' : ''}`,
     '',
-    '| request | promises | other async resources | bytes allocated |',
+    `| request | promises | other async resources${before?.starts ? ' (after)' : ''} | bytes allocated |`,
     '| --- | ---: | --- | ---: |',
     ...starts.map(
       (s) =>
@@ -195,7 +195,8 @@ function render(results: ProfileResults, before: ProfileResults | undefined, not
     const floor = Math.min(...run.top.map((g) => g.micros));
     const after = (frame: string) => {
       const found = run.top.find((g) => name(g.frame) === name(frame));
-      return found ? us(found.micros) : `< ${us(floor)}`;
+      // Below 0.05 the bound would print as "< 0.0".
+      return found ? us(found.micros) : `< ${us(Math.max(floor, 0.05))}`;
     };
     out.push(
       `- ${run.framework}, ${label(run.variant)}: ${[
