@@ -16,7 +16,7 @@ export type ClientMode = 'none' | 'token' | 'session' | 'cold-token';
 export interface LoadRun {
   key: string;
   url: string;
-  /** `/nodb`, or `/item` (a primary-key SELECT of a random id in `1..items`). */
+  /** `/nodb`, `/redis` (the bare app: one Redis GET), or `/item` (a primary-key SELECT of a random id in `1..items`). */
   route: 'nodb' | 'item' | 'redis';
   mode: ClientMode;
   connections: number;
