@@ -1,9 +1,10 @@
 /**
  * Section 1's HTTP server, run as its own process (pinned to one core when the machine
  * allows) so that the load generator does not share its CPU. It serves two routes with one
- * framework (the bare app a third, `/redis`: one Redis GET, the pin path's floor): bare, with the floor (the least any middleware that touches a header and carries a
+ * framework: bare, with the floor (the least any middleware that touches a header and carries a
  * request context does: read one request header, set one response header, run the rest of the
- * request in AsyncLocalStorage), or with freshgate mounted. The bare server never loads freshgate:
+ * request in AsyncLocalStorage), or with freshgate mounted; the bare app serves a third,
+ * `/redis` (one Redis GET, the pin path's floor). The bare server never loads freshgate:
  * freshgate's data source uses AsyncLocalStorage, whose hooks, once active, slow every
  * promise of the process, so a bare app sharing a process with it would not be bare.
  *
@@ -214,12 +215,10 @@ async function main(): Promise<void> {
   const floor = config.app === 'floor';
   // The bare app's `/redis`: one GET with the client settings the pin store uses, the least a
   // server-side session lookup adds to a route (the pin path's floor).
-  let redis: Redis | undefined;
-  if (config.app === 'bare') {
-    redis = pinStoreRedis(config.redisUrl);
+  const redis = config.app === 'bare' ? pinStoreRedis(config.redisUrl) : undefined;
+  if (redis) {
     await redis.connect();
-    const client = redis;
-    closers.push(async () => client.disconnect());
+    closers.push(async () => redis.disconnect());
   }
   const app =
     config.framework === 'express'
