@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   type BarrierSource,
   type Contract,
@@ -17,7 +16,11 @@ import {
 } from '@freshgate/core';
 import type { PrimaryOutcome, Topology } from '@freshgate/core/adapter';
 import { isConnectionError, isNodeFailure, toNodeError } from './connection-errors.js';
-import { runWithDb } from './current-db.js';
+import {
+  activeTransaction,
+  runInTransaction,
+  type TransactionScope as Scope,
+} from './current-db.js';
 import { followHotStandby, hotStandby, learnedHotStandby } from './hot-standby.js';
 import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
 import { unsafeStatement } from './session-statement.js';
@@ -252,17 +255,10 @@ function send(client: PoolClientLike, q: Statement): Promise<QueryResultLike> {
   return q.config === undefined ? client.query(q.text, q.values) : client.query(q.config);
 }
 
-/** The transaction `fn` runs in: its data source and connection, until it commits or rolls back. */
-interface TransactionScope {
-  readonly db: FreshDataSource;
+/** A transaction's scope, with its connection's type. */
+interface TransactionScope extends Scope {
   readonly client: PoolClientLike;
-  open: boolean;
 }
-
-// Which transaction the current async context runs in. Scoped to `fn`'s async context rather
-// than stored on the data source, so that a statement the request sends concurrently from
-// outside `fn` keeps its own connection instead of being committed or rolled back with it.
-const transactionScope = new AsyncLocalStorage<TransactionScope>();
 
 /** Decisions one read may take (barriers, checks, waits, failed replicas) before a 503. */
 const READ_ATTEMPTS = 12;
@@ -371,7 +367,11 @@ export class FreshDataSource implements Queryable {
       };
       let result: T;
       try {
-        result = await transactionScope.run(scope, () => runWithDb(this, () => fn(tx)));
+        // Which transaction the async context runs in is scoped to `fn`'s async context rather
+        // than stored on the data source, so that a statement the request sends concurrently
+        // from outside `fn` keeps its own connection instead of being committed or rolled back
+        // with it.
+        result = await runInTransaction(scope, () => fn(tx));
       } catch (error) {
         scope.open = false;
         await client.query('ROLLBACK').catch((rollbackError: Error) => {
@@ -420,7 +420,7 @@ export class FreshDataSource implements Queryable {
 
   /** The transaction this data source runs in from the current async context, if any. */
   #scope(): TransactionScope | undefined {
-    const scope = transactionScope.getStore();
+    const scope = activeTransaction() as TransactionScope | undefined;
     // A callback that fn left behind (a timer, an unawaited promise) may run after the
     // commit: its connection is back in the pool by then, so it routes as usual.
     return scope?.db === this && scope.open ? scope : undefined;

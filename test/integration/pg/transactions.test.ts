@@ -76,6 +76,43 @@ describe('db.transaction(fn) on real replicas', () => {
     );
   });
 
+  it('keeps statements from outside fn, from another data source inside fn and from callbacks fn left behind off the transaction', async () => {
+    const id = randomUUID();
+    const { db } = await freshgate.begin({ contract: 'strong' });
+    const other = await freshgate.begin({ contract: 'strong' });
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let late: Promise<unknown> | undefined;
+    const running = db.transaction(async (tx) => {
+      await tx.query('INSERT INTO notes VALUES ($1, $2)', [id, 'uncommitted']);
+      // Another request's data source, from inside fn: its own connection, which cannot see
+      // the uncommitted row.
+      const fromOther = await other.db.query('SELECT body FROM notes WHERE id = $1', [id]);
+      // Runs after the commit, when the transaction's connection is back in the pool.
+      late = new Promise((resolve) => setTimeout(resolve, 50)).then(() =>
+        db.query('SELECT body FROM notes WHERE id = $1', [id]),
+      );
+      entered();
+      await held;
+      return fromOther;
+    });
+    await inside;
+    // The same data source, from outside fn while it runs: its own connection too.
+    const outside = await db.query('SELECT body FROM notes WHERE id = $1', [id]);
+    release();
+    const fromOther = await running;
+    expect(fromOther.rows).toEqual([]);
+    expect(outside.rows).toEqual([]);
+    expect(((await late) as { rows: unknown[] }).rows).toEqual([{ body: 'uncommitted' }]);
+    expect(busy(freshgate.primary)).toBe(0);
+  });
+
   it('rejects, and issues no token, when PostgreSQL answers COMMIT with ROLLBACK', async () => {
     const id = randomUUID();
     const { db, freshness } = await freshgate.begin();
