@@ -1,6 +1,6 @@
 import { ManualClock } from '@freshgate/core/testing';
 import { describe, expect, it } from 'vitest';
-import { META_COMMAND } from './pin-script.js';
+import { META_COMMAND, READ_COMMAND } from './pin-script.js';
 import { AOF_RESTART_WINDOW_MS, redisPinStore } from './redis-pin-store.js';
 import type { RedisClientLike } from './types.js';
 
@@ -34,19 +34,21 @@ function scriptedRedis() {
         .join(''),
     defineCommand(name: string) {
       client[name] =
-        name === META_COMMAND
-          ? async (_key: string, candidate: string, id: string, at: number) => {
-              if (state.failing) return fail();
-              state.metaCalls++;
-              state.gen ??= candidate;
-              if (id !== '') state.beats.set(`i:${id}`, String(at));
-              return ['gen', state.gen, ...[...state.beats].flat()];
-            }
-          : async (...args: unknown[]) => {
-              if (state.failing) return fail();
-              state.extends.push(args);
-              return 1;
-            };
+        name === READ_COMMAND
+          ? async () => (state.failing ? fail() : [null, state.gen])
+          : name === META_COMMAND
+            ? async (_key: string, candidate: string, id: string, at: number) => {
+                if (state.failing) return fail();
+                state.metaCalls++;
+                state.gen ??= candidate;
+                if (id !== '') state.beats.set(`i:${id}`, String(at));
+                return ['gen', state.gen, ...[...state.beats].flat()];
+              }
+            : async (...args: unknown[]) => {
+                if (state.failing) return fail();
+                state.extends.push(args);
+                return 1;
+              };
     },
   };
   return { client: client as unknown as RedisClientLike, state };

@@ -117,6 +117,20 @@ end
 return all
 `;
 
+/** Name under which the read script is registered with `defineCommand` (versioned, as above). */
+export const READ_COMMAND = 'freshgatePinReadV1';
+
+/**
+ * One pin read on a single Redis server (standalone, Sentinel): the pin's value, then the meta
+ * hash's generation, in one command. A GET and an HGET sent side by side cost the client about
+ * twice what one command does (two commands, two replies, two promises joined); on Redis
+ * Cluster they stay two commands, the keys being in different slots. A missing value is
+ * `false` in Lua, which keeps both places of the reply (a `nil` would end the array).
+ *
+ * KEYS[1] the pin, KEYS[2] the meta hash. Returns `[value or nil, generation or nil]`.
+ */
+export const READ_SCRIPT = `return { redis.call('GET', KEYS[1]), redis.call('HGET', KEYS[2], 'gen') }`;
+
 /** The meta hash of a prefix. Pin keys are the prefix + 22 characters, so it cannot collide. */
 export function metaKey(prefix: string): string {
   return `${prefix}meta`;

@@ -24,6 +24,8 @@ import {
   META_SCRIPT,
   metaKey,
   pinKey,
+  READ_COMMAND,
+  READ_SCRIPT,
 } from './pin-script.js';
 import type {
   RedisClientLike,
@@ -110,7 +112,8 @@ type ExtendCommand = (key: string, ...args: (string | number)[]) => Promise<unkn
  * - `extend` is one Lua script, registered once per client with `defineCommand`: it keeps the
  *   highest LSN (compared exactly, all 64 bits), sets or keeps the sticky node and restarts
  *   the TTL, atomically.
- * - `get` is a single GET, so `enableAutoPipelining` batches concurrent requests.
+ * - `get` is one command: a script that reads the pin and, after it, the store's generation
+ *   (on Redis Cluster a GET and an HGET, the keys being in different slots).
  * - Every call is bounded by `timeout` and goes through a circuit breaker: while Redis is down,
  *   slow or refusing, calls fail fast with a `StoreError` and the engine applies `onStoreError`.
  *   The breaker probes again after `circuitBreaker.open`, so the store recovers by itself.
@@ -266,6 +269,23 @@ export function redisPinStore(
   }
   const meta = metaKey(prefix);
   const hget = typeof redis.hget === 'function' ? redis.hget.bind(redis) : null;
+  // A pin read: its value and the store's generation (`undefined` when not tracked). One
+  // script on a single server; a GET and an HGET side by side on Redis Cluster, whose slots
+  // keep the two keys apart.
+  let read: (key: string) => Promise<[string | null, string | null | undefined]>;
+  if (instances === false || hget === null) {
+    read = (key) => redis.get(key).then((value) => [value, undefined]);
+  } else if (redis.isCluster === true) {
+    read = (key) => Promise.all([redis.get(key), hget(meta, 'gen')]);
+  } else {
+    if (typeof commands[READ_COMMAND] !== 'function') {
+      redis.defineCommand(READ_COMMAND, { lua: READ_SCRIPT, numberOfKeys: 2 });
+    }
+    read = (key) =>
+      (commands[READ_COMMAND] as ExtendCommand).call(redis, key, meta) as Promise<
+        [string | null, string | null]
+      >;
+  }
 
   // What the store knows about Redis's state. `generation` is the meta hash's `gen` as last
   // seen (`undefined`: never, `null`: found missing); a change of it, of the server's run id
@@ -571,16 +591,11 @@ export function redisPinStore(
       }
     },
     get(key: string): Promise<Pin | undefined> {
-      // The generation is read in the same pipeline, after the pin: when it is still the one
-      // known, the pin was read from the store that holds this instance's earlier pins.
+      // The generation is read with the pin, after it: when it is still the one known, the pin
+      // was read from the store that holds this instance's earlier pins.
       // A chain of reactions rather than an async function: every pin read of a request
       // comes here, and each promise costs (more so with async context tracking on).
-      return call('get', () =>
-        Promise.all([
-          redis.get(pinKey(prefix, key)),
-          instances !== false && hget !== null ? hget(meta, 'gen') : Promise.resolve(undefined),
-        ]),
-      ).then(([value, gen]) => {
+      return call('get', () => read(pinKey(prefix, key))).then(([value, gen]) => {
         if (gen !== undefined) observeGeneration(gen);
         const pin = value === null ? undefined : decodePin(value, clock.now());
         if (pin === null) {

@@ -102,6 +102,36 @@ for (const target of TARGETS) {
   });
 }
 
+describe('redisPinStore on standalone Redis', () => {
+  it('reads a pin and the store generation with one command (a script), found or not', async () => {
+    const url = inject('sharedCluster').redis?.url as string;
+    const client = await connectRedis(url, { ...CLIENT_OVERRIDES, enableAutoPipelining: false });
+    try {
+      // One heartbeat (at the start), none while the reads below are counted.
+      const store = redisPinStore(client, {
+        ...CONTRACT_STORE_OPTIONS,
+        instances: { heartbeat: '1h', overdue: '2h' },
+      });
+      const session = `one-command-${randomUUID()}`;
+      await store.extend(session, { lsn: 7n, ttlMs: 5_000 });
+      // Loads the script into Redis (EVALSHA, then EVAL once) and checks the eviction policy.
+      await store.get(session);
+      const sent: string[] = [];
+      const send = client.sendCommand.bind(client);
+      client.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+        sent.push(command.name);
+        return (send as (...args: unknown[]) => unknown)(command, ...rest);
+      }) as typeof client.sendCommand;
+      expect(await store.get(session)).toMatchObject({ lsn: 7n });
+      expect(await store.get(`absent-${randomUUID()}`)).toBeUndefined();
+      expect(sent).toEqual(['evalsha', 'evalsha']);
+      await store.close();
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
 describe('redisPinStore on Redis Cluster', () => {
   it('spreads sessions over the masters (keys carry no hash tag)', async () => {
     const { client } = await redisCluster();
