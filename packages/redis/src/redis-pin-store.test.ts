@@ -1,7 +1,7 @@
 import { ConfigError, StoreError } from '@freshgate/core';
 import { ManualClock } from '@freshgate/core/testing';
 import { describe, expect, it } from 'vitest';
-import { EXTEND_COMMAND } from './pin-script.js';
+import { EXTEND_COMMAND, READ_COMMAND } from './pin-script.js';
 import { redisPinStore } from './redis-pin-store.js';
 import type { RedisClientLike } from './types.js';
 
@@ -61,12 +61,30 @@ describe('redisPinStore: configuration', () => {
     expect(() => redisPinStore(client, { writeBack: -1 })).toThrow(/`writeBack`/);
   });
 
-  it('registers its scripts (extend, heartbeat) once per client, however many stores share it', () => {
+  it('registers its scripts (extend, heartbeat, read) once per client, however many stores share it', () => {
     const { client, calls } = silentClient();
+    const commands = client as unknown as Record<string, unknown>;
+    commands.hget = () => new Promise(() => {});
     redisPinStore(client);
     redisPinStore(client, { prefix: 'other:' });
-    expect(calls.defineCommand).toBe(2);
-    expect(typeof (client as unknown as Record<string, unknown>)[EXTEND_COMMAND]).toBe('function');
+    expect(calls.defineCommand).toBe(3);
+    expect(typeof commands[EXTEND_COMMAND]).toBe('function');
+    expect(typeof commands[READ_COMMAND]).toBe('function');
+  });
+
+  it('reads pins with GET and HGET on Redis Cluster (the keys are in different slots), with GET alone without instances', () => {
+    const cluster = silentClient();
+    const clusterCommands = cluster.client as unknown as Record<string, unknown>;
+    clusterCommands.hget = () => new Promise(() => {});
+    clusterCommands.isCluster = true;
+    redisPinStore(cluster.client);
+    expect(clusterCommands[READ_COMMAND]).toBeUndefined();
+    const single = silentClient();
+    const singleCommands = single.client as unknown as Record<string, unknown>;
+    singleCommands.hget = () => new Promise(() => {});
+    redisPinStore(single.client, { instances: false });
+    expect(singleCommands[READ_COMMAND]).toBeUndefined();
+    expect(single.calls.defineCommand).toBe(1);
   });
 });
 
