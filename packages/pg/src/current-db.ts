@@ -1,11 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FreshDataSource } from './data-source.js';
+import type { PoolClientLike } from './pg-types.js';
 
 /** The transaction `fn` runs in: its data source and connection, until it commits or rolls back. */
 export interface TransactionScope {
   readonly db: FreshDataSource;
   /** The transaction's connection. */
-  readonly client: unknown;
+  readonly client: PoolClientLike;
   open: boolean;
 }
 

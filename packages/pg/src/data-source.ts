@@ -16,11 +16,7 @@ import {
 } from '@freshgate/core';
 import type { PrimaryOutcome, Topology } from '@freshgate/core/adapter';
 import { isConnectionError, isNodeFailure, toNodeError } from './connection-errors.js';
-import {
-  activeTransaction,
-  runInTransaction,
-  type TransactionScope as Scope,
-} from './current-db.js';
+import { activeTransaction, runInTransaction, type TransactionScope } from './current-db.js';
 import { followHotStandby, hotStandby, learnedHotStandby } from './hot-standby.js';
 import type { PoolClientLike, PoolLike, QueryResultLike } from './pg-types.js';
 import { unsafeStatement } from './session-statement.js';
@@ -255,11 +251,6 @@ function send(client: PoolClientLike, q: Statement): Promise<QueryResultLike> {
   return q.config === undefined ? client.query(q.text, q.values) : client.query(q.config);
 }
 
-/** A transaction's scope, with its connection's type. */
-interface TransactionScope extends Scope {
-  readonly client: PoolClientLike;
-}
-
 /** Decisions one read may take (barriers, checks, waits, failed replicas) before a 503. */
 const READ_ATTEMPTS = 12;
 
@@ -420,7 +411,7 @@ export class FreshDataSource implements Queryable {
 
   /** The transaction this data source runs in from the current async context, if any. */
   #scope(): TransactionScope | undefined {
-    const scope = activeTransaction() as TransactionScope | undefined;
+    const scope = activeTransaction();
     // A callback that fn left behind (a timer, an unawaited promise) may run after the
     // commit: its connection is back in the pool by then, so it routes as usual.
     return scope?.db === this && scope.open ? scope : undefined;

@@ -102,7 +102,8 @@ const OPTIONS = [
   'meter',
 ] as const;
 
-type ExtendCommand = (key: string, ...args: (string | number)[]) => Promise<unknown>;
+/** A command registered with `defineCommand`: its key(s), then its arguments. */
+type ScriptCommand = (key: string, ...args: (string | number)[]) => Promise<unknown>;
 
 /**
  * A pin store in Redis for `createEngine` / `createFreshgate` (`pinStore`). Works unchanged on
@@ -257,16 +258,15 @@ export function redisPinStore(
     );
   }
 
-  // Registered once per client, however many stores share it.
-  const commands = redis as unknown as Record<string, ExtendCommand | undefined>;
-  if (typeof commands[EXTEND_COMMAND] !== 'function') {
-    redis.defineCommand(EXTEND_COMMAND, { lua: EXTEND_SCRIPT, numberOfKeys: 1 });
-  }
-  const extendCommand = (key: string, args: (string | number)[]) =>
-    (commands[EXTEND_COMMAND] as ExtendCommand).call(redis, key, ...args);
-  if (instances !== false && typeof commands[META_COMMAND] !== 'function') {
-    redis.defineCommand(META_COMMAND, { lua: META_SCRIPT, numberOfKeys: 1 });
-  }
+  // A script command, registered once per client however many stores share it.
+  const commands = redis as unknown as Record<string, ScriptCommand | undefined>;
+  const script = (name: string, lua: string, numberOfKeys: number): ScriptCommand => {
+    if (typeof commands[name] !== 'function') redis.defineCommand(name, { lua, numberOfKeys });
+    return (commands[name] as ScriptCommand).bind(redis);
+  };
+  const extendScript = script(EXTEND_COMMAND, EXTEND_SCRIPT, 1);
+  const extendCommand = (key: string, args: (string | number)[]) => extendScript(key, ...args);
+  const metaScript = instances === false ? null : script(META_COMMAND, META_SCRIPT, 1);
   const meta = metaKey(prefix);
   const hget = typeof redis.hget === 'function' ? redis.hget.bind(redis) : null;
   // A pin read: its value and the store's generation (`undefined` when not tracked). One
@@ -278,13 +278,8 @@ export function redisPinStore(
   } else if (redis.isCluster === true) {
     read = (key) => Promise.all([redis.get(key), hget(meta, 'gen')]);
   } else {
-    if (typeof commands[READ_COMMAND] !== 'function') {
-      redis.defineCommand(READ_COMMAND, { lua: READ_SCRIPT, numberOfKeys: 2 });
-    }
-    read = (key) =>
-      (commands[READ_COMMAND] as ExtendCommand).call(redis, key, meta) as Promise<
-        [string | null, string | null]
-      >;
+    const readScript = script(READ_COMMAND, READ_SCRIPT, 2);
+    read = (key) => readScript(key, meta) as Promise<[string | null, string | null]>;
   }
 
   // What the store knows about Redis's state. `generation` is the meta hash's `gen` as last
@@ -400,8 +395,7 @@ export function redisPinStore(
       let at = startedAt;
       for (const p of pending) at = Math.min(at, p.at);
       const reply = await report(() =>
-        (commands[META_COMMAND] as ExtendCommand).call(
-          redis,
+        (metaScript as ScriptCommand)(
           meta,
           `${randomBytes(9).toString('base64url')}`,
           missed.size === 0 ? id : '',
