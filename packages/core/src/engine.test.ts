@@ -726,6 +726,30 @@ describe('engine: pin store failures', () => {
     expect(f.route().reason).toBe('store-unavailable');
   });
 
+  it('sets no timer of its own around a store that bounds its calls as tightly', async () => {
+    // A store that claims a bound and answers later: only the engine's own timer could cut it.
+    const late = (bound: number): PinStore => ({
+      get: () =>
+        new Promise((resolve) =>
+          setTimeout(() => resolve({ lsn: 7n, node: null, ttlMs: 1000 }), 30),
+        ),
+      extend: () => Promise.resolve(),
+      timeoutMs: bound,
+    });
+    const trusted = await setup({ pinStore: late(5), pinStoreTimeout: 5 });
+    const f = await trusted.engine.begin({ contract: 'read-your-writes', sessionKey: 's' });
+    expect(f.route().reason).not.toBe('store-unavailable');
+    // A store whose bound is longer than the engine's is bounded by the engine.
+    const looser = await setup({ pinStore: late(50), pinStoreTimeout: 5 });
+    const g = await looser.engine.begin({ contract: 'read-your-writes', sessionKey: 's' });
+    expect(g.route().reason).toBe('store-unavailable');
+  });
+
+  it('refuses a store whose timeoutMs is not a number of milliseconds', async () => {
+    const store = { ...memoryPinStore(), timeoutMs: '50ms' } as unknown as PinStore;
+    await expect(setup({ pinStore: store })).rejects.toThrow(/timeoutMs/);
+  });
+
   it("pinMode 'primary' keeps a pinned session on the primary until the pin expires", async () => {
     const { engine, clock } = await setup({ pinMode: 'primary' });
     const w = await engine.begin({ sessionKey: 's' });

@@ -330,6 +330,16 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   ) {
     throw new ConfigError('pinStore', 'a pin store needs get(key) and extend(key, update) methods');
   }
+  if (
+    pinStore !== null &&
+    pinStore.timeoutMs !== undefined &&
+    !(typeof pinStore.timeoutMs === 'number' && pinStore.timeoutMs >= 0)
+  ) {
+    throw new ConfigError(
+      'pinStore',
+      'timeoutMs, when present, must be the milliseconds the store bounds its calls to',
+    );
+  }
   if (pinStore !== null && pinStore.vouch !== undefined && typeof pinStore.vouch !== 'function') {
     throw new ConfigError(
       'pinStore',
@@ -419,7 +429,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     pinStore,
     pinTtlMs,
     readPinTtlMs: pinMode === 'primary' ? null : Math.max(pinTtlMs, codec.ttlMs),
-    storeTimeoutMs,
+    // A store that bounds its calls at least as tightly as the engine would needs no second
+    // timer around each of them.
+    storeTimeoutMs:
+      pinStore?.timeoutMs !== undefined && pinStore.timeoutMs <= storeTimeoutMs
+        ? null
+        : storeTimeoutMs,
     storeErrorToPrimary: onStoreError === 'primary',
     storeErrorTokenOnly: onStoreError === 'token-only',
     hashSessionKey: hash,
@@ -537,7 +552,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   ): Promise<RequestFreshness> {
     let read: Promise<Pin | undefined>;
     try {
-      read = storeCall((pinStore as PinStore).get(sessionHash), storeTimeoutMs, 'get');
+      read = storeCall((pinStore as PinStore).get(sessionHash), env.storeTimeoutMs, 'get');
     } catch (error) {
       read = Promise.reject(error);
     }

@@ -67,6 +67,14 @@ export interface PinStore {
    * absence) before the client can ask them. Default 0.
    */
   readonly unpinnedHoldMs?: number;
+  /**
+   * Optional: the store bounds every `get` and `extend` itself, rejecting after at most this
+   * many milliseconds. When it is no longer than the engine's `pinStoreTimeout`, the engine
+   * sets no timer of its own around the store's calls (one timer and one promise fewer per
+   * pin read); otherwise, or when absent, the engine bounds each call. A wrapper around a
+   * store that can wait longer than the store (a retry, a queue) must not pass it on.
+   */
+  readonly timeoutMs?: number;
 }
 
 /**

@@ -76,7 +76,8 @@ export interface RequestEnvironment {
    * pinned: only writes start and restart a pin there.
    */
   readPinTtlMs: number | null;
-  storeTimeoutMs: number;
+  /** The bound of each pin store call; `null` when the store bounds its calls itself. */
+  storeTimeoutMs: number | null;
   /** `onStoreError: 'primary'`: a failed pin read sends the session's reads to the primary. */
   storeErrorToPrimary: boolean;
   /** `onStoreError: 'token-only'`: a failed pin read carries on with the token alone. */
@@ -933,12 +934,16 @@ export function storeVouches(env: RequestEnvironment, now: number): boolean {
   return vouch.complete;
 }
 
-/** A pin store call bounded by the engine's `pinStoreTimeout`. */
+/**
+ * A pin store call bounded by the engine's `pinStoreTimeout`, or as it is when the store
+ * bounds its calls itself (`ms` null).
+ */
 export function storeCall<T>(
   promise: Promise<T>,
-  ms: number,
+  ms: number | null,
   operation: 'get' | 'extend',
 ): Promise<T> {
+  if (ms === null) return promise;
   return withTimeout(
     promise,
     ms,

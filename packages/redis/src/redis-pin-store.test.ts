@@ -93,6 +93,8 @@ describe('redisPinStore: its own guards', () => {
     const clock = new ManualClock();
     const { client, calls } = silentClient();
     const store = redisPinStore(client, { timeout: 5, clock });
+    // Told to the engine, which then sets no timer of its own around the store's calls.
+    expect(store.timeoutMs).toBe(5);
     for (let i = 0; i < 3; i++) {
       const started = performance.now();
       await expect(store.get('s')).rejects.toThrow(/timed out after 5ms/);

@@ -558,6 +558,7 @@ export function redisPinStore(
     get circuit() {
       return breaker.state;
     },
+    timeoutMs,
     get unpinnedHoldMs() {
       // A failed write waits until the others must see this instance's heartbeat as overdue.
       // With no other instance reporting to this store, nobody else can be asked about it.

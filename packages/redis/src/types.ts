@@ -126,6 +126,8 @@ export interface RedisPinStoreStats {
 export interface RedisPinStore extends PinStore {
   /** `closed` while Redis answers; `open` while calls are refused without trying. */
   readonly circuit: CircuitState;
+  /** The store's `timeout` in ms: it bounds each call itself, so the engine adds no timer. */
+  readonly timeoutMs: number;
   vouch(): PinStoreVouch;
   /** Epochs, trust and write-back counts of this store. */
   stats(): RedisPinStoreStats;
