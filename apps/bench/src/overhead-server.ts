@@ -191,6 +191,12 @@ async function main(): Promise<void> {
         stats.pinExtends++;
         return store.extend(key, update);
       },
+      // The rest of the store as users get it: the engine asks it after every pin read.
+      vouch: () => store.vouch(),
+      get unpinnedHoldMs() {
+        return store.unpinnedHoldMs;
+      },
+      timeoutMs: store.timeoutMs,
     };
     // One replica, the pool the bare app uses: both apps get the same database capacity.
     const engine = await createFreshgate({
