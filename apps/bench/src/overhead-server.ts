@@ -19,8 +19,9 @@ import { createServer, type Server } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import { PerformanceObserver } from 'node:perf_hooks';
-import type { PinStore } from '@freshgate/core';
+import type { PinStore, PinUpdate } from '@freshgate/core';
 import type { Freshgate } from '@freshgate/pg';
+import type { RedisPinStore } from '@freshgate/redis';
 import express from 'express';
 import Fastify from 'fastify';
 import type { Redis } from 'ioredis';
@@ -179,25 +180,21 @@ async function main(): Promise<void> {
     // can hold a Redis reply past the store's timeout, and the report must say so.
     const store = redisPinStore(redis);
     writtenBack = () => store.stats().writtenBack;
-    const pinStore: PinStore = {
-      get: (key) => {
+    // The store as users get it (`vouch()`, `unpinnedHoldMs`, `timeoutMs`, and whatever else
+    // it has: the engine asks some of them on every pin read), its calls counted.
+    const pinStore: PinStore = Object.assign(Object.create(store) as RedisPinStore, {
+      get: (key: string) => {
         stats.pinReads++;
         return store.get(key).catch((error: unknown) => {
           stats.pinReadFailures++;
           throw error;
         });
       },
-      extend: (key, update) => {
+      extend: (key: string, update: PinUpdate) => {
         stats.pinExtends++;
         return store.extend(key, update);
       },
-      // The rest of the store as users get it: the engine asks it after every pin read.
-      vouch: () => store.vouch(),
-      get unpinnedHoldMs() {
-        return store.unpinnedHoldMs;
-      },
-      timeoutMs: store.timeoutMs,
-    };
+    });
     // One replica, the pool the bare app uses: both apps get the same database capacity.
     const engine = await createFreshgate({
       primary,

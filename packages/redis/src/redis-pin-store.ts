@@ -264,8 +264,7 @@ export function redisPinStore(
     if (typeof commands[name] !== 'function') redis.defineCommand(name, { lua, numberOfKeys });
     return (commands[name] as ScriptCommand).bind(redis);
   };
-  const extendScript = script(EXTEND_COMMAND, EXTEND_SCRIPT, 1);
-  const extendCommand = (key: string, args: (string | number)[]) => extendScript(key, ...args);
+  const extendCommand = script(EXTEND_COMMAND, EXTEND_SCRIPT, 1);
   const metaScript = instances === false ? null : script(META_COMMAND, META_SCRIPT, 1);
   const meta = metaKey(prefix);
   const hget = typeof redis.hget === 'function' ? redis.hget.bind(redis) : null;
@@ -371,7 +370,7 @@ export function redisPinStore(
         continue;
       }
       const args = extendArguments({ lsn: entry.lsn, node: entry.node, ttlMs }, now);
-      await call('extend', () => extendCommand(pinKey(prefix, key), args));
+      await call('extend', () => extendCommand(pinKey(prefix, key), ...args));
       // A newer failure of the same key replaced the entry: it is written back next time.
       if (missed.get(key) === entry) missed.delete(key);
       writtenBackCount++;
@@ -391,11 +390,11 @@ export function redisPinStore(
     try {
       if (missed.size > 0) await writeBack();
       // Without instance reporting, the beat only writes back.
-      if (instances === false) return;
+      if (metaScript === null) return;
       let at = startedAt;
       for (const p of pending) at = Math.min(at, p.at);
       const reply = await report(() =>
-        (metaScript as ScriptCommand)(
+        metaScript(
           meta,
           `${randomBytes(9).toString('base64url')}`,
           missed.size === 0 ? id : '',
@@ -615,7 +614,7 @@ export function redisPinStore(
       const started = { at: clock.now() };
       pending.add(started);
       try {
-        await call('extend', () => extendCommand(pinKey(prefix, key), args));
+        await call('extend', () => extendCommand(pinKey(prefix, key), ...args));
       } catch (error) {
         remember(key, update);
         throw error;
