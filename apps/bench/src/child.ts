@@ -13,6 +13,15 @@ export interface ChildOptions {
   node?: string;
   /** Node.js flags before the script. */
   nodeFlags?: string[];
+  /**
+   * Runs the child in a session (and process group) of its own. A child the bench stops with
+   * SIGSTOP needs it: when a process exits and leaves a group orphaned that has a stopped
+   * member (the shell that started a `nohup pnpm bench &` exits, a load generator of a bench
+   * started with `setsid` ends), the kernel sends every member of that group SIGHUP, which
+   * ends the bench and all its children. Alone in its group, a stopped child is sent it only
+   * once the bench is gone.
+   */
+  detached?: boolean;
 }
 
 /** Starts `file` (a .ts file of this app) with tsx, optionally under `taskset`. */
@@ -36,6 +45,7 @@ export function spawnTs(
     cwd: BENCH_DIR,
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
 }
 

@@ -24,6 +24,11 @@ export interface OverheadSettings {
   rampSeconds: number;
   rounds: number;
   warmupSeconds: number;
+  /**
+   * Each server's young generation, fixed at this many MiB per semi-space (0: V8's default,
+   * which grows under load to a size that differs from one start of the process to the next).
+   */
+  semiSpaceMiB: number;
   /** Duration of each single-connection latency probe (0: none). */
   probeSeconds: number;
   /** Pause between runs while counters are sampled, ms. */
@@ -238,31 +243,52 @@ async function counters(redis: Redis, statsUrl: string): Promise<Counters> {
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
+/**
+ * The Node.js flags that fix a server's young generation at `mib` MiB per semi-space (none for
+ * 0: V8's default, which starts at 1 MiB and grows under load as V8 sees fit).
+ */
+export function youngGeneration(mib: number): string[] {
+  return mib > 0 ? [`--min-semi-space-size=${mib}`, `--max-semi-space-size=${mib}`] : [];
+}
+
 /** Starts a section-1 server process and waits for its ports. */
-export async function startServer(config: ServerConfig, pin: string[]) {
+export async function startServer(config: ServerConfig, pin: string[], semiSpaceMiB = 0) {
   const child = spawnTs('./overhead-server.ts', { BENCH_SERVER: JSON.stringify(config) }, pin, {
     profile: config.app === 'fresh',
     built: true,
+    // Put to sleep (SIGSTOP) while another server takes the load.
+    detached: true,
+    nodeFlags: youngGeneration(semiSpaceMiB),
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8');
   });
-  const ports = await new Promise<{ http: number; stats: number; node: string }>(
-    (resolve, reject) => {
-      lines(child.stdout, (line) => resolve(JSON.parse(line)));
-      child.once('exit', (code) =>
-        reject(new Error(`overhead server exited (${code}): ${stderr}`)),
-      );
-    },
+  // How the process ended, once it has: the signal that ended it, or its exit code.
+  const ended = new Promise<string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(signal ?? `code ${code}`)),
   );
+  const ports = await Promise.race([
+    new Promise<{ http: number; stats: number; node: string }>((resolve) =>
+      lines(child.stdout, (line) => resolve(JSON.parse(line))),
+    ),
+    ended.then((how) => {
+      throw new Error(`overhead server exited (${how}): ${stderr}`);
+    }),
+  ]);
   return {
     child,
     ports,
+    /** How the server ended and what it printed, or null while it runs. */
+    died: () =>
+      child.exitCode === null && child.signalCode === null
+        ? null
+        : `${child.signalCode ?? `code ${child.exitCode}`}: ${stderr.slice(-2_000)}`,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
+        // A process ended by a signal keeps `exitCode` null: its 'exit' has been and gone.
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        void ended.then(() => resolve());
         // A server put to sleep between slices must be awake to read its stdin.
         child.kill('SIGCONT');
         child.stdin?.end();
@@ -544,9 +570,23 @@ export async function runOverhead(
       // slices: the machine's slow spells last tens of seconds, so each slice is compared with
       // its baseline's slices right before and after it, not with a run made a minute apart.
       const servers = new Map<string, Server>();
+      const deadServer = (): Error | null => {
+        for (const [key, server] of servers) {
+          const died = server.died();
+          if (died !== null)
+            return new Error(
+              `${framework} ${key}: its server died in round ${round + 1} (${died})`,
+            );
+        }
+        return null;
+      };
       try {
         for (const v of chosen) {
-          const server = await startServer({ ...config(framework), app: v.app }, pinning.server);
+          const server = await startServer(
+            { ...config(framework), app: v.app },
+            pinning.server,
+            settings.semiSpaceMiB,
+          );
           servers.set(v.key, server);
           serverNode = server.ports.node;
         }
@@ -606,7 +646,12 @@ export async function runOverhead(
           (key) => serverOf(key).child,
           (key) => counters(counterRedis, `http://127.0.0.1:${serverOf(key).ports.stats}/`),
           [...servers.values()].map((server) => server.child),
-        );
+        ).catch((error: unknown) => {
+          // A server that died mid-round fails the counters read of its next slice: say which.
+          throw deadServer() ?? error;
+        });
+        const dead = deadServer();
+        if (dead !== null) throw dead;
         for (const v of chosen) {
           const id = `${framework}:${v.key}`;
           const own: Sample[] = [];

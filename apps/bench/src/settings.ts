@@ -32,6 +32,10 @@ export const FULL: BenchSettings = {
     rampSeconds: 1,
     rounds: 5,
     warmupSeconds: 3,
+    // V8 grows a server's young generation under load to a size that changes from one start to
+    // the next (Express on Node.js 20: round-to-round CPU per request of bare spread over 8 µs,
+    // as much as the floor costs); fixed, the spread shrank to about 3 µs.
+    semiSpaceMiB: 64,
     probeSeconds: 3,
     markDelayMs: 200,
     amount: 0,
