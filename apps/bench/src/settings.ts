@@ -33,8 +33,9 @@ export const FULL: BenchSettings = {
     rounds: 5,
     warmupSeconds: 3,
     // V8 grows a server's young generation under load to a size that changes from one start to
-    // the next (Express on Node.js 20: round-to-round CPU per request of bare spread over 8 µs,
-    // as much as the floor costs); fixed, the spread shrank to about 3 µs.
+    // the next: in section 1 on Node.js 20, bare Express's CPU per request spread over 12.2 µs
+    // from round to round with V8's default (71.5 to 83.7 µs), 2.8 µs with this (67.4 to 70.2);
+    // the floor it is compared with adds 2 to 4 µs.
     semiSpaceMiB: 64,
     probeSeconds: 3,
     markDelayMs: 200,
