@@ -283,6 +283,53 @@ describe('freshgate() per request', () => {
     }
   });
 
+  it('freshgateErrors() answers with the onError of the freshgate() that started the request, the innermost on a path with two', async () => {
+    const app = express();
+    const answeredBy =
+      (name: string) => (error: { code: string }, _req: unknown, res: express.Response) => {
+        res.status(418).json({ by: name, code: error.code });
+      };
+    const unavailable = async (_req: unknown, _res: unknown, next: express.NextFunction) => {
+      const { FreshnessUnavailableError } = await import('@freshgate/core');
+      next(new FreshnessUnavailableError('no-replica-caught-up', 1));
+    };
+    app.get('/outer', freshgate(engine, { onError: answeredBy('outer') }), unavailable);
+    app.get(
+      '/inner',
+      freshgate(engine, { onError: answeredBy('outer') }),
+      freshgate(engine, { onError: answeredBy('inner') }),
+      unavailable,
+    );
+    app.get(
+      '/inherited',
+      freshgate(engine, { onError: answeredBy('outer') }),
+      freshgate(engine),
+      unavailable,
+    );
+    app.get('/none', freshgate(engine), unavailable);
+    app.use(freshgateErrors());
+    const { base, close } = await serve(app);
+    try {
+      const answers: [number, string | null][] = [];
+      for (const path of ['/outer', '/inner', '/inherited', '/none']) {
+        const res = await fetch(`${base}${path}`);
+        const by =
+          res.status === 418
+            ? ((await res.json()) as { by: string }).by
+            : res.headers.get('content-type');
+        answers.push([res.status, by]);
+      }
+      expect(answers).toEqual([
+        [418, 'outer'],
+        [418, 'inner'],
+        [418, 'outer'],
+        [503, 'application/problem+json; charset=utf-8'],
+      ]);
+    } finally {
+      await close();
+    }
+  });
+
   it('freshDb(req) throws a ConfigError naming the fix where freshgate() is not mounted; req.db is undefined there', async () => {
     const app = express();
     app.get('/off', (req, res) => {

@@ -51,9 +51,19 @@ export function freshgate(
   });
   const { onError } = options;
   const contract = kit.defaultContract;
+  // Made once per middleware: with `onError`, the request keeps it for `freshgateErrors()`,
+  // and a request that fails to start is answered by it.
+  const started =
+    onError === undefined
+      ? enter
+      : (s: FreshRequest, req: Request, next: NextFunction) => enter(s, req, next, onError);
+  const failed =
+    onError === undefined
+      ? answer
+      : (error: unknown, req: Request, res: Response, next: NextFunction) =>
+          answer(error, req, res, next, onError);
   const middleware: RequestHandler = function freshgateMiddleware(req, res, next) {
-    if (onError !== undefined) handlers.set(req, onError);
-    kit.start(req, res, contract, enter, answer, next);
+    kit.start(req, res, contract, started, failed, next);
   };
   return tag(middleware, { kind: 'root', contract });
 }
@@ -64,23 +74,38 @@ export function freshgate(
 // prototype, and from then on Node.js 20 gives every property added to that request a hidden
 // class of its own, copied from the last: `req.db` as a property cost about 3.5 µs per request
 // there (in quick runs of section 1), in copies, garbage and slower lookups on the request.
-function enter(started: FreshRequest, req: Request, next: NextFunction): void {
+function enter(
+  started: FreshRequest,
+  req: Request,
+  next: NextFunction,
+  onError?: FreshgateErrorHandler,
+): void {
   const locals = slotsOf(req);
   // A slot already taken means a `res.locals` shared between responses (or a second
   // freshgate() on the path): this request keeps its own properties, never another's.
-  if (locals !== undefined && locals[DB] === undefined) locals[DB] = started.db;
-  else {
+  if (locals !== undefined && locals[DB] === undefined) {
+    locals[DB] = started.db;
+    if (onError !== undefined) locals[ON_ERROR] = onError;
+  } else {
     req.db = started.db;
     req.freshness = started.freshness;
+    // A WeakMap entry per request costs the garbage collector more than the rest of
+    // freshgate's work on the request (section 1): only requests without a slot get one.
+    if (onError !== undefined) handlers.set(req, onError);
   }
   next();
 }
 
 /** Where `req.db` lives on an Express request: `res.locals[DB]`, shared by every copy of this package. */
 const DB = Symbol.for('@freshgate/express.db');
+/** The `onError` of the `freshgate()` that started the request, beside its data source. */
+const ON_ERROR = Symbol.for('@freshgate/express.onError');
 /** Marks the prototype that holds freshgate's `db` and `freshness` accessors. */
 const ACCESSORS = Symbol.for('@freshgate/express.accessors');
-type Slots = Record<symbol, FreshDataSource | undefined>;
+interface Slots {
+  [DB]?: FreshDataSource;
+  [ON_ERROR]?: FreshgateErrorHandler;
+}
 
 // Prototypes seen, and whether `db` and `freshness` are freshgate's accessors on their chain.
 const prototypes = new WeakMap<object, boolean>();
@@ -198,14 +223,26 @@ export function fresh(contract: ContractInput | Contract): RequestHandler {
   return tag(middleware, { kind: 'fresh', contract: declared });
 }
 
-// The `onError` of the `freshgate()` that started each request, for `freshgateErrors()`.
+// The `onError` of the `freshgate()` that started a request that has no slot in `res.locals`.
 const handlers = new WeakMap<Request, FreshgateErrorHandler>();
+
+// The `onError` of the `freshgate()` that started the request, if it had one.
+function handlerOf(req: Request): FreshgateErrorHandler | undefined {
+  return (
+    handlers.get(req) ?? (req.res as { locals?: Slots | null } | undefined)?.locals?.[ON_ERROR]
+  );
+}
 
 // A freshgate error that reaches HTTP gets the request's `onError`, else problem+json; other
 // errors, and errors after the headers went out, go on to `next`.
-function answer(error: unknown, req: Request, res: Response, next: NextFunction): void {
+function answer(
+  error: unknown,
+  req: Request,
+  res: Response,
+  next: NextFunction,
+  onError = handlerOf(req),
+): void {
   const problem = toProblem(error);
-  const onError = handlers.get(req);
   if (problem === null || res.headersSent) next(error);
   else if (onError !== undefined) onError(error as FreshgateError, req, res, next);
   else res.status(problem.status).set(problem.headers).send(JSON.stringify(problem.body));
