@@ -264,30 +264,31 @@ export async function startServer(config: ServerConfig, pin: string[], semiSpace
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8');
   });
-  // How the process ended, once it has: the signal that ended it, or its exit code.
+  // How the process ended (the signal that ended it, or its exit code), once it has.
+  let how: string | null = null;
   const ended = new Promise<string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(signal ?? `code ${code}`)),
+    child.once('exit', (code, signal) => {
+      how = signal ?? `code ${code}`;
+      resolve(how);
+    }),
   );
   const ports = await Promise.race([
     new Promise<{ http: number; stats: number; node: string }>((resolve) =>
       lines(child.stdout, (line) => resolve(JSON.parse(line))),
     ),
-    ended.then((how) => {
-      throw new Error(`overhead server exited (${how}): ${stderr}`);
+    ended.then((ending) => {
+      throw new Error(`overhead server exited (${ending}): ${stderr}`);
     }),
   ]);
   return {
     child,
     ports,
     /** How the server ended and what it printed, or null while it runs. */
-    died: () =>
-      child.exitCode === null && child.signalCode === null
-        ? null
-        : `${child.signalCode ?? `code ${child.exitCode}`}: ${stderr.slice(-2_000)}`,
+    died: () => (how === null ? null : `${how}: ${stderr.slice(-2_000)}`),
     stop: () =>
       new Promise<void>((resolve) => {
-        // A process ended by a signal keeps `exitCode` null: its 'exit' has been and gone.
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        // Not `exitCode`: it stays null for a process ended by a signal.
+        if (how !== null) return resolve();
         void ended.then(() => resolve());
         // A server put to sleep between slices must be awake to read its stdin.
         child.kill('SIGCONT');

@@ -2,7 +2,7 @@ import { lineChartSvg } from './chart.js';
 import type { MachineInfo } from './machine.js';
 import type { OffloadCell, OffloadResult } from './offload.js';
 import { PREDICTED_WAIT_ALLOWANCE } from './offload.js';
-import type { OverheadResult, VariantResult } from './overhead.js';
+import { type OverheadResult, type VariantResult, youngGeneration } from './overhead.js';
 import type { ScalingResult } from './scaling.js';
 import { SPA_SCENARIO } from './settings.js';
 import { STRATEGY_LABELS, STRATEGY_NAMES, type StrategyName } from './strategies.js';
@@ -68,7 +68,7 @@ function floorMultipleText(o: OverheadResult, v: VariantResult): string {
 /** The method's words for each server's young generation (nothing for V8's default). */
 function youngGenerationNote(mib: number | undefined): string {
   if (!mib) return '';
-  return `, with its young generation fixed at ${mib} MiB per semi-space (\`--min-semi-space-size=${mib} --max-semi-space-size=${mib}\`: V8 otherwise grows it under load, from 1 MiB on Node.js 20, to a size that differs from one start to the next, and the CPU a request costs follows it; the same flags for every variant)`;
+  return `, with its young generation fixed at ${mib} MiB per semi-space (\`${youngGeneration(mib).join(' ')}\`: V8 otherwise grows it under load, from 1 MiB on Node.js 20, to a size that differs from one start to the next, and the CPU a request costs follows it; the same flags for every variant)`;
 }
 
 function cpuText(v: VariantResult): string {
