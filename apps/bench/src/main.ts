@@ -33,18 +33,21 @@ import { sleep } from './stats.js';
 const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 const REPO_DIR = resolve(BENCH_DIR, '..', '..');
 const RESULTS_DIR = join(BENCH_DIR, 'results');
+/** The file beside BENCHMARKS.md that holds the numbers it was rendered from. */
+const REPORT_DATA = 'benchmarks.json';
 // `pnpm bench` runs in apps/bench; paths on the command line are meant from where it was typed.
 const CALLER_DIR = process.env.INIT_CWD ?? process.cwd();
 
 const USAGE = `pnpm bench [--quick] [--only overhead,offload,scaling] [--out DIR] [--no-wait]
-pnpm bench --from apps/bench/results/results.json [--with-overhead FILE] [--out DIR]
+pnpm bench --from docs/benchmarks.json [--with-overhead FILE] [--out DIR]
 
   --quick      short cells, one round, 10 % writes only (about 3 minutes)
   --only LIST  run only these sections (comma-separated)
-  --out DIR    where BENCHMARKS.md and the chart go
+  --out DIR    where BENCHMARKS.md, the chart and benchmarks.json (its numbers) go
                (default: docs/ for a full run, apps/bench/results/ otherwise)
   --no-wait    start at once even if the machine is busy
-  --from FILE  measure nothing: render the report of an earlier run's results.json
+  --from FILE  measure nothing: render the report of an earlier run's numbers
+               (apps/bench/results/results.json, or docs/benchmarks.json: the published run)
   --with-overhead FILE
                with --from: add section 1 of another run's results.json (servers on another
                Node.js: BENCH_NODE=/path/to/node pnpm bench --only overhead)`;
@@ -114,6 +117,13 @@ function write(report: BenchReport, out: string): void {
   if (report.offload) {
     files.push(join(out, CHART_FILE));
     writeFileSync(join(out, CHART_FILE), replicaShareChart(report.offload));
+  }
+  // The numbers this report was rendered from, beside it: `--from` renders it again, and a
+  // later run of one section (`--with-overhead`) can be set beside the others without
+  // measuring them again. (In results/, results.json is the same.)
+  if (out !== RESULTS_DIR) {
+    files.push(join(out, REPORT_DATA));
+    writeFileSync(join(out, REPORT_DATA), `${JSON.stringify(report, null, 2)}\n`);
   }
   // Partial results stay outside version control and outside the formatter's reach.
   if (out !== RESULTS_DIR && out.startsWith(REPO_DIR)) format(files);

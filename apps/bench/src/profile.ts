@@ -34,6 +34,8 @@ const APP_DIR = resolve(fileURLToPath(import.meta.url), '..', '..');
 const REPO_DIR = resolve(APP_DIR, '..', '..');
 const REPORT = join(REPO_DIR, 'docs', 'BENCHMARKS.md');
 const RESULTS = join(APP_DIR, 'results', 'profile.json');
+/** The published section's numbers, beside docs/BENCHMARKS.md. */
+const PUBLISHED = join(REPO_DIR, 'docs', 'benchmarks-profile.json');
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 6);
 const WARMUP_SECONDS = 3;
 const ITEMS = 10_000;
@@ -55,6 +57,8 @@ interface ProfiledRun extends ProfileSummary {
 interface ProfileResults {
   taken: string;
   node: string;
+  /** The machine's 1-minute load average when the run ended (absent in older runs). */
+  loadAverage?: number;
   runs: ProfiledRun[];
   /** What one request start makes, counted (absent in runs made before it was). */
   starts?: StartCost[];
@@ -168,7 +172,7 @@ function render(results: ProfileResults, before: ProfileResults | undefined, not
     PROFILE_START,
     '## 7. Where a request’s CPU goes',
     '',
-    `Section 1's freshgate server (build output, ${SECONDS} s of load per variant after a ${WARMUP_SECONDS} s warm-up, the same load generator and connections) with the V8 sampling profiler on while one variant's load runs, started and stopped through the inspector. Self time of the sampled frames per request, idle left out; sampling adds its own cost, so compare rows with each other rather than with section 1. ${note}Taken with \`pnpm --filter bench bench:profile\` on ${m.cpuModel}, ${m.cores} cores, Node.js ${results.node}, ${results.taken}, load average ${loadAverage()} at the end.`,
+    `Section 1's freshgate server (build output, ${SECONDS} s of load per variant after a ${WARMUP_SECONDS} s warm-up, the same load generator and connections) with the V8 sampling profiler on while one variant's load runs, started and stopped through the inspector. Self time of the sampled frames per request, idle left out; sampling adds its own cost, so compare rows with each other rather than with section 1. ${note}Taken with \`pnpm --filter bench bench:profile\` on ${m.cpuModel}, ${m.cores} cores, Node.js ${results.node}, ${results.taken}${results.loadAverage === undefined ? '' : `, load average ${results.loadAverage} at the end`}.`,
     '',
     `| framework | variant | req/s (profiled) | CPU µs/request | ${OWNERS.map((o) => `${o} µs`).join(' | ')} |${before ? ' before: CPU µs/request | freshgate µs | pg µs |' : ''}`,
     `| --- | --- | ---: | ---: | ${OWNERS.map(() => '---:').join(' | ')} |${before ? ' ---: | ---: | ---: |' : ''}`,
@@ -232,9 +236,15 @@ function writeReport(results: ProfileResults, before: ProfileResults | undefined
       PROFILE_END,
     ),
   );
-  execFileSync(join(REPO_DIR, 'node_modules', '.bin', 'biome'), ['format', '--write', REPORT], {
-    stdio: 'ignore',
-  });
+  // The numbers the section was rendered from, beside it: the next comparison's `PROFILE_BEFORE`.
+  writeFileSync(PUBLISHED, `${JSON.stringify(results, null, 2)}\n`);
+  execFileSync(
+    join(REPO_DIR, 'node_modules', '.bin', 'biome'),
+    ['format', '--write', REPORT, PUBLISHED],
+    {
+      stdio: 'ignore',
+    },
+  );
   console.log(`[profile] wrote ${REPORT}`);
 }
 
@@ -324,6 +334,7 @@ async function main(): Promise<void> {
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+  results.loadAverage = loadAverage();
   mkdirSync(join(APP_DIR, 'results'), { recursive: true });
   writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`[profile] wrote ${RESULTS}`);
