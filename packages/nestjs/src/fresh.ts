@@ -1,5 +1,5 @@
 import { ConfigError, type Contract, type ContractInput } from '@freshgate/core';
-import type { FreshDataSource, FreshRequest } from '@freshgate/pg';
+import { currentDb, type FreshDataSource, type FreshRequest } from '@freshgate/pg';
 import {
   type CustomDecorator,
   createParamDecorator,
@@ -36,17 +36,39 @@ export function Fresh(contract: FreshDeclaration): CustomDecorator<string> {
   return SetMetadata(FRESH_METADATA, contract);
 }
 
-// The started request of each HTTP request object, set by the interceptor.
+// The interceptor runs the handler inside the started request (`FreshRequest.run`), so that
+// `currentDb()` of `@freshgate/pg` is the request's data source when Nest resolves the
+// handler's parameters: `@FreshDb()` reads it there, and a request costs no entry in a map.
+// (A WeakMap entry per request costs the garbage collector more than the rest of freshgate's
+// work on a request: section 1 of docs/BENCHMARKS.md measured it on Express.) Only requests of
+// a gate whose request context `currentDb()` does not see (a gate from another copy of
+// `@freshgate/pg`, or a host of another kind) are recorded here.
 const started = new WeakMap<object, FreshRequest>();
 
-/** @internal Records the started request of `req` (the interceptor). */
-export function setStarted(req: object, request: FreshRequest): void {
+/**
+ * @internal Whether `@FreshDb()` finds the data source of `request` through `currentDb()`
+ * (asked once per gate, with its first request).
+ */
+export function sharesContext(request: FreshRequest): boolean {
+  return request.run(() => dbInContext() === request.db);
+}
+
+/** @internal Records the started request of `req`, for a gate that does not share its context. */
+export function recordStarted(req: object, request: FreshRequest): void {
   started.set(req, request);
 }
 
-/** @internal The started request of `req`, if freshgate started it. */
-export function startedOf(req: object): FreshRequest | undefined {
-  return started.get(req);
+/** @internal The data source freshgate started for `req`, if it started one. */
+export function startedDb(req: object): FreshDataSource | undefined {
+  return started.get(req)?.db ?? dbInContext();
+}
+
+function dbInContext(): FreshDataSource | undefined {
+  try {
+    return currentDb();
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -66,14 +88,14 @@ export function startedOf(req: object): FreshRequest | undefined {
 export const FreshDb: () => ParameterDecorator = createParamDecorator(
   (_data: unknown, context: ExecutionContext): FreshDataSource => {
     const req = context.switchToHttp().getRequest<object>();
-    const request = startedOf(req);
-    if (request === undefined) {
+    const db = startedDb(req);
+    if (db === undefined) {
       const handler = `${context.getClass().name}.${context.getHandler().name}`;
       throw new ConfigError(
         '@FreshDb()',
         `freshgate does not serve ${handler} (@Fresh(false), or FreshgateModule is not imported)`,
       );
     }
-    return request.db;
+    return db;
   },
 );

@@ -3,6 +3,7 @@ import { ConfigError } from '@freshgate/core';
 import { createFreshgate, type FreshDataSource, type Freshgate } from '@freshgate/pg';
 import { Controller, Get, Inject, Injectable, Post } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fresh, FreshDb } from './fresh.js';
 import { FreshgateModule, FreshgateService } from './module.js';
@@ -112,6 +113,28 @@ describe('FreshgateModule', () => {
       /sesionKey/,
     );
     expect(() => FreshgateModule.forRoot({} as never)).toThrow(/gate/);
+  });
+
+  it('@FreshDb() finds the data source of a gate whose request context currentDb() does not see', async () => {
+    // A gate whose started requests run their handler outside @freshgate/pg's request context.
+    const db = { freshness: { contract: { level: 'from-the-gate' } } };
+    const host = Object.assign(Object.create(gate) as Freshgate, {
+      begin: () => ({ freshness: db.freshness, db, run: <T>(fn: () => T) => fn() }),
+    });
+    const module = await Test.createTestingModule({
+      imports: [FreshgateModule.forRoot({ gate: host as never })],
+      controllers: [CasesController],
+    }).compile();
+    const app = module.createNestApplication({ logger: false });
+    await app.init();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const res = await request(app.getHttpServer()).get('/cases').expect(200);
+        expect(res.body).toEqual({ contract: 'from-the-gate' });
+      }
+    } finally {
+      await app.close();
+    }
   });
 
   it('the service throws outside a request', async () => {

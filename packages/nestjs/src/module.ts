@@ -43,7 +43,7 @@ import {
   MetadataScanner,
 } from '@nestjs/core';
 import { Observable, type Subscription } from 'rxjs';
-import { setStarted } from './fresh.js';
+import { recordStarted, sharesContext } from './fresh.js';
 import { RouteContracts } from './routes.js';
 
 /** The request as both platforms give it: Express' `Request` or Fastify's `FastifyRequest`. */
@@ -99,6 +99,8 @@ export class FreshgateHost implements OnModuleInit, OnApplicationShutdown {
   readonly #routes: RouteContracts;
   readonly #discovery: DiscoveryService;
   readonly #scanner: MetadataScanner;
+  /** Whether `@FreshDb()` finds this gate's requests through `currentDb()` (first request). */
+  #contextShared: boolean | undefined;
 
   constructor(
     @Inject(FRESHGATE_OPTIONS) state: {
@@ -154,7 +156,8 @@ export class FreshgateHost implements OnModuleInit, OnApplicationShutdown {
         res,
         contract,
         (started) => {
-          setStarted(req, started as FreshRequest);
+          this.#contextShared ??= sharesContext(started as FreshRequest);
+          if (!this.#contextShared) recordStarted(req, started as FreshRequest);
           // Nest binds the handler to the async context in which handle() is called: inside
           // run(), so that currentDb() and the routed pool see this request.
           started.run(() => {
