@@ -23,6 +23,7 @@ import {
   type BenchReport,
   CHART_FILE,
   checkTargets,
+  mergeRuns,
   renderMarkdown,
   replicaShareChart,
 } from './report.js';
@@ -39,7 +40,7 @@ const REPORT_DATA = 'benchmarks.json';
 const CALLER_DIR = process.env.INIT_CWD ?? process.cwd();
 
 const USAGE = `pnpm bench [--quick] [--only overhead,offload,scaling] [--out DIR] [--no-wait]
-pnpm bench --from docs/benchmarks.json [--with-overhead FILE] [--out DIR]
+pnpm bench --from docs/benchmarks.json [--overhead FILE] [--with-overhead FILE] [--out DIR]
 
   --quick      short cells, one round, 10 % writes only (about 3 minutes)
   --only LIST  run only these sections (comma-separated)
@@ -48,9 +49,12 @@ pnpm bench --from docs/benchmarks.json [--with-overhead FILE] [--out DIR]
   --no-wait    start at once even if the machine is busy
   --from FILE  measure nothing: render the report of an earlier run's numbers
                (apps/bench/results/results.json, or docs/benchmarks.json: the published run)
+  --overhead FILE
+               with --from: section 1 of a later run's results.json instead of this run's
   --with-overhead FILE
                with --from: add section 1 of another run's results.json (servers on another
-               Node.js: BENCH_NODE=/path/to/node pnpm bench --only overhead)`;
+               Node.js: BENCH_NODE=/path/to/node pnpm bench --only overhead)
+               With either, the report names each run: command, commit, start, duration.`;
 
 function log(message: string): void {
   console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
@@ -135,6 +139,21 @@ function write(report: BenchReport, out: string): void {
   );
 }
 
+/** The commit checked out, `-dirty` with uncommitted changes; undefined outside a git checkout. */
+function gitCommit(): string | undefined {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', args, {
+        cwd: REPO_DIR,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+    return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain') === '' ? '' : '-dirty'}`;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -143,6 +162,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       'no-wait': { type: 'boolean', default: false },
       from: { type: 'string' },
+      overhead: { type: 'string' },
       'with-overhead': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -155,9 +175,11 @@ async function main(): Promise<void> {
     const read = (file: string) =>
       JSON.parse(readFileSync(resolve(CALLER_DIR, file), 'utf8')) as BenchReport;
     const report = read(values.from);
-    // Section 1 of another run (e.g. `BENCH_NODE=… pnpm bench --only overhead`), beside it.
-    if (values['with-overhead'] !== undefined)
-      report.overheadOn = read(values['with-overhead']).overhead;
+    mergeRuns(report, {
+      overhead: values.overhead === undefined ? undefined : read(values.overhead),
+      withOverhead:
+        values['with-overhead'] === undefined ? undefined : read(values['with-overhead']),
+    });
     const full =
       report.mode === 'full' && !!report.overhead && !!report.offload && !!report.scaling;
     write(report, values.out ? resolve(CALLER_DIR, values.out) : defaultOut(full));
@@ -180,6 +202,7 @@ async function main(): Promise<void> {
     writeFileSync(join(RESULTS_DIR, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
   };
   const report = await runBench({
+    commit: gitCommit(),
     settings: values.quick ? QUICK : FULL,
     sections,
     mode: values.quick ? 'quick' : 'full',

@@ -15,11 +15,88 @@ export interface BenchReport {
   mode: 'full' | 'quick';
   command: string;
   totalSeconds: number;
+  /** The commit measured (`-dirty`: with uncommitted changes); absent in older runs. */
+  commit?: string;
+  /**
+   * The runs a merged report is made of (`--from … --overhead/--with-overhead`), in the order
+   * they ran: the "Command, duration" row names each. Absent for a single run.
+   */
+  runs?: RunPart[];
   overhead?: OverheadResult;
   /** Section 1 again with the servers on another Node.js (`--with-overhead`). */
   overheadOn?: OverheadResult;
   offload?: OffloadResult;
   scaling?: ScalingResult;
+}
+
+/** One run of a merged report, and what it contributed. */
+export interface RunPart {
+  /** What the report takes from it, e.g. `sections 2 and 3`. */
+  what: string;
+  command: string;
+  commit?: string;
+  /** When it started (ISO). */
+  date: string;
+  seconds: number;
+  /** The Node.js the measured servers ran on. */
+  node: string;
+}
+
+/** The part of the report `report` makes when merged into another: its command, commit, time. */
+function runPart(report: BenchReport, what: string): RunPart {
+  return {
+    what,
+    command:
+      report.runs === undefined ? report.command : report.runs.map((r) => r.command).join('; '),
+    commit: report.commit,
+    date: report.machine.date,
+    seconds: report.totalSeconds,
+    node: report.overhead?.serverNode ?? report.machine.node.replace(/^v/, ''),
+  };
+}
+
+/** The sections of `report` a merged report takes from it, in words. */
+function sectionsText(report: BenchReport, withOverhead: boolean): string {
+  const numbers = [
+    withOverhead && report.overhead ? 1 : null,
+    report.offload ? 2 : null,
+    report.scaling ? 3 : null,
+  ].filter((n) => n !== null);
+  if (numbers.length === 1) return `section ${numbers[0]}`;
+  return `sections ${numbers.slice(0, -1).join(', ')} and ${numbers.at(-1)}`;
+}
+
+/**
+ * Merges section 1 of other runs into `report` (`pnpm bench --from … --overhead/--with-overhead`):
+ * `overhead` replaces its section 1 (a later run of it), `withOverhead` goes beside it (the
+ * servers on another Node.js). `report.runs` then names every run the report is made of.
+ */
+export function mergeRuns(
+  report: BenchReport,
+  others: { overhead?: BenchReport | undefined; withOverhead?: BenchReport | undefined },
+): BenchReport {
+  if (others.overhead === undefined && others.withOverhead === undefined) return report;
+  const runs = report.runs ?? [];
+  const first = report.runs === undefined ? runPart(report, '') : undefined;
+  if (others.overhead !== undefined) {
+    report.overhead = others.overhead.overhead;
+    runs.push(runPart(others.overhead, 'section 1'));
+  }
+  if (others.withOverhead !== undefined) {
+    report.overheadOn = others.withOverhead.overhead;
+    runs.push(runPart(others.withOverhead, 'section 1 again'));
+  }
+  if (first !== undefined) {
+    first.what = sectionsText(report, others.overhead === undefined);
+    runs.unshift(first);
+  }
+  report.runs = runs;
+  return report;
+}
+
+function runText(r: RunPart): string {
+  const on = r.commit === undefined ? '' : `, on ${r.commit}`;
+  return `\`${r.command}\` (${r.what}, Node.js ${r.node}${on}, started ${r.date.slice(0, 16).replace('T', ' ')} UTC, ${Math.round(r.seconds)} s)`;
 }
 
 /** One target of the benchmark issue, checked against the numbers. */
@@ -337,7 +414,9 @@ function machineSection(r: BenchReport): string {
     `| Packages | ${packages} |`,
     `| CPU pinning (section 1) | ${m.pinning} |`,
     `| Load average (1 min, at start → at end of each section; the end value includes the benchmark's own processes) | ${loads.join('; ')} |`,
-    `| Command, duration | \`${r.command}\` (${r.mode}), ${Math.round(r.totalSeconds)} s |`,
+    r.runs === undefined
+      ? `| Command, duration | \`${r.command}\` (${r.mode}${r.commit === undefined ? '' : `, on ${r.commit}`}), ${Math.round(r.totalSeconds)} s |`
+      : `| Commands, durations | ${r.runs.map(runText).join('; then ')} |`,
   ].join('\n');
 }
 

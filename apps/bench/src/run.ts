@@ -30,6 +30,8 @@ export async function runBench(options: {
   sections: readonly Section[];
   mode: BenchReport['mode'];
   command: string;
+  /** The commit measured, recorded in the report. */
+  commit?: string;
   log?: (message: string) => void;
   /** Called after each section with the report so far, so that a later failure loses less. */
   checkpoint?: (report: BenchReport) => void;
@@ -47,6 +49,7 @@ export async function runBench(options: {
       mode: options.mode,
       command: options.command,
       totalSeconds: 0,
+      ...(options.commit === undefined ? {} : { commit: options.commit }),
     };
     const done = () => {
       report.totalSeconds = (performance.now() - started) / 1000;

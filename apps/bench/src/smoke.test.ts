@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkTargets, renderMarkdown, replicaShareChart } from './report.js';
+import { checkTargets, mergeRuns, renderMarkdown, replicaShareChart } from './report.js';
 import { runBench } from './run.js';
 import { SECTIONS, SMOKE } from './settings.js';
 
@@ -64,6 +64,19 @@ describe('pnpm bench, smoke run', () => {
     }
     expect(markdown).toContain('benchmarks-replica-share.svg');
     expect(markdown).not.toMatch(/NaN|undefined/);
+    // A report made of several runs names each (`--from … --overhead … --with-overhead …`).
+    const merged = mergeRuns(structuredClone(report), {
+      overhead: structuredClone(report),
+      withOverhead: structuredClone(report),
+    });
+    expect(merged.runs?.map((r) => r.what)).toEqual([
+      'sections 2 and 3',
+      'section 1',
+      'section 1 again',
+    ]);
+    expect(renderMarkdown(merged)).toMatch(
+      /\| Commands, durations \| `vitest smoke` \(sections 2 and 3, Node\.js [\d.]+(, on [0-9a-f]+(-dirty)?)?, started \d{4}-\d\d-\d\d \d\d:\d\d UTC, \d+ s\); then `vitest smoke` \(section 1, /,
+    );
     const svg = replicaShareChart(report.offload!);
     expect(svg).toMatch(/^<svg [^>]+>[\s\S]*<\/svg>\n$/);
     expect(svg).toContain('naive-split');
