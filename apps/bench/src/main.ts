@@ -39,7 +39,7 @@ const REPORT_DATA = 'benchmarks.json';
 // `pnpm bench` runs in apps/bench; paths on the command line are meant from where it was typed.
 const CALLER_DIR = process.env.INIT_CWD ?? process.cwd();
 
-const USAGE = `pnpm bench [--quick] [--only overhead,offload,scaling] [--out DIR] [--no-wait]
+const USAGE = `pnpm bench [--quick] [--only overhead,offload,scaling] [--out DIR] [--no-wait] [--also-on NODE]
 pnpm bench --from docs/benchmarks.json [--overhead FILE] [--with-overhead FILE] [--out DIR]
 
   --quick      short cells, one round, 10 % writes only (about 3 minutes)
@@ -47,6 +47,9 @@ pnpm bench --from docs/benchmarks.json [--overhead FILE] [--with-overhead FILE] 
   --out DIR    where BENCHMARKS.md, the chart and benchmarks.json (its numbers) go
                (default: docs/ for a full run, apps/bench/results/ otherwise)
   --no-wait    start at once even if the machine is busy
+  --also-on NODE
+               then section 1 again with its servers on another Node.js binary, beside the
+               first (what the published report shows: Node.js 20, then 24)
   --from FILE  measure nothing: render the report of an earlier run's numbers
                (apps/bench/results/results.json, or docs/benchmarks.json: the published run)
   --overhead FILE
@@ -164,6 +167,7 @@ async function main(): Promise<void> {
       from: { type: 'string' },
       overhead: { type: 'string' },
       'with-overhead': { type: 'string' },
+      'also-on': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -172,8 +176,15 @@ async function main(): Promise<void> {
     return;
   }
   if (values.from !== undefined) {
-    const read = (file: string) =>
-      JSON.parse(readFileSync(resolve(CALLER_DIR, file), 'utf8')) as BenchReport;
+    const read = (file: string) => {
+      const path = resolve(CALLER_DIR, file);
+      if (!existsSync(path)) {
+        throw new Error(
+          `${path} does not exist: a run writes its numbers to apps/bench/results/results.json, and a full run (\`pnpm bench\`) to docs/benchmarks.json beside the report`,
+        );
+      }
+      return JSON.parse(readFileSync(path, 'utf8')) as BenchReport;
+    };
     const report = read(values.from);
     mergeRuns(report, {
       overhead: values.overhead === undefined ? undefined : read(values.overhead),
@@ -201,8 +212,9 @@ async function main(): Promise<void> {
     mkdirSync(RESULTS_DIR, { recursive: true });
     writeFileSync(join(RESULTS_DIR, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
   };
+  const commit = gitCommit();
   const report = await runBench({
-    commit: gitCommit(),
+    commit,
     settings: values.quick ? QUICK : FULL,
     sections,
     mode: values.quick ? 'quick' : 'full',
@@ -211,6 +223,24 @@ async function main(): Promise<void> {
     checkpoint: save,
   });
   save(report);
+  const alsoOn = values['also-on'];
+  if (alsoOn !== undefined && sections.includes('overhead')) {
+    // Section 1 again, its servers on the other Node.js (the bench and the load generator stay
+    // on this one), set beside the first run's.
+    const node = resolve(CALLER_DIR, alsoOn);
+    process.env.BENCH_NODE = node;
+    log(`section 1 again, the servers on ${node}`);
+    const again = await runBench({
+      commit,
+      settings: values.quick ? QUICK : FULL,
+      sections: ['overhead'],
+      mode: values.quick ? 'quick' : 'full',
+      command: `BENCH_NODE=${alsoOn} pnpm bench --only overhead`,
+      log,
+    });
+    mergeRuns(report, { withOverhead: again });
+    save(report);
+  }
   write(report, out);
 }
 
