@@ -126,8 +126,8 @@ function write(report: BenchReport, out: string): void {
     writeFileSync(join(out, CHART_FILE), replicaShareChart(report.offload));
   }
   // The numbers this report was rendered from, beside it: `--from` renders it again, and a
-  // later run of one section (`--with-overhead`) can be set beside the others without
-  // measuring them again. (In results/, results.json is the same.)
+  // later run of section 1 (`--overhead`, `--with-overhead`) can be merged with the others
+  // without measuring them again. (In results/, results.json is the same.)
   if (out !== RESULTS_DIR) {
     files.push(join(out, REPORT_DATA));
     writeFileSync(join(out, REPORT_DATA), `${JSON.stringify(report, null, 2)}\n`);
@@ -212,14 +212,16 @@ async function main(): Promise<void> {
     mkdirSync(RESULTS_DIR, { recursive: true });
     writeFileSync(join(RESULTS_DIR, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
   };
-  const commit = gitCommit();
-  const report = await runBench({
-    commit,
+  const common = {
+    commit: gitCommit(),
     settings: values.quick ? QUICK : FULL,
-    sections,
-    mode: values.quick ? 'quick' : 'full',
-    command: `pnpm bench${args ? ` ${args}` : ''}`,
+    mode: values.quick ? ('quick' as const) : ('full' as const),
     log,
+  };
+  const report = await runBench({
+    ...common,
+    sections,
+    command: `pnpm bench${args ? ` ${args}` : ''}`,
     checkpoint: save,
   });
   save(report);
@@ -231,12 +233,9 @@ async function main(): Promise<void> {
     process.env.BENCH_NODE = node;
     log(`section 1 again, the servers on ${node}`);
     const again = await runBench({
-      commit,
-      settings: values.quick ? QUICK : FULL,
+      ...common,
       sections: ['overhead'],
-      mode: values.quick ? 'quick' : 'full',
       command: `BENCH_NODE=${alsoOn} pnpm bench --only overhead`,
-      log,
     });
     mergeRuns(report, { withOverhead: again });
     save(report);

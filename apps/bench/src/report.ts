@@ -62,7 +62,7 @@ function sectionsText(report: BenchReport, withOverhead: boolean): string {
     report.offload ? 2 : null,
     report.scaling ? 3 : null,
   ].filter((n) => n !== null);
-  if (numbers.length === 1) return `section ${numbers[0]}`;
+  if (numbers.length <= 1) return `section ${numbers[0] ?? 'none'}`;
   return `sections ${numbers.slice(0, -1).join(', ')} and ${numbers.at(-1)}`;
 }
 
@@ -76,8 +76,10 @@ export function mergeRuns(
   others: { overhead?: BenchReport | undefined; withOverhead?: BenchReport | undefined },
 ): BenchReport {
   if (others.overhead === undefined && others.withOverhead === undefined) return report;
-  const runs = report.runs ?? [];
-  const first = report.runs === undefined ? runPart(report, '') : undefined;
+  // The report's own run first, taken before its section 1 is replaced.
+  const runs = report.runs ?? [
+    runPart(report, sectionsText(report, others.overhead === undefined)),
+  ];
   if (others.overhead !== undefined) {
     report.overhead = others.overhead.overhead;
     runs.push(runPart(others.overhead, 'section 1'));
@@ -85,10 +87,6 @@ export function mergeRuns(
   if (others.withOverhead !== undefined) {
     report.overheadOn = others.withOverhead.overhead;
     runs.push(runPart(others.withOverhead, 'section 1 again'));
-  }
-  if (first !== undefined) {
-    first.what = sectionsText(report, others.overhead === undefined);
-    runs.unshift(first);
   }
   report.runs = runs;
   return report;

@@ -49,7 +49,7 @@ export async function runBench(options: {
       mode: options.mode,
       command: options.command,
       totalSeconds: 0,
-      ...(options.commit === undefined ? {} : { commit: options.commit }),
+      commit: options.commit,
     };
     const done = () => {
       report.totalSeconds = (performance.now() - started) / 1000;

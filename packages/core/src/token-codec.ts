@@ -456,9 +456,8 @@ export async function createTokenCodec(
 
   // A cached token's expiry is checked against the process clock read at most every 100 ms
   // (`coarseNow`): a token honoured a fraction of a second past its `exp` only raises what the
-  // request's reads need, and in section 1's profile a clock read cost as much as the rest of
-  // the lookup.
-  // A clock given in the options (tests, simulations) is read each time.
+  // request's reads need, and in section 7's profile a clock read cost as much as the rest of
+  // the lookup. A clock given in the options (tests, simulations) is read each time.
   const expiryNow = clock === systemClock ? coarseNow : () => clock.now();
 
   function lookup(token: string, expect: { cid?: string | null | undefined } | undefined) {
