@@ -35,6 +35,8 @@ import { BENCH_SECRET, pinStoreRedis } from './redis-client.js';
 export interface ServerConfig {
   framework: 'express' | 'fastify';
   app: 'bare' | 'floor' | 'fresh';
+  /** freshgate's `asyncContext` option (absent: the default). */
+  asyncContext?: false;
   primaryUrl: string;
   replicaUrl: string;
   redisUrl: string;
@@ -201,6 +203,7 @@ async function main(): Promise<void> {
       replicas: { r1: replica },
       secret: BENCH_SECRET,
       pinStore,
+      asyncContext: config.asyncContext,
     });
     await engine.start();
     fg = engine;

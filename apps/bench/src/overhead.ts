@@ -52,6 +52,8 @@ export interface Variant {
   mode: LoadRun['mode'];
   /** The variant this one is compared to. */
   baseline: string;
+  /** freshgate's `asyncContext` option: `false` runs requests outside AsyncLocalStorage. */
+  asyncContext?: false;
 }
 
 export const VARIANTS: readonly Variant[] = [
@@ -86,6 +88,15 @@ export const VARIANTS: readonly Variant[] = [
     app: 'fresh',
     mode: 'token',
     baseline: 'nodb-bare',
+  },
+  {
+    key: 'nodb-req-db',
+    label: 'freshgate, no token, req.db only (asyncContext: false)',
+    route: 'nodb',
+    app: 'fresh',
+    mode: 'none',
+    baseline: 'nodb-bare',
+    asyncContext: false,
   },
   {
     key: 'nodb-session',
@@ -135,6 +146,15 @@ export const VARIANTS: readonly Variant[] = [
     app: 'fresh',
     mode: 'none',
     baseline: 'item-bare',
+  },
+  {
+    key: 'item-req-db',
+    label: 'freshgate routing, no token, req.db only (asyncContext: false)',
+    route: 'item',
+    app: 'fresh',
+    mode: 'none',
+    baseline: 'item-bare',
+    asyncContext: false,
   },
   {
     key: 'item-token',
@@ -584,7 +604,7 @@ export async function runOverhead(
       try {
         for (const v of chosen) {
           const server = await startServer(
-            { ...config(framework), app: v.app },
+            { ...config(framework), app: v.app, asyncContext: v.asyncContext },
             pinning.server,
             settings.semiSpaceMiB,
           );

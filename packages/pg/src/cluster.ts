@@ -23,7 +23,7 @@ import {
 } from '@freshgate/core/adapter';
 import pg from 'pg';
 import { isConnectionError } from './connection-errors.js';
-import { runWithDb } from './current-db.js';
+import { contextSkipped, runWithDb } from './current-db.js';
 import {
   type CommitLsnFunction,
   type DataSourceBackend,
@@ -53,6 +53,7 @@ const OPTIONS = [
   'poolSize',
   'waitPollInterval',
   'probe',
+  'asyncContext',
 ];
 
 /** A node given as a pool, a connection string or node-postgres pool options. */
@@ -82,13 +83,22 @@ export interface FreshgateOptions extends Omit<EngineOptions, 'topology'> {
    * {@link ProbeOptions} for what it costs and needs.
    */
   probe?: boolean | ProbeOptions;
+  /**
+   * Runs each request inside AsyncLocalStorage, where {@link currentDb}, `RoutedPool` (the ORM
+   * integrations) and `db.query` inside `db.transaction(fn)` find it. `false`: only the request's
+   * own data source (`req.db`, `request.db`, `@FreshDb()`) and a transaction's `tx`; saves the
+   * context's cost, which on Node.js 20 and 22 falls on every promise the process makes once any
+   * AsyncLocalStorage is in use. `currentDb()` then throws and `new RoutedPool(gate)` refuses
+   * the gate. Default `true`.
+   */
+  asyncContext?: boolean;
 }
 
 /** What a framework adapter gets for one request. */
 export interface FreshRequest extends StartedRequest<FreshDataSource> {
   readonly freshness: RequestFreshness;
   readonly db: FreshDataSource;
-  /** Runs `fn` with {@link db} as {@link currentDb}. */
+  /** Runs `fn` with {@link db} as {@link currentDb} (with `asyncContext: false`, only runs it). */
   run<T>(fn: () => T): T;
 }
 
@@ -149,6 +159,8 @@ export class Freshgate {
   readonly replicas: ReadonlyMap<string, PoolLike>;
   /** The synthetic read-after-write probe, `null` unless the `probe` option is set. */
   readonly probe: ReplicaProbe | null;
+  /** Requests run inside AsyncLocalStorage (the `asyncContext` option). */
+  readonly asyncContext: boolean;
   readonly #owned: PoolLike[] = [];
   readonly #backend: DataSourceBackend;
   #commitLsnFunction: CommitLsnFunction = 'pg_current_wal_lsn';
@@ -172,6 +184,12 @@ export class Freshgate {
       'waitPollInterval',
     );
     if (waitPollMs < 1) throw new ConfigError('waitPollInterval', 'must be greater than 0');
+    const asyncContext = options.asyncContext ?? true;
+    if (typeof asyncContext !== 'boolean') {
+      throw new ConfigError('asyncContext', `expected true or false, got ${String(asyncContext)}`);
+    }
+    this.asyncContext = asyncContext;
+    if (!asyncContext) contextSkipped();
     const toPool = (input: NodeInput, option: string): PoolLike => {
       if (isPool(input)) {
         input.on?.('connect', guardClient);
@@ -279,6 +297,7 @@ export class Freshgate {
     const replayWaits = new ReplayWaits(replayLsnAfter, waitPollMs);
     this.#replayWaits = replayWaits;
     this.#backend = {
+      asyncContext,
       topology: this.topology,
       primaryPositionAfter: (since) => position.after(since),
       primary: identityCheckedPool(this.primary, this.topology, () =>
@@ -372,7 +391,10 @@ export class Freshgate {
   }
 
   #request(freshness: RequestFreshness): FreshRequest {
-    return new Started(freshness, new FreshDataSource(this.#backend, freshness, this.#contracts));
+    const db = new FreshDataSource(this.#backend, freshness, this.#contracts);
+    return this.asyncContext
+      ? new Started(freshness, db)
+      : new StartedOutsideContext(freshness, db);
   }
 
   /** The monitor's view, pool and read counters, and the primary budget, for status pages. */
@@ -428,6 +450,13 @@ class Started implements FreshRequest {
   }
 }
 
+/** A started request of a gate created with `asyncContext: false`: `run` only calls `fn`. */
+class StartedOutsideContext extends Started {
+  override run<T>(fn: () => T): T {
+    return fn();
+  }
+}
+
 function replicaSpec(input: ReplicaInput): { pool: NodeInput; tags?: Record<string, string> } {
   return typeof input === 'object' && input !== null && 'pool' in input && !isPool(input)
     ? input
@@ -465,6 +494,7 @@ export async function createFreshgate(options: FreshgateOptions): Promise<Freshg
     poolSize,
     waitPollInterval,
     probe,
+    asyncContext,
     ...engineOptions
   } = options;
   if (primary === undefined || primary === null) {

@@ -43,8 +43,22 @@ const storage = new AsyncLocalStorage<Frame>();
  */
 export function currentDb(): FreshDataSource {
   const db = activeDb();
-  if (!db) throw new Error('currentDb() was called outside a request handled by freshgate');
+  if (!db) {
+    throw new Error(
+      skipped
+        ? 'currentDb() was called outside a request handled by freshgate (a gate created with asyncContext: false runs its requests outside the context currentDb() reads: use req.db)'
+        : 'currentDb() was called outside a request handled by freshgate',
+    );
+  }
   return db;
+}
+
+// A gate of this process was created with `asyncContext: false`: currentDb()'s error says so.
+let skipped = false;
+
+/** Records that a gate runs its requests outside the context. Internal. */
+export function contextSkipped(): void {
+  skipped = true;
 }
 
 /** Runs `fn` with `db` as {@link currentDb}. Internal: adapters use `FreshRequest.run`. */

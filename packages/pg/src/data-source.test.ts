@@ -47,6 +47,7 @@ async function setup(primary: PoolLike, replica: PoolLike) {
   const failures: string[] = [];
   const observed: string[] = [];
   const backend: DataSourceBackend = {
+    asyncContext: true,
     topology,
     primary,
     replicas: new Map([['r1', replica]]),

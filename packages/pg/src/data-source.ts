@@ -1,5 +1,6 @@
 import {
   type BarrierSource,
+  ConfigError,
   type Contract,
   type ContractInput,
   type Decision,
@@ -51,6 +52,8 @@ export interface Queryable {
 
 /** What the data source needs from the cluster. Internal. */
 export interface DataSourceBackend {
+  /** Requests and transactions run inside AsyncLocalStorage (the gate's `asyncContext`). */
+  asyncContext: boolean;
   topology: Topology;
   primary: PoolLike;
   replicas: ReadonlyMap<string, PoolLike>;
@@ -273,6 +276,11 @@ export class FreshDataSource implements Queryable {
   readonly #backend: DataSourceBackend;
   readonly #strong: Contract | undefined;
   readonly #eventual: Contract | undefined;
+  /**
+   * The transaction of a gate without async context (`asyncContext: false`): while it is open,
+   * statements go through its `tx` only (nothing tells `fn`'s statements from the others).
+   */
+  #transaction: TransactionScope | undefined;
 
   /** @internal Data sources come from `Freshgate.begin()` (the framework adapters call it). */
   constructor(
@@ -332,16 +340,21 @@ export class FreshDataSource implements Queryable {
    * returned promise resolves after the token is set. If a statement failed and `fn` caught
    * its error, PostgreSQL rolls back at COMMIT: then it rejects with
    * `TransactionAbortedError` and no token is issued.
+   *
+   * On a gate created with `asyncContext: false` only `tx` joins the transaction: until `fn`
+   * settles, this data source's other statements (and a second `transaction()`) reject.
    */
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     // A nested transaction() would BEGIN again on the same connection (a warning, then the
     // inner COMMIT would end the outer transaction): savepoints say what is meant.
-    if (this.#scope()) throw new UnsafeStatementError('BEGIN', true);
+    if (this.#scope() || this.#transaction?.open) throw new UnsafeStatementError('BEGIN', true);
+    const inContext = this.#backend.asyncContext;
     // Writes and transactions are not routing decisions (they always run on the primary):
     // `wrote()` sets the route header and the token once the commit LSN is known.
     const observe = this.#backend.observePrimary;
     const client = await acquire(this.#backend.primary, 'primary', observe);
     const scope: TransactionScope = { db: this, client, open: true };
+    if (!inContext) this.#transaction = scope;
     let broken: Error | undefined;
     try {
       let start = performance.now();
@@ -362,7 +375,7 @@ export class FreshDataSource implements Queryable {
         // than stored on the data source, so that a statement the request sends concurrently
         // from outside `fn` keeps its own connection instead of being committed or rolled back
         // with it.
-        result = await runInTransaction(scope, () => fn(tx));
+        result = await (inContext ? runInTransaction(scope, () => fn(tx)) : fn(tx));
       } catch (error) {
         scope.open = false;
         await client.query('ROLLBACK').catch((rollbackError: Error) => {
@@ -411,6 +424,7 @@ export class FreshDataSource implements Queryable {
 
   /** The transaction this data source runs in from the current async context, if any. */
   #scope(): TransactionScope | undefined {
+    if (!this.#backend.asyncContext) return undefined;
     const scope = activeTransaction();
     // A callback that fn left behind (a timer, an unawaited promise) may run after the
     // commit: its connection is back in the pool by then, so it routes as usual.
@@ -421,6 +435,12 @@ export class FreshDataSource implements Queryable {
   #run(q: Statement, contract: Contract | undefined): Promise<QueryResultLike> {
     const scope = this.#scope();
     if (scope) return this.#inTransaction(scope, q);
+    if (this.#transaction?.open) {
+      throw new ConfigError(
+        'asyncContext',
+        'this gate runs requests without async context: inside db.transaction(fn), send statements through tx',
+      );
+    }
     // The connection goes back to the pool after the statement: transaction control or
     // session state would leak into whichever request borrows it next.
     const unsafe = unsafeStatement(q.text, 'request');

@@ -64,6 +64,13 @@ export class RoutedPool extends pg.Pool {
     // The primary's settings, so that code reading `pool.options` sees the real database.
     super({ ...(gate.primary.options as pg.PoolConfig | undefined) });
     checkOptions(options, ['outsideRequest'], 'RoutedPool options');
+    // Without the context, every statement would look sent outside a request.
+    if (gate.asyncContext === false) {
+      throw new ConfigError(
+        'asyncContext',
+        'RoutedPool finds each request through async context: create the gate without asyncContext: false',
+      );
+    }
     const outside = options.outsideRequest ?? DEFAULT_OUTSIDE_REQUEST;
     if (outside !== 'primary' && outside !== 'throw')
       throw new ConfigError('outsideRequest', "expected 'primary' or 'throw'");

@@ -14,16 +14,12 @@ import {
   Param,
   Post,
 } from '@nestjs/common';
-import { ExpressAdapter } from '@nestjs/platform-express';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster, waitFor } from '../../harness/index.js';
 import { TEST_SECRET, untilHealthy } from '../support.js';
-
-const PLATFORMS = ['express', 'fastify'] as const;
-type Platform = (typeof PLATFORMS)[number];
+import { PLATFORMS, type Platform, serve } from './platform.js';
 
 // A provider that builds the module's options, as a ConfigService would.
 const SETTINGS = Symbol('SETTINGS');
@@ -133,16 +129,7 @@ async function start(platform: Platform): Promise<INestApplication> {
     controllers: [AccountsController],
     providers: [AccountsRepository],
   }).compile();
-  const app =
-    platform === 'express'
-      ? module.createNestApplication(new ExpressAdapter(), { logger: false })
-      : module.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), {
-          logger: false,
-        });
-  await app.init();
-  if (platform === 'fastify')
-    await (app as NestFastifyApplication).getHttpAdapter().getInstance().ready();
-  return app;
+  return serve(module, platform);
 }
 
 /** Connections opened by one app (its pools and its monitor), as the primary sees them. */
