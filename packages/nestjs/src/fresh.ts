@@ -41,8 +41,8 @@ export function Fresh(contract: FreshDeclaration): CustomDecorator<string> {
 // handler's parameters: `@FreshDb()` reads it there, and a request costs no entry in a map.
 // (A WeakMap entry per request costs the garbage collector more than the rest of freshgate's
 // work on a request: section 1 of docs/BENCHMARKS.md measured it on Express.) Only requests of
-// a gate whose `begin()` runs them outside the context `currentDb()` reads (a subclass or a
-// wrapper that replaces it) are recorded here.
+// a gate whose started requests run outside the context `currentDb()` reads are recorded here:
+// one created with `asyncContext: false`, or a subclass or wrapper whose `begin()` does so.
 const started = new WeakMap<object, FreshRequest>();
 
 /**

@@ -171,6 +171,8 @@ export class Freshgate {
   readonly #replayWaits: ReplayWaits;
   readonly #contracts;
   readonly #barrierTimeoutMs: number;
+  /** The class of this gate's started requests: its `run` enters the context or not. */
+  readonly #Started: typeof Started;
 
   /** Use {@link createFreshgate}. */
   constructor(options: FreshgateOptions, topology: Topology, engine: Engine) {
@@ -189,6 +191,7 @@ export class Freshgate {
       throw new ConfigError('asyncContext', `expected true or false, got ${String(asyncContext)}`);
     }
     this.asyncContext = asyncContext;
+    this.#Started = asyncContext ? Started : StartedOutsideContext;
     if (!asyncContext) contextSkipped();
     const toPool = (input: NodeInput, option: string): PoolLike => {
       if (isPool(input)) {
@@ -391,10 +394,10 @@ export class Freshgate {
   }
 
   #request(freshness: RequestFreshness): FreshRequest {
-    const db = new FreshDataSource(this.#backend, freshness, this.#contracts);
-    return this.asyncContext
-      ? new Started(freshness, db)
-      : new StartedOutsideContext(freshness, db);
+    return new this.#Started(
+      freshness,
+      new FreshDataSource(this.#backend, freshness, this.#contracts),
+    );
   }
 
   /** The monitor's view, pool and read counters, and the primary budget, for status pages. */

@@ -424,7 +424,6 @@ export class FreshDataSource implements Queryable {
 
   /** The transaction this data source runs in from the current async context, if any. */
   #scope(): TransactionScope | undefined {
-    if (!this.#backend.asyncContext) return undefined;
     const scope = activeTransaction();
     // A callback that fn left behind (a timer, an unawaited promise) may run after the
     // commit: its connection is back in the pool by then, so it routes as usual.
