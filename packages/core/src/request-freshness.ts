@@ -211,9 +211,11 @@ export class RequestFreshness {
   #routedAt = 0;
   /**
    * Replica claims of the presented tokens not yet bounded otherwise, each with the clock time
-   * after which a primary position bounds it; `null` when none.
+   * after which a primary position bounds it; `null` when none, `undefined` while the one
+   * token's claim is still to be made (at the first statement that needs it: a request that
+   * runs none never pays for the array).
    */
-  #claims: { node: string; since: number }[] | null = null;
+  #claims: { node: string; since: number }[] | null | undefined = null;
   /** The replica the latest token issued in this request names, and that token's `iat`. */
   #issuedNode: string | null = null;
   #issuedIat: number | null = null;
@@ -248,7 +250,7 @@ export class RequestFreshness {
     if (claims != null && claims.length > 0) {
       this.#claims = claims.map((c) => ({ node: c.node, since: claimSince(c.iat) }));
     } else if (token !== null && token.node !== undefined) {
-      this.#claims = [{ node: token.node, since: claimSince(token.iat) }];
+      this.#claims = undefined;
     }
     // The routing state is made at the first statement (`#routing`): what it starts from is
     // kept here.
@@ -345,7 +347,7 @@ export class RequestFreshness {
     request.barrierLsn = lsn;
     request.checkAllowed = true;
     // Observed after the request arrived, so after every presented token was issued: it
-    // bounds what the client read on the replicas they name.
+    // bounds what the client read on the replicas they name (a claim not yet made included).
     if (this.#claims !== null) {
       this.#floor = maxLsn(this.#floor, lsn);
       this.#claims = null;
@@ -790,6 +792,11 @@ export class RequestFreshness {
     const request = this.#routing();
     const pinned = this.#sessionHash === null ? null : this.#pinNode;
     let claims = this.#claims;
+    if (claims === undefined) {
+      const token = this.#startToken as StartToken;
+      claims = [{ node: token.node as string, since: claimSince(token.iat) }];
+      this.#claims = claims;
+    }
     if (claims === null) {
       request.stickySince = null;
       return pinned;
