@@ -36,6 +36,7 @@ export {
 } from './http-headers.js';
 export type { LoopDelay } from './loop-delay.js';
 export { MAX_LSN, maxLsn, tryParseLsn } from './lsn.js';
+export { type MemoryPins, memoryPins } from './pin-store.js';
 export type { ResponseSink } from './request-freshness.js';
 export { RequestFreshness } from './request-freshness.js';
 export { type RouteDeclaration, routeTable } from './route-table.js';
@@ -47,5 +48,5 @@ export {
   survivesTimelineSwitch,
   type TimelineSwitch,
 } from './timeline-history.js';
-export { withTimeout } from './timeout.js';
+export { settleWithin, withTimeout } from './timeout.js';
 export { Topology } from './topology.js';

@@ -1,7 +1,7 @@
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from './manual-clock.js';
-import { memoryPinStore } from './pin-store.js';
+import { memoryPinStore, memoryPins } from './pin-store.js';
 import { pinStoreContract } from './pin-store-contract.js';
 
 pinStoreContract('memoryPinStore', () => {
@@ -58,5 +58,18 @@ describe('memoryPinStore', () => {
 
   it('rejects a bad capacity', () => {
     expect(() => memoryPinStore({ maxEntries: 0 })).toThrow(/maxEntries/);
+  });
+});
+
+describe('memoryPins', () => {
+  it('answers at once, without a promise: the max-merge and TTL of the memory store', () => {
+    const clock = new ManualClock();
+    const pins = memoryPins({ clock });
+    expect(pins.get('a')).toBeUndefined();
+    pins.extend('a', { lsn: 5n, node: 'r1', ttlMs: 1_000 });
+    pins.extend('a', { lsn: 3n, ttlMs: 2_000 });
+    expect(pins.get('a')).toEqual({ lsn: 5n, node: 'r1', ttlMs: 2_000 });
+    clock.advance(2_000);
+    expect(pins.get('a')).toBeUndefined();
   });
 });

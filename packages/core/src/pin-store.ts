@@ -128,6 +128,37 @@ interface Entry {
  * ```
  */
 export function memoryPinStore(options: MemoryPinStoreOptions = {}): PinStore {
+  const pins = memoryPins(options);
+  return {
+    async get(key) {
+      return pins.get(key);
+    },
+    async extend(key, update) {
+      pins.extend(key, update);
+    },
+  };
+}
+
+/** The memory pin store's pins, read and written synchronously. */
+export interface MemoryPins {
+  get(key: string): Pin | undefined;
+  extend(key: string, update: PinUpdate): void;
+}
+
+/**
+ * What {@link memoryPinStore} keeps, without the promises: for a store that holds pins of its
+ * own beside a networked one (the Redis store keeps the pins its process wrote), where a
+ * promise per read would only add work to every pin read.
+ *
+ * @throws {ConfigError} for a `maxEntries` that is not an integer >= 1.
+ * @example
+ * ```ts
+ * const pins = memoryPins({ maxEntries: 10_000 });
+ * pins.extend(key, { lsn: 0x16b3748n, ttlMs: 30_000 });
+ * pins.get(key); // { lsn: 0x16b3748n, node: null, ttlMs: 30000 }
+ * ```
+ */
+export function memoryPins(options: MemoryPinStoreOptions = {}): MemoryPins {
   const maxEntries = options.maxEntries ?? DEFAULT_MEMORY_PIN_STORE_MAX_ENTRIES;
   if (!Number.isInteger(maxEntries) || maxEntries < 1) {
     throw new ConfigError('maxEntries', `expected an integer >= 1, got ${String(maxEntries)}`);
@@ -160,7 +191,7 @@ export function memoryPinStore(options: MemoryPinStoreOptions = {}): PinStore {
   }
 
   return {
-    async get(key) {
+    get(key) {
       const entry = lsnPins.get(key) ?? nodePins.get(key);
       if (!entry) return undefined;
       const ttlMs = entry.expiresAt - clock.now();
@@ -171,7 +202,7 @@ export function memoryPinStore(options: MemoryPinStoreOptions = {}): PinStore {
       }
       return { lsn: entry.lsn, node: entry.node, ttlMs };
     },
-    async extend(key, update) {
+    extend(key, update) {
       const now = clock.now();
       let entry = lsnPins.get(key) ?? nodePins.get(key);
       if (entry && entry.expiresAt <= now) entry = undefined;

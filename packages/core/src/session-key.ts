@@ -3,6 +3,10 @@ import { ConfigError } from './errors.js';
 import type { TokenKey } from './token-codec.js';
 
 const INFO = 'freshgate sid';
+/** Session keys a hasher remembers the hash of, at most. */
+const REMEMBERED = 4096;
+/** Longer session keys are hashed every time (what the hasher holds stays under about 1 MB). */
+const REMEMBERED_KEY_LENGTH = 128;
 
 /**
  * A session-key hash keyed with `secret` (HMAC-SHA-256 under a key derived from it by HKDF,
@@ -10,6 +14,10 @@ const INFO = 'freshgate sid';
  * or a token's `sid`, and without the secret a `sid` cannot be matched against guessed keys
  * (user ids, e-mail addresses). The engine builds one from its token key; use this to compute
  * the same values elsewhere, or to pass your own `hashSessionKey`.
+ *
+ * The hasher remembers the hashes of the last 4,096 keys of up to 128 characters it was given:
+ * those raw keys stay in the process's memory (as the requests that carried them did) until
+ * newer ones push them out.
  *
  * @example
  * ```ts
@@ -19,8 +27,20 @@ const INFO = 'freshgate sid';
  */
 export function sessionKeyHasher(secret: string | Uint8Array): (sessionKey: string) => string {
   const key = Buffer.from(hkdfSync('sha256', secret, '', INFO, 32));
-  return (sessionKey) =>
-    createHmac('sha256', key).update(sessionKey).digest('base64url').slice(0, 22);
+  // A session sends request after request, and every one with a pin store hashes its key: an
+  // HMAC costs about 2 µs, a lookup here tens of ns. The first keys in are the first out.
+  const remembered = new Map<string, string>();
+  return (sessionKey) => {
+    let hash = remembered.get(sessionKey);
+    if (hash !== undefined) return hash;
+    hash = createHmac('sha256', key).update(sessionKey).digest('base64url').slice(0, 22);
+    if (typeof sessionKey === 'string' && sessionKey.length <= REMEMBERED_KEY_LENGTH) {
+      if (remembered.size >= REMEMBERED)
+        remembered.delete(remembered.keys().next().value as string);
+      remembered.set(sessionKey, hash);
+    }
+    return hash;
+  };
 }
 
 function privateBytes(key: unknown): string | undefined {

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { withTimeout } from './timeout.js';
+import { settleWithin, withTimeout } from './timeout.js';
 
 const timedOut = () => new Error('timed out');
 
@@ -53,5 +53,70 @@ describe('withTimeout', () => {
     peer.write('!');
     stall(80);
     await expect(result).resolves.toBe('!');
+  });
+});
+
+describe('settleWithin', () => {
+  const use = (value: number) => value * 2;
+  const handled = (error: unknown, late: boolean) => {
+    throw new Error(`${late ? 'late' : 'failed'}: ${(error as Error).message}`);
+  };
+
+  it('runs onValue on a value in time, onError on a rejection, and onError(timeout, true) when none came', async () => {
+    await expect(settleWithin(Promise.resolve(7), 1_000, timedOut, use, handled)).resolves.toBe(14);
+    await expect(
+      settleWithin(Promise.reject(new Error('refused')), 1_000, timedOut, use, handled),
+    ).rejects.toThrow('failed: refused');
+    await expect(
+      settleWithin(new Promise<number>(() => {}), 5, timedOut, use, handled),
+    ).rejects.toThrow('late: timed out');
+    // onError may answer instead of throwing.
+    await expect(
+      settleWithin(new Promise<number>(() => {}), 5, timedOut, use, () => -1),
+    ).resolves.toBe(-1);
+  });
+
+  it('a throwing onValue rejects the call without calling onError', async () => {
+    const errors: unknown[] = [];
+    const result = settleWithin(
+      Promise.resolve(1),
+      1_000,
+      timedOut,
+      () => {
+        throw new Error('not mine');
+      },
+      (error) => {
+        errors.push(error);
+        return 0;
+      },
+    );
+    await expect(result).rejects.toThrow('not mine');
+    expect(errors).toEqual([]);
+  });
+
+  it('an outcome after the timeout calls neither handler', async () => {
+    let release: (value: number) => void = () => {};
+    const late = new Promise<number>((resolve) => {
+      release = resolve;
+    });
+    const seen: string[] = [];
+    const result = settleWithin(
+      late,
+      5,
+      timedOut,
+      (value) => {
+        seen.push(`value ${value}`);
+        return value;
+      },
+      (_error, timedOutNow) => {
+        seen.push(`error ${timedOutNow}`);
+        return -1;
+      },
+    );
+    await expect(result).resolves.toBe(-1);
+    release(3);
+    await late;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen).toEqual(['error true']);
   });
 });

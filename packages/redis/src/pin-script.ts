@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Pin, PinUpdate } from '@freshgate/core';
 import { MAX_LSN } from '@freshgate/core/adapter';
 
@@ -88,7 +88,8 @@ export function decodePin(value: string, now: number): Pin | null {
  * no `{`, so the key's slot is spread over the cluster by its hash.
  */
 export function pinKey(prefix: string, key: string): string {
-  return prefix + createHash('sha256').update(key).digest('base64url').slice(0, 22);
+  // One-shot: no Hash object per pin read.
+  return prefix + hash('sha256', key, 'base64url').slice(0, 22);
 }
 
 /** Name under which the store's meta script (generation and heartbeats) is registered. */

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
   ConfigError,
-  memoryPinStore,
   type Pin,
   type PinStoreVouch,
   type PinUpdate,
@@ -10,7 +9,9 @@ import {
 import {
   CircuitBreaker,
   checkOptions,
+  memoryPins,
   parseDuration,
+  settleWithin,
   systemClock,
   withTimeout,
 } from '@freshgate/core/adapter';
@@ -176,10 +177,9 @@ export function redisPinStore(
   }
   // Pins this process wrote, for their TTL: a pin that Redis lost (restart without
   // persistence) or never got (a failed extend) still holds for the sessions served here.
+  // Read synchronously, in the reaction to Redis's answer: no promise of its own.
   const local =
-    localPins === false || localPins === 0
-      ? null
-      : memoryPinStore({ maxEntries: localPins, clock });
+    localPins === false || localPins === 0 ? null : memoryPins({ maxEntries: localPins, clock });
   const breaker = new CircuitBreaker({
     defaults: DEFAULT_BREAKER,
     settings: options.circuitBreaker,
@@ -370,7 +370,7 @@ export function redisPinStore(
         continue;
       }
       const args = extendArguments({ lsn: entry.lsn, node: entry.node, ttlMs }, now);
-      await call('extend', () => extendCommand(pinKey(prefix, key), ...args));
+      await call('extend', () => extendCommand(pinKey(prefix, key), ...args), ignore);
       // A newer failure of the same key replaced the entry: it is written back next time.
       if (missed.get(key) === entry) missed.delete(key);
       writtenBackCount++;
@@ -505,7 +505,15 @@ export function redisPinStore(
     );
   }
 
-  function call<T>(operation: 'get' | 'extend', run: () => Promise<T>): Promise<T> {
+  /**
+   * A request's call: bounded by `timeout`, through the circuit breaker. `use` makes the
+   * caller's value of the reply in the same reaction (one promise per call, not one per layer).
+   */
+  function call<T, R>(
+    operation: 'get' | 'extend',
+    run: () => Promise<T>,
+    use: (reply: T) => R,
+  ): Promise<R> {
     const sentAt = clock.now();
     if (!breaker.allow()) {
       return Promise.reject(
@@ -529,25 +537,24 @@ export function redisPinStore(
     } catch (error) {
       pending = Promise.reject(error);
     }
-    let timedOut: StoreError | undefined;
-    const timeout = () => {
-      timedOut = new StoreError(operation, {
-        message: `Pin store ${operation} timed out after ${timeoutMs}ms`,
-      });
-      return timedOut;
-    };
     // A reply that comes after the timeout is dropped: the timeout already counted as a failure.
-    return withTimeout(pending, timeoutMs, timeout).then(
-      (value) => {
+    return settleWithin(
+      pending,
+      timeoutMs,
+      () =>
+        new StoreError(operation, {
+          message: `Pin store ${operation} timed out after ${timeoutMs}ms`,
+        }),
+      (reply) => {
         breaker.success();
         checkPolicy();
-        return value;
+        return use(reply);
       },
-      (error: unknown) => {
+      (error, timedOut) => {
         // Calls in flight together fail together (a stall of this process times them all
         // out at once): the breaker counts them as one failure.
         breaker.failure(sentAt);
-        if (error !== undefined && error === timedOut) throw error;
+        if (timedOut) throw error;
         throw new StoreError(operation, { cause: error ?? new Error('rejected without a reason') });
       },
     );
@@ -579,29 +586,33 @@ export function redisPinStore(
       if (timer !== null) clearInterval(timer);
       // Leaving on purpose: the others need not wait for this instance's heartbeat.
       if (instances !== false && missed.size === 0 && typeof redis.hdel === 'function') {
-        await call('extend', () =>
-          (redis.hdel as (k: string, f: string) => Promise<unknown>)(meta, `i:${id}`),
+        await call(
+          'extend',
+          () => (redis.hdel as (k: string, f: string) => Promise<unknown>)(meta, `i:${id}`),
+          ignore,
         ).catch(() => {});
       }
     },
     get(key: string): Promise<Pin | undefined> {
       // The generation is read with the pin, after it: when it is still the one known, the pin
       // was read from the store that holds this instance's earlier pins.
-      // A chain of reactions rather than an async function: every pin read of a request
-      // comes here, and each promise costs (more so with async context tracking on).
-      return call('get', () => read(pinKey(prefix, key))).then(([value, gen]) => {
-        if (gen !== undefined) observeGeneration(gen);
-        const pin = value === null ? undefined : decodePin(value, clock.now());
-        if (pin === null) {
-          // Redis answered, so the breaker stays closed; but a value this store did not write
-          // is not evidence that the session has no pin.
-          throw new StoreError('get', {
-            message: `Pin store get found a value it did not write under prefix "${prefix}"`,
-          });
-        }
-        if (local === null) return pin;
-        return local.get(key).then((mine) => (mine === undefined ? pin : merge(pin, mine)));
-      });
+      return call(
+        'get',
+        () => read(pinKey(prefix, key)),
+        ([value, gen]) => {
+          if (gen !== undefined) observeGeneration(gen);
+          const pin = value === null ? undefined : decodePin(value, clock.now());
+          if (pin === null) {
+            // Redis answered, so the breaker stays closed; but a value this store did not write
+            // is not evidence that the session has no pin.
+            throw new StoreError('get', {
+              message: `Pin store get found a value it did not write under prefix "${prefix}"`,
+            });
+          }
+          const mine = local?.get(key);
+          return mine === undefined ? pin : merge(pin, mine);
+        },
+      );
     },
     async extend(key: string, update: PinUpdate): Promise<void> {
       let args: (string | number)[];
@@ -610,11 +621,11 @@ export function redisPinStore(
       } catch (error) {
         throw new StoreError('extend', { cause: error });
       }
-      await local?.extend(key, update);
+      local?.extend(key, update);
       const started = { at: clock.now() };
       pending.add(started);
       try {
-        await call('extend', () => extendCommand(pinKey(prefix, key), ...args));
+        await call('extend', () => extendCommand(pinKey(prefix, key), ...args), ignore);
       } catch (error) {
         remember(key, update);
         throw error;
@@ -624,6 +635,8 @@ export function redisPinStore(
     },
   };
 }
+
+function ignore(): void {}
 
 /** The policy in a `CONFIG GET maxmemory-policy` reply (`['maxmemory-policy', 'allkeys-lru']`). */
 function maxmemoryPolicy(reply: unknown): string | undefined {
