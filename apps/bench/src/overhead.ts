@@ -194,9 +194,14 @@ export interface VariantResult {
   redisGetsPerRequest: number;
   /** Share of pin reads that failed (timeout or open circuit) during the median round. */
   pinReadFailureShare: number;
-  /** Mean latency with one connection and no pipelining (µs). */
+  /** Mean latency with one connection and no pipelining (µs), the median of the rounds. */
   probeLatencyMicros: number | undefined;
-  /** What the variant adds to that latency over its baseline (µs). */
+  /** Every round's mean latency with one connection (µs), in run order. */
+  roundsProbeMicros: number[];
+  /**
+   * What the variant adds to that latency over its baseline (µs): the median of the rounds'
+   * differences (each round's probes run within seconds of each other).
+   */
   probeAddedMicros: number | undefined;
   /** Redis GETs per request with one connection. */
   probeRedisGetsPerRequest: number | undefined;
@@ -478,6 +483,16 @@ function medianRound(rounds: readonly Sample[]): Sample | undefined {
 }
 
 /** The median of `f` over the rounds, undefined when one round has no value. */
+/**
+ * The median of `a[i] − b[i]` over the rounds both have (measurements of one round pair up),
+ * or `undefined` when there is none.
+ */
+export function pairedMedian(a: readonly number[], b: readonly number[]): number | undefined {
+  const n = Math.min(a.length, b.length);
+  if (n === 0) return undefined;
+  return median(Array.from({ length: n }, (_, i) => (a[i] as number) - (b[i] as number)));
+}
+
 function medianOf<T>(
   rounds: readonly T[],
   f: (round: T) => number | undefined,
@@ -576,12 +591,12 @@ export async function runOverhead(
   );
   // Per variant (`framework:key`), per round: its slices in run order.
   const slices = new Map<string, Sample[][]>();
-  const probes = new Map<string, Sample>();
+  // Per variant, per round: its single-connection probe.
+  const probes = new Map<string, Sample[]>();
   let serverNode = process.versions.node;
   for (const framework of settings.frameworks) {
     log(`overhead: ${framework}`);
     for (let round = 0; round < settings.rounds; round++) {
-      const last = round === settings.rounds - 1;
       // Every variant runs on a server process of its own, started for it in each round and
       // warmed up on its own load: how much garbage-collection work a process settles on per
       // request depends on what it ran before and differs from one start to the next
@@ -651,8 +666,11 @@ export async function runOverhead(
                 rampSeconds: settings.rampSeconds,
               }),
             );
-        if (last && settings.probeSeconds > 0)
-          for (const v of chosen)
+        // Every round probes every variant, one after another: the machine's slow spells would
+        // make one probe per variant, or probes a minute apart, measure them rather than the
+        // variants, so each round's difference counts and the median of the rounds is kept.
+        if (settings.probeSeconds > 0)
+          for (const v of order(round))
             runs.push(run(v, `probe-${v.key}`, settings.probeSeconds, { single: true }));
         const measured = await runLoad(
           {
@@ -683,7 +701,7 @@ export async function runOverhead(
           }
           (slices.get(id) ?? slices.set(id, []).get(id)!).push(own);
           const probe = measured.get(`probe-${v.key}`);
-          if (probe) probes.set(id, probe);
+          if (probe) (probes.get(id) ?? probes.set(id, []).get(id)!).push(probe);
         }
       } finally {
         await Promise.all([...servers.values()].map((server) => server.stop()));
@@ -723,8 +741,10 @@ export async function runOverhead(
       const baseList = baseSlices.map(combine);
       // The round of the median req/s gives the figures that have no pairing (latencies).
       const ownRound = medianRound(list) as Sample;
-      const probe = probes.get(`${framework}:${v.key}`);
-      const probeBase = probes.get(`${framework}:${v.baseline}`);
+      const probe = probes.get(`${framework}:${v.key}`) ?? [];
+      const probeBase = probes.get(`${framework}:${v.baseline}`) ?? [];
+      const probeMicros = probe.map((x) => 1e6 / x.result.requestsPerSecond);
+      const probeBaseMicros = probeBase.map((x) => 1e6 / x.result.requestsPerSecond);
       const c = ownRound.counters;
       const base = medianRound(baseList);
       variants.push({
@@ -751,14 +771,14 @@ export async function runOverhead(
         addedMicros: median(cpuKnown ? cpuAdded : timeAdded),
         floorMultiple: undefined,
         deltaP99Ms: ownRound.result.p99Ms - (base?.result.p99Ms ?? Number.NaN),
-        probeLatencyMicros: probe ? 1e6 / probe.result.requestsPerSecond : undefined,
-        probeAddedMicros:
-          probe && probeBase
-            ? 1e6 / probe.result.requestsPerSecond - 1e6 / probeBase.result.requestsPerSecond
+        probeLatencyMicros: probe.length > 0 ? median(probeMicros) : undefined,
+        roundsProbeMicros: probeMicros,
+        probeAddedMicros: pairedMedian(probeMicros, probeBaseMicros),
+        probeRedisGetsPerRequest:
+          probe.length > 0
+            ? probe.reduce((n, x) => n + readGets(x.counters), 0) /
+              probe.reduce((n, x) => n + x.result.totalRequests, 0)
             : undefined,
-        probeRedisGetsPerRequest: probe
-          ? readGets(probe.counters) / probe.result.totalRequests
-          : undefined,
       });
     }
   }

@@ -37,7 +37,8 @@ export const FULL: BenchSettings = {
     // from round to round with V8's default (71.5 to 83.7 µs), 2.8 µs with this (67.4 to 70.2);
     // the floor it is compared with adds 2 to 4 µs.
     semiSpaceMiB: 64,
-    probeSeconds: 3,
+    // Every round probes every variant: 2 s each, a round's probes within half a minute.
+    probeSeconds: 2,
     markDelayMs: 200,
     amount: 0,
     variants: [],
@@ -115,7 +116,7 @@ export const SMOKE: BenchSettings = {
     rampSeconds: 0,
     rounds: 1,
     warmupSeconds: 0,
-    probeSeconds: 0,
+    probeSeconds: 0.3,
     markDelayMs: 50,
     amount: 200,
     // Autocannon runs last at least a second: the smoke run keeps the variants with state.

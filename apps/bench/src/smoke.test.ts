@@ -26,10 +26,15 @@ describe('pnpm bench, smoke run', () => {
       expect(v.requestsPerSecond, `${v.framework} ${v.key}`).toBeGreaterThan(0);
       expect(v.errors + v.non2xx, `${v.framework} ${v.key}`).toBe(0);
       expect(Number.isFinite(v.ratio)).toBe(true);
+      // One single-connection probe per round.
+      expect(v.roundsProbeMicros, `${v.framework} ${v.key}`).toHaveLength(1);
+      expect(v.probeLatencyMicros, `${v.framework} ${v.key}`).toBeGreaterThan(0);
     }
     const session = overhead.variants.find((v) => v.key === 'nodb-session')!;
     expect(session.redisGetsPerRequest).toBeGreaterThan(0.5);
     expect(session.redisGetsPerRequest).toBeLessThanOrEqual(1.01);
+    expect(session.probeRedisGetsPerRequest).toBeGreaterThan(0.5);
+    expect(session.probeRedisGetsPerRequest).toBeLessThanOrEqual(1.01);
 
     const cells = report.offload!.cells;
     const cell = (name: string) => cells.find((c) => c.strategy === name)!;
