@@ -133,6 +133,9 @@ function variant(o: OverheadResult, framework: string, key: string): VariantResu
   return o.variants.find((v) => v.framework === framework && v.key === key);
 }
 
+/** Added µs below which section 1 cannot tell a variant from its baseline. */
+const NOISE_MICROS = 1;
+
 /**
  * Freshgate's added µs as a multiple of the floor's, shown only where the floor adds at least
  * 1 µs: below that the floor is within the noise of the measurement, and a ratio to it says
@@ -140,7 +143,7 @@ function variant(o: OverheadResult, framework: string, key: string): VariantResu
  */
 function floorMultipleText(o: OverheadResult, v: VariantResult): string {
   const floor = variant(o, v.framework, `${v.route}-floor`);
-  if (v.floorMultiple === undefined || !floor || floor.addedMicros < 1) return '–';
+  if (v.floorMultiple === undefined || !floor || floor.addedMicros < NOISE_MICROS) return '–';
   return num(v.floorMultiple, 2);
 }
 
@@ -179,8 +182,10 @@ export function checkTargets(report: BenchReport): TargetCheck[] {
         checks.push({
           section: '1',
           target: `${framework}: ${name} adds ≤ ${maxMultiple} × the floor's µs (Node ${serverNode})`,
-          result: `${signed(v.addedMicros, 1)} µs vs the floor's ${signed(floor.addedMicros, 1)} µs${floor.addedMicros < 1 ? ' (the floor is within the noise)' : `: ${num(v.floorMultiple, 2)} ×`}`,
-          met: v.addedMicros <= maxMultiple * Math.max(0, floor.addedMicros),
+          result: `${signed(v.addedMicros, 1)} µs vs the floor's ${signed(floor.addedMicros, 1)} µs${floor.addedMicros < NOISE_MICROS ? ` (the floor is within the noise: the bar is ${maxMultiple} × ${NOISE_MICROS} µs)` : `: ${num(v.floorMultiple, 2)} ×`}`,
+          // A floor below the noise of the measurement is compared as if it added the noise:
+          // a multiple of a value that is noise (0 or below, as often as not) says nothing.
+          met: v.addedMicros <= maxMultiple * Math.max(NOISE_MICROS, floor.addedMicros),
         });
       }
       const item = variant(o, framework, 'item-none');
