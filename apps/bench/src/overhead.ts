@@ -482,7 +482,6 @@ function medianRound(rounds: readonly Sample[]): Sample | undefined {
   return sorted[(sorted.length - 1) >> 1];
 }
 
-/** The median of `f` over the rounds, undefined when one round has no value. */
 /**
  * The median of `a[i] − b[i]` over the rounds both have (measurements of one round pair up),
  * or `undefined` when there is none.
@@ -493,6 +492,7 @@ export function pairedMedian(a: readonly number[], b: readonly number[]): number
   return median(Array.from({ length: n }, (_, i) => (a[i] as number) - (b[i] as number)));
 }
 
+/** The median of `f` over the rounds, undefined when one round has no value. */
 function medianOf<T>(
   rounds: readonly T[],
   f: (round: T) => number | undefined,
