@@ -128,22 +128,27 @@ function slotsOf(req: Request): Slots | undefined {
 // 24 (measured on a route without freshgate: docs/design-notes.md); defined before, nothing
 // measurable. A request of another copy of Express still gets them at its first request.
 function prepare(): void {
-  const request: unknown = (express as { request?: unknown }).request;
-  if (typeof request === 'object' && request !== null && !prototypes.has(request)) {
-    prototypes.set(request, defineAccessors(request));
-  }
+  const { request } = express as { request?: object };
+  if (request !== undefined) accessorsOn(request);
 }
 
 function accessors(req: Request): boolean {
   const prototype = Object.getPrototypeOf(req) as object | null;
   if (prototype === lastPrototype) return true;
   if (prototype === null) return false;
+  const known = accessorsOn(prototype);
+  if (known) lastPrototype = prototype;
+  return known;
+}
+
+// Whether `db` and `freshness` are freshgate's accessors on `prototype`'s chain, defining them
+// the first time a prototype is seen.
+function accessorsOn(prototype: object): boolean {
   let known = prototypes.get(prototype);
   if (known === undefined) {
     known = defineAccessors(prototype);
     prototypes.set(prototype, known);
   }
-  if (known) lastPrototype = prototype;
   return known;
 }
 
