@@ -40,15 +40,16 @@ describe('the casebook dashboard in headless Chromium', () => {
     await cluster?.stop();
   });
 
+  const lab = (path: string, body: unknown) =>
+    fetch(`${app.url}/api/lab/replicas/r1/${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
   it('opened after a lag episode, charts the episode from the server and shows the applied delay', async () => {
     // The episode happens before any page is open: r1 replays 1.5 s late while cases are
     // written through the API.
-    const lab = (path: string, body: unknown) =>
-      fetch(`${app.url}/api/lab/replicas/r1/${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
     expect((await lab('delay', { ms: 1_500 })).status).toBe(200);
     for (let i = 0; i < 8; i++) {
       const created = await fetch(`${app.url}/api/cases`, {
@@ -90,7 +91,15 @@ describe('the casebook dashboard in headless Chromium', () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: `${ARTIFACTS}dashboard-lag-episode.png` });
 
-    await page.fill('#nodes tr[data-replica="r1"] input[type="number"]', '0');
+    // The page polls every 500 ms; someone typing in the delay input keeps the focus and
+    // what they typed across polls.
+    const input = r1.locator('input[type="number"]');
+    await input.focus();
+    await page.waitForTimeout(1_200);
+    await expect(r1.locator('input[type="number"]:focus').count()).resolves.toBe(1);
+    await input.fill('0');
+    await page.waitForTimeout(1_200);
+    await expect(input.inputValue()).resolves.toBe('0');
     const [applied] = await Promise.all([
       page.waitForResponse((r) => r.url().endsWith('/api/lab/replicas/r1/delay'), {
         timeout: 30_000,
@@ -116,6 +125,8 @@ describe('the casebook dashboard in headless Chromium', () => {
   });
 
   it('pauses a replica from the page, runs the journey around it, and shows the lag fall after resume', async () => {
+    // Whatever the test before left, r1 starts without an apply delay.
+    expect((await lab('delay', { ms: 0 })).status).toBe(200);
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));

@@ -61,8 +61,27 @@ const freshFetch = createFreshFetch();
 const COLORS = ['#58a6ff', '#3fb950', '#d29922', '#bc8cff', '#f778ba'];
 let history: LagHistory | undefined;
 let last: Status | undefined;
-// One delay input per replica, kept across renders so that typing in it is not wiped.
-const delayInputs = new Map<string, { input: HTMLInputElement; edited: boolean }>();
+/**
+ * The nodes table's rows, one per node, made once and refreshed in place on every poll: a row
+ * made afresh would take the focus from someone typing in its delay input and swallow a click
+ * that lands while the page polls.
+ */
+interface NodeRow {
+  row: HTMLElement;
+  /** Replay or current LSN, lag, probe, health, circuit. */
+  live: HTMLElement[];
+  /** The lab cell: empty until the server says lab mode is on. */
+  lab: HTMLElement;
+}
+const nodeRows = new Map<string, NodeRow>();
+
+/** A replica's lab controls. The delay input shows the replica's delay unless being edited. */
+interface LabControls {
+  input: HTMLInputElement;
+  edited: boolean;
+  state: HTMLElement;
+}
+const labControls = new Map<string, LabControls>();
 
 const $ = <T extends Element = HTMLElement>(selector: string) =>
   document.querySelector(selector) as T;
@@ -119,54 +138,35 @@ function probeText(probe: { delayMs: number | null; pendingMs: number } | undefi
 function render(status: Status): void {
   $('#cluster').textContent =
     `${status.framework} · pin store: ${status.pinStore}${pinStoreNote(status)} · primary ${status.primary.currentLsn ?? '?'} · lab mode ${status.lab ? 'on' : 'off'}`;
-  const body = $('#nodes tbody');
-  body.replaceChildren(
-    el(
-      'tr',
-      {},
-      el('td', {}, status.primary.name),
-      el('td', {}, 'primary'),
-      el('td', { class: 'num' }, status.primary.currentLsn ?? '—'),
-      el('td', {}, '—'),
-      el('td', {}, '—'),
-      el('td', {}, badge(status.primary.health)),
-      el('td', {}, badge(status.primary.circuit)),
-      el('td', {}, ''),
-    ),
+  const rows = [
+    refreshRow(nodeRow(status.primary.name, 'primary'), [
+      status.primary.currentLsn ?? '—',
+      '—',
+      '—',
+      badge(status.primary.health),
+      badge(status.primary.circuit),
+    ]),
     ...status.replicas.map((r) => {
-      const lab = el('td');
-      if (status.lab) {
-        const state = history?.lab?.find((s) => s.replica === r.name);
-        const delay = delayInput(r.name, state);
-        lab.append(
-          labButton('pause', r.name, () => labCall(r.name, 'pause')),
-          ' ',
-          labButton('resume', r.name, () => labCall(r.name, 'resume')),
-          ' ',
-          delay,
-          ' ',
-          labButton('delay', r.name, async () => {
-            await labCall(r.name, 'delay', { ms: Number(delay.value) });
-            delayInputs.get(r.name)!.edited = false;
-          }),
-          ' ',
-          labStateBadge(state),
+      const row = nodeRow(r.name, 'replica');
+      if (status.lab)
+        refreshLab(
+          row,
+          r.name,
+          history?.lab?.find((s) => s.replica === r.name),
         );
-      }
-      return el(
-        'tr',
-        { 'data-replica': r.name },
-        el('td', {}, r.name),
-        el('td', {}, 'replica'),
-        el('td', { class: 'num' }, r.replayLsn ?? '—'),
-        el('td', { class: 'num lag' }, r.lagMs == null ? '—' : `${r.lagMs} ms`),
-        el('td', { class: 'num probe' }, probeText(status.probe?.[r.name])),
-        el('td', {}, badge(r.health)),
-        el('td', {}, badge(r.circuit)),
-        lab,
-      );
+      return refreshRow(row, [
+        r.replayLsn ?? '—',
+        r.lagMs == null ? '—' : `${r.lagMs} ms`,
+        probeText(status.probe?.[r.name]),
+        badge(r.health),
+        badge(r.circuit),
+      ]);
     }),
-  );
+  ];
+  const body = $('#nodes tbody');
+  if (rows.length !== body.children.length || rows.some((row, i) => body.children[i] !== row)) {
+    body.replaceChildren(...rows);
+  }
   $('#lab-note').textContent = status.lab
     ? ''
     : 'Lab controls are off: start with CASEBOOK_LAB=1 (pnpm demo does).';
@@ -217,10 +217,37 @@ function countTable(selector: string, counts: Record<string, number>): void {
   );
 }
 
-/** The replica's delay input, showing the delay the replica reports unless the user is editing. */
-function delayInput(name: string, state: LabState | undefined): HTMLInputElement {
-  let entry = delayInputs.get(name);
+function nodeRow(name: string, role: 'primary' | 'replica'): NodeRow {
+  let entry = nodeRows.get(name);
   if (!entry) {
+    const live = [
+      el('td', { class: 'num' }),
+      el('td', { class: 'num lag' }),
+      el('td', { class: 'num probe' }),
+      el('td'),
+      el('td'),
+    ];
+    const lab = el('td');
+    const attrs: Record<string, string> = role === 'replica' ? { 'data-replica': name } : {};
+    const row = el('tr', attrs, el('td', {}, name), el('td', {}, role), ...live, lab);
+    entry = { row, live, lab };
+    nodeRows.set(name, entry);
+  }
+  return entry;
+}
+
+function refreshRow(entry: NodeRow, values: (Node | string)[]): HTMLElement {
+  entry.live.forEach((cell, i) => {
+    const value = values[i]!;
+    if (typeof value !== 'string' || cell.textContent !== value) cell.replaceChildren(value);
+  });
+  return entry.row;
+}
+
+/** Makes a replica's lab controls on first use; then only its state and delay change. */
+function refreshLab(entry: NodeRow, name: string, state: LabState | undefined): void {
+  let controls = labControls.get(name);
+  if (!controls) {
     const input = el('input', {
       type: 'number',
       min: '0',
@@ -229,17 +256,33 @@ function delayInput(name: string, state: LabState | undefined): HTMLInputElement
       'data-replica': name,
       'aria-label': `apply delay of ${name} in ms`,
     }) as HTMLInputElement;
-    const created = { input, edited: false };
+    const made: LabControls = { input, edited: false, state: labStateBadge(undefined) };
     input.addEventListener('input', () => {
-      created.edited = true;
+      made.edited = true;
     });
-    delayInputs.set(name, created);
-    entry = created;
+    entry.lab.append(
+      labButton('pause', name, () => labCall(name, 'pause')),
+      ' ',
+      labButton('resume', name, () => labCall(name, 'resume')),
+      ' ',
+      input,
+      ' ',
+      labButton('delay', name, async () => {
+        await labCall(name, 'delay', { ms: Number(input.value) });
+        made.edited = false;
+      }),
+      ' ',
+      made.state,
+    );
+    labControls.set(name, made);
+    controls = made;
   }
-  if (state && !entry.edited && document.activeElement !== entry.input) {
-    entry.input.value = String(state.delayMs);
+  if (state && !controls.edited && document.activeElement !== controls.input) {
+    controls.input.value = String(state.delayMs);
   }
-  return entry.input;
+  const badge = labStateBadge(state);
+  controls.state.replaceWith(badge);
+  controls.state = badge;
 }
 
 /** What the replica says about its replay: paused, delayed, or neither. */
