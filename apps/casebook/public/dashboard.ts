@@ -72,6 +72,8 @@ interface NodeRow {
   live: HTMLElement[];
   /** The lab cell: empty until the server says lab mode is on. */
   lab: HTMLElement;
+  /** A replica's lab controls, once made. */
+  controls?: LabControls;
 }
 const nodeRows = new Map<string, NodeRow>();
 
@@ -81,7 +83,6 @@ interface LabControls {
   edited: boolean;
   state: HTMLElement;
 }
-const labControls = new Map<string, LabControls>();
 
 const $ = <T extends Element = HTMLElement>(selector: string) =>
   document.querySelector(selector) as T;
@@ -217,6 +218,7 @@ function countTable(selector: string, counts: Record<string, number>): void {
   );
 }
 
+/** The node's row, made at its first poll. */
 function nodeRow(name: string, role: 'primary' | 'replica'): NodeRow {
   let entry = nodeRows.get(name);
   if (!entry) {
@@ -246,7 +248,7 @@ function refreshRow(entry: NodeRow, values: (Node | string)[]): HTMLElement {
 
 /** Makes a replica's lab controls on first use; then only its state and delay change. */
 function refreshLab(entry: NodeRow, name: string, state: LabState | undefined): void {
-  let controls = labControls.get(name);
+  let controls = entry.controls;
   if (!controls) {
     const input = el('input', {
       type: 'number',
@@ -274,7 +276,7 @@ function refreshLab(entry: NodeRow, name: string, state: LabState | undefined): 
       ' ',
       made.state,
     );
-    labControls.set(name, made);
+    entry.controls = made;
     controls = made;
   }
   if (state && !controls.edited && document.activeElement !== controls.input) {
