@@ -135,7 +135,8 @@ function write(report: BenchReport, out: string): void {
   // Partial results stay outside version control and outside the formatter's reach.
   if (out !== RESULTS_DIR && out.startsWith(REPO_DIR)) format(files);
   for (const check of checkTargets(report)) {
-    log(`${check.met ? 'met    ' : 'MISSED '} ${check.target}: ${check.result}`);
+    const verdict = check.met ? 'met' : 'MISSED';
+    log(`${check.withinNoise ? `${verdict}?` : verdict} ${check.target}: ${check.result}`);
   }
   log(
     `wrote ${relative(CALLER_DIR, join(out, 'BENCHMARKS.md'))} (the run took ${Math.round(report.totalSeconds)} s)`,

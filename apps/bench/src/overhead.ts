@@ -9,7 +9,7 @@ import type { LoadPlan, LoadResult, LoadRun } from './load-worker.js';
 import { cpuPinning, loadAverage } from './machine.js';
 import type { ServerConfig } from './overhead-server.js';
 import { BENCH_SECRET, measurementRedis, pinStoreRedis } from './redis-client.js';
-import { median, summarize } from './stats.js';
+import { median, medianStandardError, summarize } from './stats.js';
 
 /** Settings of section 1. */
 export interface OverheadSettings {
@@ -60,6 +60,16 @@ export const VARIANTS: readonly Variant[] = [
   {
     key: 'nodb-bare',
     label: 'bare framework',
+    route: 'nodb',
+    app: 'bare',
+    mode: 'none',
+    baseline: 'nodb-bare',
+  },
+  {
+    // A/A: a second bare server, started, warmed up and loaded like every other variant. What
+    // it "adds" over the first is the run's own noise: the resolution its targets are read at.
+    key: 'nodb-twin',
+    label: 'bare framework again (A/A)',
     route: 'nodb',
     app: 'bare',
     mode: 'none',
@@ -213,6 +223,8 @@ export interface VariantResult {
    * not read), the median of the slices.
    */
   addedMicros: number;
+  /** Every slice's added µs (CPU, or time where the CPU time was not read), in run order. */
+  slicesAddedMicros: number[];
   /** `addedMicros` as a multiple of the floor's on the same route (freshgate variants). */
   floorMultiple: number | undefined;
   deltaP99Ms: number;
@@ -492,6 +504,19 @@ export function pairedMedian(a: readonly number[], b: readonly number[]): number
   return median(Array.from({ length: n }, (_, i) => (a[i] as number) - (b[i] as number)));
 }
 
+/**
+ * How far apart section 1 can tell two variants, from its A/A variant (a second bare server):
+ * the larger of what the twin "adds" over bare (the median of its slices: a bias between two
+ * servers that should cost the same) and twice the standard error of that median (from the
+ * spread of its slices). Undefined without a twin, or with fewer than two of its slices.
+ */
+export function resolutionMicros(twin: VariantResult | undefined): number | undefined {
+  const slices = twin?.slicesAddedMicros ?? [];
+  const error = medianStandardError(slices);
+  if (!twin || Number.isNaN(error)) return undefined;
+  return Math.max(Math.abs(twin.addedMicros), 2 * error);
+}
+
 /** The median of `f` over the rounds, undefined when one round has no value. */
 function medianOf<T>(
   rounds: readonly T[],
@@ -769,6 +794,7 @@ export async function runOverhead(
         pinReadFailureShare: c.pinReads > 0 ? c.pinReadFailures / c.pinReads : 0,
         ratio: median(ratios),
         addedMicros: median(cpuKnown ? cpuAdded : timeAdded),
+        slicesAddedMicros: cpuKnown ? cpuAdded : timeAdded,
         floorMultiple: undefined,
         deltaP99Ms: ownRound.result.p99Ms - (base?.result.p99Ms ?? Number.NaN),
         probeLatencyMicros: probe.length > 0 ? median(probeMicros) : undefined,
@@ -785,7 +811,8 @@ export async function runOverhead(
   // What freshgate adds, in units of what the floor adds on the same route, in the same run.
   for (const v of variants) {
     const floor = variants.find((w) => w.framework === v.framework && w.key === `${v.route}-floor`);
-    if (floor && floor.addedMicros > 0 && !v.key.endsWith('-bare') && v !== floor)
+    const fresh = VARIANTS.find((w) => w.key === v.key)?.app === 'fresh';
+    if (floor && floor.addedMicros > 0 && fresh)
       v.floorMultiple = v.addedMicros / floor.addedMicros;
   }
   return {

@@ -5,6 +5,7 @@ import { PREDICTED_WAIT_ALLOWANCE } from './offload.js';
 import {
   type OverheadResult,
   pairedMedian,
+  resolutionMicros,
   type VariantResult,
   youngGeneration,
 } from './overhead.js';
@@ -108,6 +109,11 @@ export interface TargetCheck {
   target: string;
   result: string;
   met: boolean;
+  /**
+   * The verdict is within the run's resolution: moving each figure it compares by the
+   * resolution (section 1's A/A pair) could turn it. `met` is then the verdict at face value.
+   */
+  withinNoise?: boolean;
 }
 
 export const CHART_FILE = 'benchmarks-replica-share.svg';
@@ -133,17 +139,29 @@ function variant(o: OverheadResult, framework: string, key: string): VariantResu
   return o.variants.find((v) => v.framework === framework && v.key === key);
 }
 
-/** Added µs below which section 1 cannot tell a variant from its baseline. */
+/**
+ * Added µs below which section 1 cannot tell a variant from its baseline, for a run without an
+ * A/A variant (its resolution on the machine behind docs/design-notes.md).
+ */
 const NOISE_MICROS = 1;
 
+/** Section 1's resolution for `framework`: from its A/A variant, else `NOISE_MICROS`. */
+function resolution(o: OverheadResult, framework: string): { micros: number; measured: boolean } {
+  const micros = resolutionMicros(variant(o, framework, 'nodb-twin'));
+  return micros === undefined
+    ? { micros: NOISE_MICROS, measured: false }
+    : { micros, measured: true };
+}
+
 /**
- * Freshgate's added µs as a multiple of the floor's, shown only where the floor adds at least
- * 1 µs: below that the floor is within the noise of the measurement, and a ratio to it says
- * nothing.
+ * Freshgate's added µs as a multiple of the floor's, shown only where the floor adds more than
+ * the run's resolution: below that the floor is within the noise of the measurement, and a
+ * ratio to it says nothing.
  */
 function floorMultipleText(o: OverheadResult, v: VariantResult): string {
   const floor = variant(o, v.framework, `${v.route}-floor`);
-  if (v.floorMultiple === undefined || !floor || floor.addedMicros < NOISE_MICROS) return '–';
+  if (v.floorMultiple === undefined || !floor) return '–';
+  if (floor.addedMicros < resolution(o, v.framework).micros) return '–';
   return num(v.floorMultiple, 2);
 }
 
@@ -173,19 +191,24 @@ export function checkTargets(report: BenchReport): TargetCheck[] {
       const node24 = Number(serverNode.split('.')[0]) >= 24;
       const maxMultiple = node24 ? 1.5 : 2;
       const floor = variant(o, framework, 'nodb-floor');
+      const res = resolution(o, framework);
       for (const [key, name] of [
         ['nodb-none', 'no-token path'],
         ['nodb-token', 'token path (cache warm)'],
       ] as const) {
         const v = variant(o, framework, key);
         if (!v || !floor) continue;
+        // A floor below the resolution is compared as if it added the resolution: a multiple
+        // of a value that is noise (0 or below, as often as not) says nothing.
+        const bar = maxMultiple * Math.max(res.micros, floor.addedMicros);
+        const margin = bar - v.addedMicros;
         checks.push({
           section: '1',
           target: `${framework}: ${name} adds ≤ ${maxMultiple} × the floor's µs (Node ${serverNode})`,
-          result: `${signed(v.addedMicros, 1)} µs vs the floor's ${signed(floor.addedMicros, 1)} µs${floor.addedMicros < NOISE_MICROS ? ` (the floor is within the noise: the bar is ${maxMultiple} × ${NOISE_MICROS} µs)` : `: ${num(v.floorMultiple, 2)} ×`}`,
-          // A floor below the noise of the measurement is compared as if it added the noise:
-          // a multiple of a value that is noise (0 or below, as often as not) says nothing.
-          met: v.addedMicros <= maxMultiple * Math.max(NOISE_MICROS, floor.addedMicros),
+          result: `${signed(v.addedMicros, 1)} µs vs the floor's ${signed(floor.addedMicros, 1)} µs${floor.addedMicros < res.micros ? ` (the floor is within the noise: the bar is ${maxMultiple} × ${num(res.micros, 1)} µs)` : `: ${num(v.floorMultiple, 2)} ×`}${res.measured ? `; resolution ±${num(res.micros, 1)} µs (A/A)` : ''}`,
+          met: margin >= 0,
+          // Each of the two figures may be off by the resolution: the bar by k times it.
+          withinNoise: res.measured && Math.abs(margin) < (maxMultiple + 1) * res.micros,
         });
       }
       const item = variant(o, framework, 'item-none');
@@ -444,7 +467,7 @@ function overheadSection(o: OverheadResult, again = false): string {
   const out: string[] = [
     '## 1. Per-request overhead',
     '',
-    `Each framework serves the same two routes (the bare app a third, \`/redis\`) on Node.js ${o.serverNode ?? process.versions.node}: bare, with the floor (a middleware or hook that reads one request header, sets one response header and runs the rest of the request in AsyncLocalStorage), and with freshgate mounted, loaded from its build output as an installed package is (the bare app never loads freshgate, whose AsyncLocalStorage would slow every promise of its process); ${o.pinning}. autocannon runs in another process with \`-c ${s.connections} -p ${s.pipelining}\`, ${s.rounds} round${s.rounds === 1 ? '' : 's'}. In each round every variant runs on a server process started for it and warmed up for ${s.warmupSeconds} s on its own load (how much garbage-collection work a process settles on per request depends on what it served before and differs from one start to the next, docs/operations.md, so a process shared between variants or rounds would carry one variant's or one start's luck into the others)${youngGenerationNote(s.semiSpaceMiB)}; the servers of a round run side by side and the load moves from one to the next in slices, ${s.cycles} per variant (each pass over the variants starting one variant further), each slice ${s.rampSeconds} s of load unmeasured and then ${s.durationSeconds} s measured, while the other servers sleep (SIGSTOP: their timers, such as freshgate's replica monitor, would otherwise take a share of the core). Every slice is compared with its baseline's slices right before and after it in the same round (interpolated), and the median of those comparisons counts: the machine slows down by up to 2× for tens of seconds at a time, and a comparison of runs made a minute apart measured that rather than the variants. \`/nodb\` touches no database; the bare app's \`/redis\` reads one absent key from Redis with the client settings the pin store uses (the least a server-side session lookup adds to a route: the pin path's floor); \`/item/:id\` runs one primary-key SELECT on a random row of ${s.items}, the bare app on a \`pg.Pool\` of the replica, freshgate on the same pool through \`req.db\` (read-your-writes, one replica, so both have the same database capacity). The session variant rotates ${s.sessions} session keys whose pins were written to Redis by another process; the cold variant signs a never-seen token per request; the _req.db only_ variants create the gate with \`asyncContext: false\` (requests run outside AsyncLocalStorage, so \`currentDb()\` and \`RoutedPool\` are off and the process never enables it). Then, in every round, each variant runs ${s.probeSeconds} s with one connection and no pipelining, where the mean latency is 1/throughput; what a variant adds to it is the median over the rounds of its difference from its baseline (or from the no-token variant, for the pin path) in the same round.`,
+    `Each framework serves the same two routes (the bare app a third, \`/redis\`) on Node.js ${o.serverNode ?? process.versions.node}: bare, with the floor (a middleware or hook that reads one request header, sets one response header and runs the rest of the request in AsyncLocalStorage), and with freshgate mounted, loaded from its build output as an installed package is (the bare app never loads freshgate, whose AsyncLocalStorage would slow every promise of its process); ${o.pinning}. autocannon runs in another process with \`-c ${s.connections} -p ${s.pipelining}\`, ${s.rounds} round${s.rounds === 1 ? '' : 's'}. In each round every variant runs on a server process started for it and warmed up for ${s.warmupSeconds} s on its own load (how much garbage-collection work a process settles on per request depends on what it served before and differs from one start to the next, docs/operations.md, so a process shared between variants or rounds would carry one variant's or one start's luck into the others)${youngGenerationNote(s.semiSpaceMiB)}; the servers of a round run side by side and the load moves from one to the next in slices, ${s.cycles} per variant (each pass over the variants starting one variant further), each slice ${s.rampSeconds} s of load unmeasured and then ${s.durationSeconds} s measured, while the other servers sleep (SIGSTOP: their timers, such as freshgate's replica monitor, would otherwise take a share of the core). Every slice is compared with its baseline's slices right before and after it in the same round (interpolated), and the median of those comparisons counts: the machine slows down by up to 2× for tens of seconds at a time, and a comparison of runs made a minute apart measured that rather than the variants. \`/nodb\` touches no database; the bare app's \`/redis\` reads one absent key from Redis with the client settings the pin store uses (the least a server-side session lookup adds to a route: the pin path's floor); \`/item/:id\` runs one primary-key SELECT on a random row of ${s.items}, the bare app on a \`pg.Pool\` of the replica, freshgate on the same pool through \`req.db\` (read-your-writes, one replica, so both have the same database capacity). The session variant rotates ${s.sessions} session keys whose pins were written to Redis by another process; the cold variant signs a never-seen token per request; the _req.db only_ variants create the gate with \`asyncContext: false\` (requests run outside AsyncLocalStorage, so \`currentDb()\` and \`RoutedPool\` are off and the process never enables it). The _A/A_ variant is a second bare server: what it adds over the first is the run's noise, and the resolution its targets are read at (a target whose verdict a shift of each compared figure by the resolution could turn is marked _within the noise_). Then, in every round, each variant runs ${s.probeSeconds} s with one connection and no pipelining, where the mean latency is 1/throughput; what a variant adds to it is the median over the rounds of its difference from its baseline (or from the no-token variant, for the pin path) in the same round.`,
     '',
     "*req/s*: the median of the rounds. *vs bare*: a slice's req/s over the bare app's on the same route at the same moment, the median of the slices. *CPU µs/req*: the server process's CPU time over a round's slices divided by the requests it answered in them, the median of the rounds (each round's in brackets): what a request costs the server, whether or not the load generator kept it busy all the time. *GC µs/req*: garbage-collection pauses per request, the median of the rounds. *added µs*: a slice's CPU µs/req minus the baseline's (bare on the same route) at the same moment, the median of the slices of all rounds. *× floor*: added µs as a multiple of the floor's on the same route, in the same run (the floor reads one request header, sets one response header and runs the rest of the request in AsyncLocalStorage: the least any middleware that touches a header and carries a request context adds). *server CPU*: of the one core the server is pinned to, which it shares with the unpinned PostgreSQL, Redis and anything else running. *1-conn latency*: mean latency with one connection and no pipelining, probed in every round after its loaded slices, the median of the rounds. *Δ 1-conn µs*: the median of each round's difference from the baseline's probe (a round's probes run within seconds of each other). *Redis GET/req*: from Redis' command counters, in the one-connection runs, less the GET that Redis counts inside each pin write's script (refreshes, and write-backs of those that failed under saturation: the server counts both). What these figures can resolve on this machine (the noise from one round to the next, what the token's header costs Express, the idle cost of a started gate): [design notes](design-notes.md#what-section-1-can-resolve).",
     '',
@@ -471,6 +494,13 @@ function frameworkTables(o: OverheadResult, out: string[], again: boolean): stri
     const errors = o.variants
       .filter((x) => x.framework === framework)
       .reduce((sum, x) => sum + x.errors + x.non2xx, 0);
+    const twin = variant(o, framework, 'nodb-twin');
+    const res = resolutionMicros(twin);
+    if (twin && res !== undefined)
+      out.push(
+        `Resolution: ±${num(res, 1)} µs per request. The A/A pair (two bare servers, loaded alike) differed by ${signed(twin.addedMicros, 1)} µs (the median of ${twin.slicesAddedMicros.length} slices, from ${signed(Math.min(...twin.slicesAddedMicros), 1)} to ${signed(Math.max(...twin.slicesAddedMicros), 1)}); the resolution is the larger of that and twice the standard error of the median. An added µs, or a difference between two of them, within it says nothing.`,
+        '',
+      );
     const session = variant(o, framework, 'nodb-session');
     if (errors > 0) out.push(`${errors} errors or non-2xx responses over the rounds.`, '');
     if (session && session.pinReadFailureShare > 0) {
@@ -634,13 +664,19 @@ function reading(r: BenchReport, checks: TargetCheck[]): string {
     }
   }
   const missed = checks.filter((c) => !c.met);
+  const noise = checks.filter((c) => c.withinNoise);
   out.push(
     '',
     missed.length === 0
       ? 'Every target was met in this run.'
       : `Targets missed in this run: ${missed.map((c) => `${c.target} (${c.result})`).join('; ')}.`,
-    '',
   );
+  if (noise.length > 0)
+    out.push(
+      '',
+      `Verdicts this run cannot resolve (each figure compared may be off by the resolution its A/A pair of bare servers measured, and that could turn them): ${noise.map((c) => `${c.target} (${c.met ? 'met' : 'missed'} at face value)`).join('; ')}.`,
+    );
+  out.push('');
   return out.join('\n');
 }
 
@@ -668,6 +704,12 @@ export function replicaShareChart(off: OffloadResult): string {
   });
 }
 
+/** A target's verdict in the targets table. */
+export function verdictText(c: TargetCheck): string {
+  const verdict = c.met ? 'yes' : '**no**';
+  return c.withinNoise ? `${verdict} (within the noise)` : verdict;
+}
+
 /** The Markdown of `docs/BENCHMARKS.md`. */
 export function renderMarkdown(report: BenchReport, chartPath = CHART_FILE): string {
   const checks = checkTargets(report);
@@ -686,9 +728,7 @@ export function renderMarkdown(report: BenchReport, chartPath = CHART_FILE): str
     '',
     '| § | target | measured | met |',
     '| --- | --- | --- | :---: |',
-    ...checks.map(
-      (c) => `| ${c.section} | ${c.target} | ${c.result} | ${c.met ? 'yes' : '**no**'} |`,
-    ),
+    ...checks.map((c) => `| ${c.section} | ${c.target} | ${c.result} | ${verdictText(c)} |`),
     '',
   ];
   if (report.overhead) out.push(overheadSection(report.overhead));

@@ -17,7 +17,7 @@ describe('pnpm bench, smoke run', () => {
     const overhead = report.overhead!;
     expect(overhead.variants.map((v) => `${v.framework} ${v.key}`)).toEqual(
       ['express', 'fastify'].flatMap((f) =>
-        ['nodb-bare', 'nodb-session', 'redis-get', 'item-bare', 'item-token'].map(
+        ['nodb-bare', 'nodb-twin', 'nodb-session', 'redis-get', 'item-bare', 'item-token'].map(
           (k) => `${f} ${k}`,
         ),
       ),
@@ -68,6 +68,10 @@ describe('pnpm bench, smoke run', () => {
       expect(markdown).toContain(heading);
     }
     expect(markdown).toContain('benchmarks-replica-share.svg');
+    // The A/A pair gives each framework's resolution.
+    expect(markdown.match(/^Resolution: ±\d+\.\d µs per request\. The A\/A pair /gm)).toHaveLength(
+      2,
+    );
     expect(markdown).not.toMatch(/NaN|undefined/);
     // A report made of several runs names each (`--from … --overhead … --with-overhead …`).
     const merged = mergeRuns(structuredClone(report), {

@@ -23,6 +23,18 @@ export function median(values: readonly number[]): number {
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
+/**
+ * The standard error of the median of `values`, estimated from their spread: 1.2533 σ / √n,
+ * with σ from the median absolute deviation (× 1.4826), which a few outliers do not move.
+ * NaN for fewer than two values.
+ */
+export function medianStandardError(values: readonly number[]): number {
+  if (values.length < 2) return Number.NaN;
+  const m = median(values);
+  const sigma = 1.4826 * median(values.map((x) => Math.abs(x - m)));
+  return (1.2533 * sigma) / Math.sqrt(values.length);
+}
+
 /** p50/p99/max of latencies given in milliseconds. */
 export function summarize(latenciesMs: readonly number[]): LatencySummary {
   const sorted = Float64Array.from(latenciesMs).sort();
