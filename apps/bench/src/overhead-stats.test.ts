@@ -85,6 +85,13 @@ describe("section 1's resolution", () => {
     // Two servers that should cost the same and differ by 3 µs in every slice.
     expect(resolutionMicros(variant('nodb-twin', 3, [3, 3, 3, 3]))).toBe(3);
     expect(resolutionMicros(undefined)).toBeUndefined();
+    // Rounds whose servers settled differently: slices agree within a round, rounds do not.
+    // The rounds' spread counts (each round's slices taken together), not the slices'.
+    const rounds = [-4, -4, 4, 4, -4, -4, 4, 4, 0, 0];
+    expect(resolutionMicros(variant('nodb-twin', 0, rounds), 2)).toBeCloseTo(
+      2 * medianStandardError([-4, 4, -4, 4, 0]),
+      6,
+    );
     expect(resolutionMicros(variant('nodb-twin', 1, [1]))).toBeUndefined();
   });
 

@@ -507,12 +507,21 @@ export function pairedMedian(a: readonly number[], b: readonly number[]): number
 /**
  * How far apart section 1 can tell two variants, from its A/A variant (a second bare server):
  * the larger of what the twin "adds" over bare (the median of its slices: a bias between two
- * servers that should cost the same) and twice the standard error of that median (from the
- * spread of its slices). Undefined without a twin, or with fewer than two of its slices.
+ * servers that should cost the same) and twice the standard error of that median. The error
+ * comes from the spread of the rounds (each round's slices, `slicesPerRound` of them, taken
+ * together: a round's servers are started for it, and how a process settles after its start
+ * moves all its slices alike), or from the slices' spread in a run of fewer than 3 rounds.
+ * Undefined without a twin, or with fewer than two of its slices.
  */
-export function resolutionMicros(twin: VariantResult | undefined): number | undefined {
+export function resolutionMicros(
+  twin: VariantResult | undefined,
+  slicesPerRound = 1,
+): number | undefined {
   const slices = twin?.slicesAddedMicros ?? [];
-  const error = medianStandardError(slices);
+  const per = Math.max(1, Math.floor(slicesPerRound));
+  const rounds: number[] = [];
+  for (let i = 0; i + per <= slices.length; i += per) rounds.push(median(slices.slice(i, i + per)));
+  const error = medianStandardError(rounds.length >= 3 ? rounds : slices);
   if (!twin || Number.isNaN(error)) return undefined;
   return Math.max(Math.abs(twin.addedMicros), 2 * error);
 }

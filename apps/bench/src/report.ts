@@ -147,7 +147,7 @@ const NOISE_MICROS = 1;
 
 /** Section 1's resolution for `framework`: from its A/A variant, else `NOISE_MICROS`. */
 function resolution(o: OverheadResult, framework: string): { micros: number; measured: boolean } {
-  const micros = resolutionMicros(variant(o, framework, 'nodb-twin'));
+  const micros = resolutionMicros(variant(o, framework, 'nodb-twin'), o.settings.cycles);
   return micros === undefined
     ? { micros: NOISE_MICROS, measured: false }
     : { micros, measured: true };
@@ -495,10 +495,10 @@ function frameworkTables(o: OverheadResult, out: string[], again: boolean): stri
       .filter((x) => x.framework === framework)
       .reduce((sum, x) => sum + x.errors + x.non2xx, 0);
     const twin = variant(o, framework, 'nodb-twin');
-    const res = resolutionMicros(twin);
+    const res = resolutionMicros(twin, s.cycles);
     if (twin && res !== undefined)
       out.push(
-        `Resolution: ±${num(res, 1)} µs per request. The A/A pair (two bare servers, loaded alike) differed by ${signed(twin.addedMicros, 1)} µs (the median of ${twin.slicesAddedMicros.length} slices, from ${signed(Math.min(...twin.slicesAddedMicros), 1)} to ${signed(Math.max(...twin.slicesAddedMicros), 1)}); the resolution is the larger of that and twice the standard error of the median. An added µs, or a difference between two of them, within it says nothing.`,
+        `Resolution: ±${num(res, 1)} µs per request. The A/A pair (two bare servers, loaded alike) differed by ${signed(twin.addedMicros, 1)} µs (the median of ${twin.slicesAddedMicros.length} slices, from ${signed(Math.min(...twin.slicesAddedMicros), 1)} to ${signed(Math.max(...twin.slicesAddedMicros), 1)}); the resolution is the larger of that and twice the standard error of the median, from the spread of the rounds (the slices' with fewer than 3 rounds). An added µs, or a difference between two of them, within it says nothing.`,
         '',
       );
     const session = variant(o, framework, 'nodb-session');
