@@ -583,6 +583,12 @@ function scalingSection(sc: ScalingResult): string {
   return out.join('\n');
 }
 
+/** ` (± the resolution)` for a run with an A/A pair, else nothing. */
+function resolutionNote(o: OverheadResult, framework: string): string {
+  const res = resolution(o, framework);
+  return res.measured ? ` (±${num(res.micros, 1)}, this run's resolution)` : '';
+}
+
 function reading(r: BenchReport, checks: TargetCheck[]): string {
   const out: string[] = ['## Reading', ''];
   const o = r.overhead;
@@ -597,7 +603,7 @@ function reading(r: BenchReport, checks: TargetCheck[]): string {
       const item = get('item-none');
       if (!none || !token || !cold || !session || !item) continue;
       out.push(
-        `- **${framework}**: on a route that does nothing, freshgate costs ${num(none.addedMicros, 1)} µs of server CPU per request without token or session, ${num(token.addedMicros, 1)} µs with a cached token, ${num(cold.addedMicros, 1)} µs when the token must be verified (HS256), and ${num(session.addedMicros, 1)} µs with a Redis pin read${redisGet ? ` (one Redis GET costs a bare route ${num(redisGet.addedMicros, 1)} µs)` : ''}; that is ${pct(none.ratio, 0)} / ${pct(token.ratio, 0)} / ${pct(cold.ratio, 0)} / ${pct(session.ratio, 0)} of bare throughput. A route that runs one SELECT keeps ${pct(item.ratio, 0)} of bare throughput (${signed(item.addedMicros, 1)} µs per request). The smaller the handler, the larger the share: these are upper bounds for real routes.`,
+        `- **${framework}**: on a route that does nothing, freshgate costs ${num(none.addedMicros, 1)} µs of server CPU per request${resolutionNote(o, framework)} without token or session, ${num(token.addedMicros, 1)} µs with a cached token, ${num(cold.addedMicros, 1)} µs when the token must be verified (HS256), and ${num(session.addedMicros, 1)} µs with a Redis pin read${redisGet ? ` (one Redis GET costs a bare route ${num(redisGet.addedMicros, 1)} µs)` : ''}; that is ${pct(none.ratio, 0)} / ${pct(token.ratio, 0)} / ${pct(cold.ratio, 0)} / ${pct(session.ratio, 0)} of bare throughput. A route that runs one SELECT keeps ${pct(item.ratio, 0)} of bare throughput (${signed(item.addedMicros, 1)} µs per request). The smaller the handler, the larger the share: these are upper bounds for real routes.`,
       );
     }
   }
