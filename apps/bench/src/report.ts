@@ -63,13 +63,41 @@ function runPart(report: BenchReport, what: string): RunPart {
 
 /** The sections of `report` a merged report takes from it, in words. */
 function sectionsText(report: BenchReport, withOverhead: boolean): string {
-  const numbers = [
-    withOverhead && report.overhead ? 1 : null,
-    report.offload ? 2 : null,
-    report.scaling ? 3 : null,
-  ].filter((n) => n !== null);
+  return sectionList(
+    [
+      withOverhead && report.overhead ? 1 : null,
+      report.offload ? 2 : null,
+      report.scaling ? 3 : null,
+    ].filter((n) => n !== null),
+  );
+}
+
+/** `section 2`, `sections 2 and 3`, `sections 1, 2 and 3`. */
+function sectionList(numbers: readonly number[]): string {
   if (numbers.length <= 1) return `section ${numbers[0] ?? 'none'}`;
   return `sections ${numbers.slice(0, -1).join(', ')} and ${numbers.at(-1)}`;
+}
+
+/**
+ * The runs of a merged report once another run's section 1 replaces its own (`again`: the one
+ * on the other Node.js): the runs it came from no longer name it, and a run left with no
+ * section is dropped.
+ */
+function withoutSection1(runs: readonly RunPart[], again: boolean): RunPart[] {
+  const kept: RunPart[] = [];
+  for (const run of runs) {
+    if (run.what === 'section 1 again') {
+      if (!again) kept.push(run);
+      continue;
+    }
+    if (again) {
+      kept.push(run);
+      continue;
+    }
+    const numbers = [...run.what.matchAll(/\d/g)].map((m) => Number(m[0])).filter((n) => n !== 1);
+    if (numbers.length > 0) kept.push({ ...run, what: sectionList(numbers) });
+  }
+  return kept;
 }
 
 /**
@@ -83,16 +111,14 @@ export function mergeRuns(
 ): BenchReport {
   if (others.overhead === undefined && others.withOverhead === undefined) return report;
   // The report's own run first, taken before its section 1 is replaced.
-  const runs = report.runs ?? [
-    runPart(report, sectionsText(report, others.overhead === undefined)),
-  ];
+  let runs = report.runs ?? [runPart(report, sectionsText(report, others.overhead === undefined))];
   if (others.overhead !== undefined) {
     report.overhead = others.overhead.overhead;
-    runs.push(runPart(others.overhead, 'section 1'));
+    runs = [...withoutSection1(runs, false), runPart(others.overhead, 'section 1')];
   }
   if (others.withOverhead !== undefined) {
     report.overheadOn = others.withOverhead.overhead;
-    runs.push(runPart(others.withOverhead, 'section 1 again'));
+    runs = [...withoutSection1(runs, true), runPart(others.withOverhead, 'section 1 again')];
   }
   report.runs = runs;
   return report;
