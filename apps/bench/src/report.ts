@@ -79,25 +79,14 @@ function sectionList(numbers: readonly number[]): string {
 }
 
 /**
- * The runs of a merged report once another run's section 1 replaces its own (`again`: the one
- * on the other Node.js): the runs it came from no longer name it, and a run left with no
- * section is dropped.
+ * A run of a merged report once another run's section 1 replaces its own: it no longer names
+ * section 1, and a run left with no section is dropped (empty). The run of section 1 on the
+ * other Node.js is kept: only `withOverhead` replaces it.
  */
-function withoutSection1(runs: readonly RunPart[], again: boolean): RunPart[] {
-  const kept: RunPart[] = [];
-  for (const run of runs) {
-    if (run.what === 'section 1 again') {
-      if (!again) kept.push(run);
-      continue;
-    }
-    if (again) {
-      kept.push(run);
-      continue;
-    }
-    const numbers = [...run.what.matchAll(/\d/g)].map((m) => Number(m[0])).filter((n) => n !== 1);
-    if (numbers.length > 0) kept.push({ ...run, what: sectionList(numbers) });
-  }
-  return kept;
+function withoutSection1(run: RunPart): RunPart[] {
+  if (run.what === 'section 1 again') return [run];
+  const numbers = [...run.what.matchAll(/\d/g)].map((m) => Number(m[0])).filter((n) => n !== 1);
+  return numbers.length === 0 ? [] : [{ ...run, what: sectionList(numbers) }];
 }
 
 /**
@@ -114,11 +103,14 @@ export function mergeRuns(
   let runs = report.runs ?? [runPart(report, sectionsText(report, others.overhead === undefined))];
   if (others.overhead !== undefined) {
     report.overhead = others.overhead.overhead;
-    runs = [...withoutSection1(runs, false), runPart(others.overhead, 'section 1')];
+    runs = [...runs.flatMap(withoutSection1), runPart(others.overhead, 'section 1')];
   }
   if (others.withOverhead !== undefined) {
     report.overheadOn = others.withOverhead.overhead;
-    runs = [...withoutSection1(runs, true), runPart(others.withOverhead, 'section 1 again')];
+    runs = [
+      ...runs.filter((run) => run.what !== 'section 1 again'),
+      runPart(others.withOverhead, 'section 1 again'),
+    ];
   }
   report.runs = runs;
   return report;
@@ -521,10 +513,10 @@ function frameworkTables(o: OverheadResult, out: string[], again: boolean): stri
       .filter((x) => x.framework === framework)
       .reduce((sum, x) => sum + x.errors + x.non2xx, 0);
     const twin = variant(o, framework, 'nodb-twin');
-    const res = resolutionMicros(twin, s.cycles);
-    if (twin && res !== undefined)
+    const res = resolution(o, framework);
+    if (twin && res.measured)
       out.push(
-        `Resolution: ±${num(res, 1)} µs per request. The A/A pair (two bare servers, loaded alike) differed by ${signed(twin.addedMicros, 1)} µs (the median of ${twin.slicesAddedMicros.length} slices, from ${signed(Math.min(...twin.slicesAddedMicros), 1)} to ${signed(Math.max(...twin.slicesAddedMicros), 1)}); the resolution is the larger of that and twice the standard error of the median, from the spread of the rounds (the slices' with fewer than 3 rounds). An added µs, or a difference between two of them, within it says nothing.`,
+        `Resolution: ±${num(res.micros, 1)} µs per request. The A/A pair (two bare servers, loaded alike) differed by ${signed(twin.addedMicros, 1)} µs (the median of ${twin.slicesAddedMicros.length} slices, from ${signed(Math.min(...twin.slicesAddedMicros), 1)} to ${signed(Math.max(...twin.slicesAddedMicros), 1)}); the resolution is the larger of that and twice the standard error of the median, from the spread of the rounds (the slices' with fewer than 3 rounds). An added µs, or a difference between two of them, within it says nothing.`,
         '',
       );
     const session = variant(o, framework, 'nodb-session');
