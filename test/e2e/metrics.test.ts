@@ -81,7 +81,9 @@ for (const { framework, store } of CONFIGURATIONS) {
       for (let i = 0; i < 8; i++) await call('GET', `/api/permissions/${user}`, withToken);
       // A tampered token: its signature no longer verifies, it is ignored and counted.
       const [head, payload, signature] = token.split('.') as [string, string, string];
-      const flipped = `${signature.slice(0, -2)}${signature.endsWith('AA') ? 'BB' : 'AA'}`;
+      // The next-to-last character: all six of its bits are the signature's (the last one's
+      // two low bits are padding, and a token with them set is malformed, not forged).
+      const flipped = `${signature.slice(0, -2)}${signature.at(-2) === 'A' ? 'B' : 'A'}${signature.at(-1)}`;
       await call('GET', `/api/cases/${id}`, {
         ...headers,
         'x-freshness-token': `${head}.${payload}.${flipped}`,
