@@ -1,7 +1,7 @@
 /**
  * Section 1's load generator, run as its own process (pinned to another core than the
- * server when the machine allows). Runs a list of autocannon runs one after the other and
- * prints their results as one JSON array on stdout.
+ * server when the machine allows). Runs a list of autocannon runs one after the other (or a
+ * few at once, each on its own server) and prints their results as one JSON array on stdout.
  *
  * Configuration: the `BENCH_LOAD` environment variable, JSON of {@link LoadPlan}.
  */
@@ -34,7 +34,8 @@ export interface LoadRun {
 
 /** Everything the worker needs. */
 export interface LoadPlan {
-  runs: LoadRun[];
+  /** Run one after the other; the runs of an array at once (each on its own server). */
+  runs: (LoadRun | LoadRun[])[];
   items: number;
   /** A valid token (mode `token`); its header and claims are reused for `cold-token`. */
   token: string;
@@ -154,21 +155,30 @@ async function run(plan: LoadPlan, spec: LoadRun): Promise<LoadResult> {
 async function main(): Promise<void> {
   const plan = JSON.parse(process.env.BENCH_LOAD ?? '') as LoadPlan;
   const results: LoadResult[] = [];
-  for (const spec of plan.runs) {
-    // The parent wakes the run's server (and lets the others sleep).
-    process.stderr.write(`begin ${spec.key}\n`);
+  for (const step of plan.runs) {
+    const specs = Array.isArray(step) ? step : [step];
+    // The parent wakes the step's servers (and lets the others sleep).
+    process.stderr.write(`begin ${specs.map((spec) => spec.key).join(' ')}\n`);
     // The parent samples the server's CPU time and Redis counters at these marks (a run with a
     // ramp marks its start itself, under load).
-    if (!spec.rampSeconds) {
+    const unramped = specs.filter((spec) => !spec.rampSeconds);
+    if (unramped.length > 0) {
       // A server woken from its sleep first finishes what its last load left in flight (up to
       // a request per connection, each with its pin read): not part of this run's counts.
       await new Promise((resolve) => setTimeout(resolve, plan.markDelayMs));
-      process.stderr.write(`start ${spec.key}\n`);
+      for (const spec of unramped) process.stderr.write(`start ${spec.key}\n`);
       await new Promise((resolve) => setTimeout(resolve, plan.markDelayMs));
     }
-    const result = await run(plan, spec);
-    process.stderr.write(`end ${spec.key}\n`);
-    results.push(result);
+    // Runs at once start in the order given and end each on its own.
+    const ran = await Promise.all(
+      specs.map((spec) =>
+        run(plan, spec).then((result) => {
+          process.stderr.write(`end ${spec.key}\n`);
+          return result;
+        }),
+      ),
+    );
+    results.push(...ran);
   }
   process.stdout.write(`${JSON.stringify(results)}\n`);
 }

@@ -20,6 +20,12 @@ export interface OverheadSettings {
   durationSeconds: number;
   /** Slices per variant in each round (the load moves from variant to variant). */
   cycles: number;
+  /**
+   * Slices per variant in each round loaded at once with its baseline's server (both on the
+   * server core): what the variant adds is measured from these, the two servers' CPU per
+   * request over the same seconds (0, or absent in older reports: from the slices in turn).
+   */
+  pairs?: number;
   /** Load before each slice's measured part (a slice's server has been idle in between). */
   rampSeconds: number;
   rounds: number;
@@ -218,12 +224,13 @@ export interface VariantResult {
   /** req/s over the baseline's at the same moment, the median of the slices. */
   ratio: number;
   /**
-   * What the variant adds to a request's server time over its baseline (µs): a slice's CPU µs
-   * per request minus the baseline's at the same moment (or `1/R − 1/R₀` where the CPU time was
-   * not read), the median of the slices.
+   * What the variant adds to a request's server time over its baseline (µs), the median of the
+   * slices: a slice's CPU µs per request minus the baseline's over the same seconds, both
+   * loaded at once (`pairs`); without pairs, minus the baseline's slices in turn around it,
+   * interpolated (or `1/R − 1/R₀` where the CPU time was not read).
    */
   addedMicros: number;
-  /** Every slice's added µs (CPU, or time where the CPU time was not read), in run order. */
+  /** Every slice's added µs (see `addedMicros`), in run order, round after round. */
   slicesAddedMicros: number[];
   /** `addedMicros` as a multiple of the floor's on the same route (freshgate variants). */
   floorMultiple: number | undefined;
@@ -359,10 +366,10 @@ async function runLoad(
   const wake = (server: ChildProcess) => {
     if (asleep.delete(server) && server.exitCode === null) server.kill('SIGCONT');
   };
-  const lull = (running: ChildProcess) => {
-    wake(running);
+  const lull = (running: readonly ChildProcess[]) => {
+    for (const server of running) wake(server);
     for (const server of sleepers) {
-      if (server === running || asleep.has(server)) continue;
+      if (running.includes(server) || asleep.has(server)) continue;
       asleep.add(server);
       const sleep = () => {
         if (asleep.has(server) && server.exitCode === null) server.kill('SIGSTOP');
@@ -376,8 +383,8 @@ async function runLoad(
   const cpuUse = new Map<string, number | undefined>();
   let stderr = '';
   lines(child.stderr, (line) => {
-    const [event, key] = line.split(' ');
-    if (event === 'begin' && key) lull(serverOf(key));
+    const [event, key, ...others] = line.split(' ');
+    if (event === 'begin' && key) lull([key, ...others].map(serverOf));
     else if ((event === 'start' || event === 'end') && key) {
       const cpu = cpuSeconds(serverOf(key).pid);
       if (event === 'start') {
@@ -430,6 +437,11 @@ function readGets(c: Counters): number {
 /** The key of one slice of a variant's load. */
 function sliceKey(variant: string, cycle: number): string {
   return `${variant}@${cycle}`;
+}
+
+/** The keys of one slice of a variant loaded at once with its baseline: its own, its baseline's. */
+function pairKeys(variant: string, cycle: number): [string, string] {
+  return [`pair-${variant}@${cycle}`, `pair-${variant}@${cycle}-baseline`];
 }
 
 function rps(sample: Sample): number {
@@ -627,6 +639,8 @@ export async function runOverhead(
   const slices = new Map<string, Sample[][]>();
   // Per variant, per round: its single-connection probe.
   const probes = new Map<string, Sample[]>();
+  // Per variant, per round: its slices loaded at once with its baseline, and the baseline's.
+  const pairs = new Map<string, [Sample, Sample][][]>();
   let serverNode = process.versions.node;
   for (const framework of settings.frameworks) {
     log(`overhead: ${framework}`);
@@ -689,7 +703,7 @@ export async function runOverhead(
         // always right after the same neighbour.
         const order = (shift: number) =>
           chosen.map((_, i) => chosen[(i + shift) % chosen.length] as Variant);
-        const runs: LoadRun[] = [];
+        const runs: (LoadRun | LoadRun[])[] = [];
         if (settings.warmupSeconds > 0)
           for (const v of order(round))
             runs.push(run(v, `warmup-${v.key}`, settings.warmupSeconds));
@@ -700,6 +714,21 @@ export async function runOverhead(
                 rampSeconds: settings.rampSeconds,
               }),
             );
+        // Then each variant loaded at once with its baseline, both servers on the server core
+        // and the others asleep: over the same seconds the machine is as fast for one as for
+        // the other, and the difference of their CPU per request is what the variant adds.
+        // The load of a pair starts in the order given, which each cycle turns around.
+        for (let cycle = 0; cycle < (settings.pairs ?? 0); cycle++)
+          for (const v of order(round + cycle)) {
+            const base = chosen.find((b) => b.key === v.baseline);
+            if (v.baseline === v.key || base === undefined) continue;
+            const [own, baseline] = pairKeys(v.key, cycle);
+            const pair = [
+              run(v, own, settings.durationSeconds, { rampSeconds: settings.rampSeconds }),
+              run(base, baseline, settings.durationSeconds, { rampSeconds: settings.rampSeconds }),
+            ];
+            runs.push((round + cycle) % 2 === 0 ? pair : pair.reverse());
+          }
         // Every round probes every variant, one after another: the machine's slow spells would
         // make one probe per variant, or probes a minute apart, measure them rather than the
         // variants, so each round's difference counts and the median of the rounds is kept.
@@ -734,6 +763,16 @@ export async function runOverhead(
             own.push(found);
           }
           (slices.get(id) ?? slices.set(id, []).get(id)!).push(own);
+          const paired: [Sample, Sample][] = [];
+          for (let cycle = 0; cycle < (settings.pairs ?? 0); cycle++) {
+            const [own, baseline] = pairKeys(v.key, cycle).map((key) => {
+              const found = measured.get(key);
+              if (!found) throw new Error(`no result for ${key}`);
+              return found;
+            }) as [Sample, Sample];
+            paired.push([own, baseline]);
+          }
+          (pairs.get(id) ?? pairs.set(id, []).get(id)!).push(paired);
           const probe = measured.get(`probe-${v.key}`);
           if (probe) (probes.get(id) ?? probes.set(id, []).get(id)!).push(probe);
         }
@@ -771,6 +810,21 @@ export async function runOverhead(
           else cpuAdded.push(cpu - cpu0);
         }
       });
+      // Where the variant ran at once with its baseline and both CPU times were read, what it
+      // adds comes from those pairs instead: no interpolation, the same seconds for both.
+      const pairAdded: number[] = [];
+      const paired = (pairs.get(`${framework}:${v.key}`) ?? []).flat();
+      for (const [a, b] of paired) {
+        const ownCpu = cpuMicrosOf(a);
+        const baseCpu = cpuMicrosOf(b);
+        if (ownCpu !== undefined && baseCpu !== undefined) pairAdded.push(ownCpu - baseCpu);
+      }
+      const added =
+        paired.length > 0 && pairAdded.length === paired.length
+          ? pairAdded
+          : cpuKnown
+            ? cpuAdded
+            : timeAdded;
       const list = own.map(combine);
       const baseList = baseSlices.map(combine);
       // The round of the median req/s gives the figures that have no pairing (latencies).
@@ -802,8 +856,8 @@ export async function runOverhead(
         redisGetsPerRequest: readGets(c) / ownRound.result.totalRequests,
         pinReadFailureShare: c.pinReads > 0 ? c.pinReadFailures / c.pinReads : 0,
         ratio: median(ratios),
-        addedMicros: median(cpuKnown ? cpuAdded : timeAdded),
-        slicesAddedMicros: cpuKnown ? cpuAdded : timeAdded,
+        addedMicros: median(added),
+        slicesAddedMicros: added,
         floorMultiple: undefined,
         deltaP99Ms: ownRound.result.p99Ms - (base?.result.p99Ms ?? Number.NaN),
         probeLatencyMicros: probe.length > 0 ? median(probeMicros) : undefined,

@@ -23,7 +23,7 @@ import {
   summarizeProfile,
 } from './cpu-profile.js';
 import { startBenchCluster } from './fixture.js';
-import type { LoadPlan, LoadResult } from './load-worker.js';
+import type { LoadPlan, LoadResult, LoadRun } from './load-worker.js';
 import { cpuPinning, loadAverage, machineInfo } from './machine.js';
 import { benchClients, startServer, VARIANTS } from './overhead.js';
 import type { ServerConfig } from './overhead-server.js';
@@ -66,7 +66,7 @@ interface ProfileResults {
 
 /** Section 1's load generator for one variant: a warm-up, then the run profiled. */
 function loadOnce(
-  plan: LoadPlan,
+  plan: Omit<LoadPlan, 'runs'> & { runs: LoadRun[] },
   pin: string[],
   marks: { start: () => Promise<void>; end: () => Promise<void> },
 ) {
@@ -285,7 +285,7 @@ async function main(): Promise<void> {
             connections: 100,
             pipelining: 10,
           };
-          const plan: LoadPlan = {
+          const plan: Omit<LoadPlan, 'runs'> & { runs: LoadRun[] } = {
             runs: [
               { ...run, key: `warmup-${key}`, durationSeconds: WARMUP_SECONDS },
               { ...run, key, durationSeconds: SECONDS },

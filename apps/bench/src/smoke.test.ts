@@ -29,7 +29,13 @@ describe('pnpm bench, smoke run', () => {
       // One single-connection probe per round.
       expect(v.roundsProbeMicros, `${v.framework} ${v.key}`).toHaveLength(1);
       expect(v.probeLatencyMicros, `${v.framework} ${v.key}`).toBeGreaterThan(0);
+      // What a variant adds comes from its slices loaded at once with its baseline.
+      if (!v.key.endsWith('-bare'))
+        expect(v.slicesAddedMicros, `${v.framework} ${v.key}`).toHaveLength(
+          (SMOKE.overhead.pairs ?? 0) * SMOKE.overhead.rounds,
+        );
     }
+    expect(SMOKE.overhead.pairs).toBeGreaterThan(0);
     const session = overhead.variants.find((v) => v.key === 'nodb-session')!;
     expect(session.redisGetsPerRequest).toBeGreaterThan(0.5);
     expect(session.redisGetsPerRequest).toBeLessThanOrEqual(1.01);
