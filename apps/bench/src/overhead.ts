@@ -26,6 +26,11 @@ export interface OverheadSettings {
    * request over the same seconds (0, or absent in older reports: from the slices in turn).
    */
   pairs?: number;
+  /**
+   * The warm-up of a paired variant, loaded at once with its baseline server (0: each alone,
+   * for `warmupSeconds`). Each server gets about half the core.
+   */
+  pairWarmupSeconds?: number;
   /** Load before each slice's measured part (a slice's server has been idle in between). */
   rampSeconds: number;
   rounds: number;
@@ -221,7 +226,10 @@ export interface VariantResult {
   probeAddedMicros: number | undefined;
   /** Redis GETs per request with one connection. */
   probeRedisGetsPerRequest: number | undefined;
-  /** req/s over the baseline's at the same moment, the median of the slices. */
+  /**
+   * req/s over the baseline's at the same moment, the median of the slices (of the pairs,
+   * where the variant was loaded at once with its baseline).
+   */
   ratio: number;
   /**
    * What the variant adds to a request's server time over its baseline (µs), the median of the
@@ -444,6 +452,18 @@ function pairKeys(variant: string, cycle: number): [string, string] {
   return [`pair-${variant}@${cycle}`, `pair-${variant}@${cycle}-baseline`];
 }
 
+/** The key of the baseline server a variant is paired with (one per variant, see `pairs`). */
+function pairedBaseline(variant: string): string {
+  return `${variant}/baseline`;
+}
+
+/** The variants loaded at once with a baseline server of their own (not the baselines). */
+function pairedVariants(chosen: readonly Variant[], pairs: number): Variant[] {
+  return pairs > 0
+    ? chosen.filter((v) => v.baseline !== v.key && chosen.some((b) => b.key === v.baseline))
+    : [];
+}
+
 function rps(sample: Sample): number {
   return sample.result.requestsPerSecond;
 }
@@ -641,6 +661,7 @@ export async function runOverhead(
   const probes = new Map<string, Sample[]>();
   // Per variant, per round: its slices loaded at once with its baseline, and the baseline's.
   const pairs = new Map<string, [Sample, Sample][][]>();
+  const withPairs = pairedVariants(chosen, settings.pairs ?? 0);
   let serverNode = process.versions.node;
   for (const framework of settings.frameworks) {
     log(`overhead: ${framework}`);
@@ -674,6 +695,21 @@ export async function runOverhead(
           servers.set(v.key, server);
           serverNode = server.ports.node;
         }
+        // A variant is paired with a baseline server of its own, which serves the same load
+        // history (its warm-up, then the same pairs): a process that has served more costs
+        // more per request (a bare server paired with every variant in turn cost 3 to 10 µs
+        // more per request than its A/A twin).
+        for (const v of withPairs) {
+          const base = chosen.find((b) => b.key === v.baseline) as Variant;
+          servers.set(
+            pairedBaseline(v.key),
+            await startServer(
+              { ...config(framework), app: base.app, asyncContext: base.asyncContext },
+              pinning.server,
+              settings.semiSpaceMiB,
+            ),
+          );
+        }
         // The server each run of the plan loads, recorded as the plan is built.
         const target = new Map<string, Server>();
         const serverOf = (key: string) => target.get(key) as Server;
@@ -681,9 +717,9 @@ export async function runOverhead(
           v: Variant,
           key: string,
           durationSeconds: number,
-          { single = false, rampSeconds = 0 } = {},
+          { single = false, rampSeconds = 0, on = v.key } = {},
         ): LoadRun => {
-          const server = servers.get(v.key) as Server;
+          const server = servers.get(on) as Server;
           target.set(key, server);
           return {
             key,
@@ -704,9 +740,45 @@ export async function runOverhead(
         const order = (shift: number) =>
           chosen.map((_, i) => chosen[(i + shift) % chosen.length] as Variant);
         const runs: (LoadRun | LoadRun[])[] = [];
-        if (settings.warmupSeconds > 0)
-          for (const v of order(round))
-            runs.push(run(v, `warmup-${v.key}`, settings.warmupSeconds));
+        // A paired variant warms up at once with its baseline server (both then have served the
+        // same load, and a pair measured right after a short warm-up alone still cost more);
+        // the others alone.
+        const pairWarmup = settings.pairWarmupSeconds ?? 0;
+        for (const v of order(round)) {
+          const base = chosen.find((b) => b.key === v.baseline) as Variant;
+          const own = run(v, `warmup-${v.key}`, pairWarmup || settings.warmupSeconds);
+          if (!withPairs.includes(v)) {
+            if (settings.warmupSeconds > 0) runs.push(own);
+            continue;
+          }
+          const seconds = pairWarmup || settings.warmupSeconds;
+          if (seconds === 0) continue;
+          const baseline = run(base, `warmup-${pairedBaseline(v.key)}`, seconds, {
+            on: pairedBaseline(v.key),
+          });
+          if (pairWarmup > 0) runs.push(round % 2 === 0 ? [own, baseline] : [baseline, own]);
+          else runs.push(own, baseline);
+        }
+        // First each variant loaded at once with its own baseline server, both on the server
+        // core and the others asleep: over the same seconds the machine is as fast for one as
+        // for the other, and the difference of their CPU per request is what the variant adds.
+        // Before the slices in turn, so that both servers of a pair have served the same load.
+        // The load of a pair starts in the order given, which each cycle turns around.
+        for (let cycle = 0; cycle < (settings.pairs ?? 0); cycle++)
+          for (const v of order(round + cycle)) {
+            if (!withPairs.includes(v)) continue;
+            const base = chosen.find((b) => b.key === v.baseline) as Variant;
+            const [own, baseline] = pairKeys(v.key, cycle);
+            const rampSeconds = settings.rampSeconds;
+            const pair = [
+              run(v, own, settings.durationSeconds, { rampSeconds }),
+              run(base, baseline, settings.durationSeconds, {
+                rampSeconds,
+                on: pairedBaseline(v.key),
+              }),
+            ];
+            runs.push((round + cycle) % 2 === 0 ? pair : pair.reverse());
+          }
         for (let cycle = 0; cycle < settings.cycles; cycle++)
           for (const v of order(round + cycle))
             runs.push(
@@ -714,21 +786,6 @@ export async function runOverhead(
                 rampSeconds: settings.rampSeconds,
               }),
             );
-        // Then each variant loaded at once with its baseline, both servers on the server core
-        // and the others asleep: over the same seconds the machine is as fast for one as for
-        // the other, and the difference of their CPU per request is what the variant adds.
-        // The load of a pair starts in the order given, which each cycle turns around.
-        for (let cycle = 0; cycle < (settings.pairs ?? 0); cycle++)
-          for (const v of order(round + cycle)) {
-            const base = chosen.find((b) => b.key === v.baseline);
-            if (v.baseline === v.key || base === undefined) continue;
-            const [own, baseline] = pairKeys(v.key, cycle);
-            const pair = [
-              run(v, own, settings.durationSeconds, { rampSeconds: settings.rampSeconds }),
-              run(base, baseline, settings.durationSeconds, { rampSeconds: settings.rampSeconds }),
-            ];
-            runs.push((round + cycle) % 2 === 0 ? pair : pair.reverse());
-          }
         // Every round probes every variant, one after another: the machine's slow spells would
         // make one probe per variant, or probes a minute apart, measure them rather than the
         // variants, so each round's difference counts and the median of the rounds is kept.
@@ -764,7 +821,8 @@ export async function runOverhead(
           }
           (slices.get(id) ?? slices.set(id, []).get(id)!).push(own);
           const paired: [Sample, Sample][] = [];
-          for (let cycle = 0; cycle < (settings.pairs ?? 0); cycle++) {
+          const pairCount = withPairs.includes(v) ? (settings.pairs ?? 0) : 0;
+          for (let cycle = 0; cycle < pairCount; cycle++) {
             const [own, baseline] = pairKeys(v.key, cycle).map((key) => {
               const found = measured.get(key);
               if (!found) throw new Error(`no result for ${key}`);
@@ -819,12 +877,8 @@ export async function runOverhead(
         const baseCpu = cpuMicrosOf(b);
         if (ownCpu !== undefined && baseCpu !== undefined) pairAdded.push(ownCpu - baseCpu);
       }
-      const added =
-        paired.length > 0 && pairAdded.length === paired.length
-          ? pairAdded
-          : cpuKnown
-            ? cpuAdded
-            : timeAdded;
+      const fromPairs = paired.length > 0 && pairAdded.length === paired.length;
+      const added = fromPairs ? pairAdded : cpuKnown ? cpuAdded : timeAdded;
       const list = own.map(combine);
       const baseList = baseSlices.map(combine);
       // The round of the median req/s gives the figures that have no pairing (latencies).
@@ -855,7 +909,8 @@ export async function runOverhead(
         ),
         redisGetsPerRequest: readGets(c) / ownRound.result.totalRequests,
         pinReadFailureShare: c.pinReads > 0 ? c.pinReadFailures / c.pinReads : 0,
-        ratio: median(ratios),
+        // A pair's two servers share the core over the same seconds: the ratio of their req/s.
+        ratio: median(paired.length > 0 ? paired.map(([a, b]) => rps(a) / rps(b)) : ratios),
         addedMicros: median(added),
         slicesAddedMicros: added,
         floorMultiple: undefined,

@@ -33,6 +33,10 @@ export const FULL: BenchSettings = {
     // Fastify servers differed by −0.6 to +0.4 µs from round to round this way (6 rounds of 4
     // such slices, the resolution ±0.25 µs), and by −10.6 to +10.2 µs from slice to slice in turn.
     pairs: 2,
+    // At half the core each: about as many requests as 4 s alone. A pair measured after 3 s
+    // alone and a 1 s ramp cost more than the same pair 3 s later (floor +11 to +18 µs against
+    // +6 on Express, Node.js 24).
+    pairWarmupSeconds: 8,
     rampSeconds: 1,
     rounds: 5,
     warmupSeconds: 3,
@@ -93,6 +97,7 @@ export const QUICK: BenchSettings = {
     rampSeconds: 0.5,
     rounds: 1,
     warmupSeconds: 1,
+    pairWarmupSeconds: 2,
     probeSeconds: 1,
   },
   offload: {
@@ -119,6 +124,7 @@ export const SMOKE: BenchSettings = {
     // the added µs of the pairs from those of the slices in turn by their count.
     cycles: 1,
     pairs: 2,
+    pairWarmupSeconds: 0,
     // Runs of a fixed number of requests: measured whole.
     rampSeconds: 0,
     rounds: 1,
