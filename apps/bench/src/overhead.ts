@@ -745,14 +745,14 @@ export async function runOverhead(
         // the others alone.
         const pairWarmup = settings.pairWarmupSeconds ?? 0;
         for (const v of order(round)) {
-          const base = chosen.find((b) => b.key === v.baseline) as Variant;
-          const own = run(v, `warmup-${v.key}`, pairWarmup || settings.warmupSeconds);
-          if (!withPairs.includes(v)) {
-            if (settings.warmupSeconds > 0) runs.push(own);
+          const seconds = withPairs.includes(v) ? pairWarmup || settings.warmupSeconds : 0;
+          if (seconds === 0) {
+            if (settings.warmupSeconds > 0)
+              runs.push(run(v, `warmup-${v.key}`, settings.warmupSeconds));
             continue;
           }
-          const seconds = pairWarmup || settings.warmupSeconds;
-          if (seconds === 0) continue;
+          const base = chosen.find((b) => b.key === v.baseline) as Variant;
+          const own = run(v, `warmup-${v.key}`, seconds);
           const baseline = run(base, `warmup-${pairedBaseline(v.key)}`, seconds, {
             on: pairedBaseline(v.key),
           });
