@@ -518,6 +518,25 @@ function cpuMicrosOf(sample: Sample): number | undefined {
   return sample.cpuSeconds === undefined || n === 0 ? undefined : (sample.cpuSeconds * 1e6) / n;
 }
 
+/** A measured slice and its baseline at the same moment: req/s and CPU µs per request. */
+interface Compared {
+  rps: number;
+  rps0: number;
+  cpu: number | undefined;
+  cpu0: number | undefined;
+}
+
+/**
+ * What a variant adds in each compared slice: CPU µs per request over its baseline's, or
+ * `1/R − 1/R₀` where a CPU time was not read.
+ */
+function addedMicrosOf(compared: readonly Compared[]): number[] {
+  const cpuKnown = compared.every((x) => x.cpu !== undefined && x.cpu0 !== undefined);
+  return compared.map((x) =>
+    cpuKnown ? (x.cpu as number) - (x.cpu0 as number) : (1 / x.rps - 1 / x.rps0) * 1e6,
+  );
+}
+
 /** The round of the median req/s (the lower one for an even count). */
 function medianRound(rounds: readonly Sample[]): Sample | undefined {
   const sorted = [...rounds].sort(
@@ -662,6 +681,7 @@ export async function runOverhead(
   // Per variant, per round: its slices loaded at once with its baseline, and the baseline's.
   const pairs = new Map<string, [Sample, Sample][][]>();
   const withPairs = pairedVariants(chosen, settings.pairs ?? 0);
+  const baselineOf = (v: Variant) => chosen.find((b) => b.key === v.baseline) as Variant;
   let serverNode = process.versions.node;
   for (const framework of settings.frameworks) {
     log(`overhead: ${framework}`);
@@ -700,7 +720,7 @@ export async function runOverhead(
         // more per request (a bare server paired with every variant in turn cost 3 to 10 µs
         // more per request than its A/A twin).
         for (const v of withPairs) {
-          const base = chosen.find((b) => b.key === v.baseline) as Variant;
+          const base = baselineOf(v);
           servers.set(
             pairedBaseline(v.key),
             await startServer(
@@ -751,7 +771,7 @@ export async function runOverhead(
               runs.push(run(v, `warmup-${v.key}`, settings.warmupSeconds));
             continue;
           }
-          const base = chosen.find((b) => b.key === v.baseline) as Variant;
+          const base = baselineOf(v);
           const own = run(v, `warmup-${v.key}`, seconds);
           const baseline = run(base, `warmup-${pairedBaseline(v.key)}`, seconds, {
             on: pairedBaseline(v.key),
@@ -767,7 +787,7 @@ export async function runOverhead(
         for (let cycle = 0; cycle < (settings.pairs ?? 0); cycle++)
           for (const v of order(round + cycle)) {
             if (!withPairs.includes(v)) continue;
-            const base = chosen.find((b) => b.key === v.baseline) as Variant;
+            const base = baselineOf(v);
             const [own, baseline] = pairKeys(v.key, cycle);
             const rampSeconds = settings.rampSeconds;
             const pair = [
@@ -848,37 +868,29 @@ export async function runOverhead(
     for (const v of chosen) {
       const own = slicesOf(v.key);
       const baseSlices = slicesOf(v.baseline);
-      // Every slice against its baseline at the same moment: the baseline's slices right before
-      // and after it in the same round, interpolated.
-      const cpuAdded: number[] = [];
-      const timeAdded: number[] = [];
-      const ratios: number[] = [];
-      let cpuKnown = true;
-      own.forEach((roundSlices, round) => {
-        const base = baseSlices[round] ?? [];
-        for (const slice of roundSlices) {
-          const rps0 = at(base, slice.position, rps);
-          ratios.push(rps(slice) / rps0);
-          timeAdded.push((1 / rps(slice) - 1 / rps0) * 1e6);
-          const cpu = cpuMicrosOf(slice);
-          const cpu0 = base.every((b) => cpuMicrosOf(b) !== undefined)
-            ? at(base, slice.position, (b) => cpuMicrosOf(b) as number)
-            : undefined;
-          if (cpu === undefined || cpu0 === undefined) cpuKnown = false;
-          else cpuAdded.push(cpu - cpu0);
-        }
-      });
-      // Where the variant ran at once with its baseline and both CPU times were read, what it
-      // adds comes from those pairs instead: no interpolation, the same seconds for both.
-      const pairAdded: number[] = [];
+      // Each measured slice beside its baseline at the same moment: the pairs (the variant and
+      // its own bare server loaded at once, over the same seconds) where the run has them, else
+      // the baseline's slices in turn right before and after it in the same round, interpolated.
+      const compared: Compared[] = [];
       const paired = (pairs.get(`${framework}:${v.key}`) ?? []).flat();
-      for (const [a, b] of paired) {
-        const ownCpu = cpuMicrosOf(a);
-        const baseCpu = cpuMicrosOf(b);
-        if (ownCpu !== undefined && baseCpu !== undefined) pairAdded.push(ownCpu - baseCpu);
-      }
-      const fromPairs = paired.length > 0 && pairAdded.length === paired.length;
-      const added = fromPairs ? pairAdded : cpuKnown ? cpuAdded : timeAdded;
+      if (paired.length > 0)
+        for (const [a, b] of paired)
+          compared.push({ rps: rps(a), rps0: rps(b), cpu: cpuMicrosOf(a), cpu0: cpuMicrosOf(b) });
+      else
+        own.forEach((roundSlices, round) => {
+          const base = baseSlices[round] ?? [];
+          const cpuKnown = base.every((b) => cpuMicrosOf(b) !== undefined);
+          for (const slice of roundSlices)
+            compared.push({
+              rps: rps(slice),
+              rps0: at(base, slice.position, rps),
+              cpu: cpuMicrosOf(slice),
+              cpu0: cpuKnown
+                ? at(base, slice.position, (b) => cpuMicrosOf(b) as number)
+                : undefined,
+            });
+        });
+      const added = addedMicrosOf(compared);
       const list = own.map(combine);
       const baseList = baseSlices.map(combine);
       // The round of the median req/s gives the figures that have no pairing (latencies).
@@ -909,8 +921,7 @@ export async function runOverhead(
         ),
         redisGetsPerRequest: readGets(c) / ownRound.result.totalRequests,
         pinReadFailureShare: c.pinReads > 0 ? c.pinReadFailures / c.pinReads : 0,
-        // A pair's two servers share the core over the same seconds: the ratio of their req/s.
-        ratio: median(paired.length > 0 ? paired.map(([a, b]) => rps(a) / rps(b)) : ratios),
+        ratio: median(compared.map((x) => x.rps / x.rps0)),
         addedMicros: median(added),
         slicesAddedMicros: added,
         floorMultiple: undefined,
