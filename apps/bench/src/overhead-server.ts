@@ -3,7 +3,8 @@
  * allows) so that the load generator does not share its CPU. It serves two routes with one
  * framework: bare, with the floor (the least any middleware that touches a header and carries a
  * request context does: read one request header, set one response header, run the rest of the
- * request in AsyncLocalStorage), or with freshgate mounted; the bare app serves a third,
+ * request in AsyncLocalStorage), with freshgate mounted, or with the floor beside a started gate
+ * that no route uses (what a gate costs by being there); the bare app serves a third,
  * `/redis` (one Redis GET, the pin path's floor). The bare server never loads freshgate:
  * freshgate's data source uses AsyncLocalStorage, whose hooks, once active, slow every
  * promise of the process, so a bare app sharing a process with it would not be bare.
@@ -34,7 +35,8 @@ import { BENCH_SECRET, pinStoreRedis } from './redis-client.js';
 /** What the parent passes to the server process. */
 export interface ServerConfig {
   framework: 'express' | 'fastify';
-  app: 'bare' | 'floor' | 'fresh';
+  /** `floor-gate`: the floor, beside a started gate that no route is given. */
+  app: 'bare' | 'floor' | 'fresh' | 'floor-gate';
   /** freshgate's `asyncContext` option (absent: the default). */
   asyncContext?: false;
   primaryUrl: string;
@@ -173,7 +175,7 @@ async function main(): Promise<void> {
   let fg: Freshgate | undefined;
   // Pins written back after a failed write (its heartbeat does it): one script each, as a write.
   let writtenBack = () => 0;
-  if (config.app === 'fresh') {
+  if (config.app === 'fresh' || config.app === 'floor-gate') {
     const { createFreshgate } = await import('@freshgate/pg');
     const { redisPinStore } = await import('@freshgate/redis');
     const redis = pinStoreRedis(config.redisUrl);
@@ -218,7 +220,9 @@ async function main(): Promise<void> {
     res.end(JSON.stringify({ ...stats, pinExtends: stats.pinExtends + writtenBack() }));
   });
   await new Promise<void>((resolve) => statsServer.listen(0, '127.0.0.1', resolve));
-  const floor = config.app === 'floor';
+  const floor = config.app === 'floor' || config.app === 'floor-gate';
+  // The floor-gate app starts the gate (its monitor, its pin store's heartbeats) and mounts none.
+  const mounted = config.app === 'fresh' ? fg : undefined;
   // The bare app's `/redis`: one GET with the client settings the pin store uses, the least a
   // server-side session lookup adds to a route (the pin path's floor).
   const redis = config.app === 'bare' ? pinStoreRedis(config.redisUrl) : undefined;
@@ -228,8 +232,8 @@ async function main(): Promise<void> {
   }
   const app =
     config.framework === 'express'
-      ? await expressApp(replica, fg, floor, redis)
-      : await fastifyApp(replica, fg, floor, redis);
+      ? await expressApp(replica, mounted, floor, redis)
+      : await fastifyApp(replica, mounted, floor, redis);
   closers.unshift(
     () => app.close(),
     () => new Promise((resolve) => statsServer.close(resolve)),

@@ -59,7 +59,7 @@ export interface Variant {
   key: string;
   label: string;
   route: 'nodb' | 'item' | 'redis';
-  app: 'bare' | 'floor' | 'fresh';
+  app: ServerConfig['app'];
   mode: LoadRun['mode'];
   /** The variant this one is compared to. */
   baseline: string;
@@ -91,6 +91,16 @@ export const VARIANTS: readonly Variant[] = [
     label: 'floor: one header read, one set, AsyncLocalStorage',
     route: 'nodb',
     app: 'floor',
+    mode: 'token',
+    baseline: 'nodb-bare',
+  },
+  {
+    // What a started gate costs a process by being there (its monitor's polls, the pin store's
+    // heartbeats, the pools' and Redis' sockets), apart from what it does per request.
+    key: 'nodb-floor-gate',
+    label: 'floor + a started gate, not mounted',
+    route: 'nodb',
+    app: 'floor-gate',
     mode: 'token',
     baseline: 'nodb-bare',
   },

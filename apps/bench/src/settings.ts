@@ -134,7 +134,7 @@ export const SMOKE: BenchSettings = {
     amount: 200,
     // Autocannon runs last at least a second: the smoke run keeps the variants with state, and
     // the A/A pair the report reads its resolution from.
-    variants: ['nodb-twin', 'nodb-session', 'redis-get', 'item-token'],
+    variants: ['nodb-twin', 'nodb-floor-gate', 'nodb-session', 'redis-get', 'item-token'],
     items: 100,
     sessions: 5,
   },

@@ -17,9 +17,15 @@ describe('pnpm bench, smoke run', () => {
     const overhead = report.overhead!;
     expect(overhead.variants.map((v) => `${v.framework} ${v.key}`)).toEqual(
       ['express', 'fastify'].flatMap((f) =>
-        ['nodb-bare', 'nodb-twin', 'nodb-session', 'redis-get', 'item-bare', 'item-token'].map(
-          (k) => `${f} ${k}`,
-        ),
+        [
+          'nodb-bare',
+          'nodb-twin',
+          'nodb-floor-gate',
+          'nodb-session',
+          'redis-get',
+          'item-bare',
+          'item-token',
+        ].map((k) => `${f} ${k}`),
       ),
     );
     for (const v of overhead.variants) {
