@@ -775,15 +775,15 @@ export async function runOverhead(
         // the others alone.
         const pairWarmup = settings.pairWarmupSeconds ?? 0;
         for (const v of order(round)) {
-          const seconds = withPairs.includes(v) ? pairWarmup || settings.warmupSeconds : 0;
-          if (seconds === 0) {
-            if (settings.warmupSeconds > 0)
-              runs.push(run(v, `warmup-${v.key}`, settings.warmupSeconds));
+          const paired = withPairs.includes(v);
+          const seconds = paired && pairWarmup > 0 ? pairWarmup : settings.warmupSeconds;
+          if (seconds === 0) continue;
+          const own = run(v, `warmup-${v.key}`, seconds);
+          if (!paired) {
+            runs.push(own);
             continue;
           }
-          const base = baselineOf(v);
-          const own = run(v, `warmup-${v.key}`, seconds);
-          const baseline = run(base, `warmup-${pairedBaseline(v.key)}`, seconds, {
+          const baseline = run(baselineOf(v), `warmup-${pairedBaseline(v.key)}`, seconds, {
             on: pairedBaseline(v.key),
           });
           if (pairWarmup > 0) runs.push(round % 2 === 0 ? [own, baseline] : [baseline, own]);
