@@ -525,6 +525,7 @@ export class RequestFreshness {
       this.#waitStartedAt = null;
     }
 
+    env.topology.noteDemand();
     const decision = decide(request, env.decideContext);
     this.#routedAt = now;
     request.fallbackFrom = 0;

@@ -138,6 +138,8 @@ export class Topology {
   // predicting when a replica will have replayed an LSN.
   readonly #historyLsn: bigint[] = [];
   readonly #historyAt: number[] = [];
+  #demand = 0;
+  #onDemand: (() => void) | null = null;
 
   constructor(options: TopologyOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -307,6 +309,25 @@ export class Topology {
       lsns.shift();
       this.#historyAt.shift();
     }
+  }
+
+  /**
+   * Notes a read about to be routed by these positions. A monitor that rests while nobody
+   * reads (`monitor.idle`) is woken by it.
+   */
+  noteDemand(): void {
+    this.#demand++;
+    if (this.#onDemand !== null) this.#onDemand();
+  }
+
+  /** Reads routed by these positions so far ({@link noteDemand}). */
+  get demand(): number {
+    return this.#demand;
+  }
+
+  /** @internal Called on the next {@link noteDemand} (a resting monitor's wake-up); `null`: none. */
+  wakeOnDemand(wake: (() => void) | null): void {
+    this.#onDemand = wake;
   }
 
   /** Counts a statement starting on a replica (for `least-in-flight`). */

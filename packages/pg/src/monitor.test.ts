@@ -129,3 +129,76 @@ describe('ReplicaMonitor recovery', () => {
     await monitor.close();
   });
 });
+
+describe('ReplicaMonitor rest (idle)', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  async function until(check: () => boolean, what: string) {
+    for (let i = 0; i < 500 && !check(); i++) await sleep(10);
+    if (!check()) throw new Error(`timed out waiting for ${what}`);
+  }
+  const replicaRow = { recovery: true, lsn: '0/10', sysid: '7301', tli: 1, started: '1' };
+  function scripted() {
+    const polls: string[] = [];
+    const node = (name: string, row: Record<string, unknown>) => async () => ({
+      query: async () => {
+        polls.push(name);
+        return { rows: [row] };
+      },
+      end: async () => {},
+    });
+    return {
+      polls,
+      nodes: { primary: node('primary', primaryRow), replicas: { r1: node('r1', replicaRow) } },
+    };
+  }
+
+  it('polls every idle.interval and publishes no replica lag while nobody reads; a read wakes it, the primary polled first', async () => {
+    const { polls, nodes } = scripted();
+    const topology = new Topology({ replicas: [{ name: 'r1' }] });
+    // Rest after 300 ms without a read, then poll only once a minute: none within the test.
+    const monitor = new ReplicaMonitor(topology, nodes, {
+      interval: 10,
+      idle: { after: 300, interval: 60_000 },
+    });
+    monitor.start();
+    await monitor.ready();
+    await until(() => topology.replica('r1')?.lagMs === 0, 'the first lag');
+    await until(() => topology.replica('r1')?.lagMs === null, 'the rest');
+    // The node that did not notice the rest first polls once more at `interval`, then rests.
+    await sleep(200);
+    const resting = polls.length;
+    await sleep(300);
+    expect(polls.length - resting).toBeLessThanOrEqual(1);
+    expect(topology.replica('r1')?.health).toBe('healthy');
+
+    const woke = polls.length;
+    topology.noteDemand();
+    await until(() => topology.replica('r1')?.lagMs === 0, 'the lag after waking');
+    expect(polls.slice(woke, woke + 2)).toEqual(['primary', 'r1']);
+    // Reads keep it awake: polls go on at `interval`.
+    for (let i = 0; i < 20; i++) {
+      topology.noteDemand();
+      await sleep(20);
+    }
+    expect(polls.length - woke).toBeGreaterThan(6);
+    expect(topology.replica('r1')?.lagMs).toBe(0);
+    await monitor.close();
+  });
+
+  it('never rests with idle: false, and checks idle', async () => {
+    const { polls, nodes } = scripted();
+    const topology = new Topology({ replicas: [{ name: 'r1' }] });
+    const monitor = new ReplicaMonitor(topology, nodes, { interval: 10, idle: false });
+    monitor.start();
+    await sleep(400);
+    expect(topology.replica('r1')?.lagMs).toBe(0);
+    expect(polls.length).toBeGreaterThan(10);
+    await monitor.close();
+    expect(
+      () => new ReplicaMonitor(topology, nodes, { interval: 100, idle: { interval: 50 } }),
+    ).toThrow(/monitor\.idle\.interval.*at least monitor\.interval/);
+    expect(() => new ReplicaMonitor(topology, nodes, { idle: { every: 1 } as never })).toThrow(
+      /monitor\.idle\.every/,
+    );
+  });
+});

@@ -27,6 +27,11 @@ export const DEFAULT_MONITOR_JITTER = 0.1;
 export const DEFAULT_MONITOR_TIMEOUT: Duration = '1s';
 /** Default time a quarantined replica must look consistent before it is trusted again. */
 export const DEFAULT_QUARANTINE: Duration = '2s';
+/**
+ * Default rest of the monitor: with no read routed for 10 s, every node is polled every second
+ * instead of every `interval`, until the next read.
+ */
+export const DEFAULT_MONITOR_IDLE = { after: '10s', interval: '1s' } as const;
 /** Default breaker of the monitor: one failed poll opens the circuit (the node is `down`). */
 export const DEFAULT_MONITOR_BREAKER = {
   failureThreshold: 1,
@@ -50,6 +55,13 @@ export interface MonitorOptions {
   quarantine?: Duration;
   /** Heartbeat on the primary every this long (0 = off). Default: `'1s'` when `synchronous_commit` is off, else off. */
   heartbeat?: Duration;
+  /**
+   * Rest while nobody reads: with no read routed for `after`, poll every node every `interval`
+   * (replicas' lags go unpublished meanwhile, so no read is bounded by an old one); the next
+   * read wakes the monitor, which polls the primary, then the replicas, at once. `false`: poll
+   * every `interval` always. Default `{ after: '10s', interval: '1s' }`.
+   */
+  idle?: { after?: Duration; interval?: Duration } | false;
   clock?: Clock;
 }
 
@@ -61,6 +73,7 @@ const MONITOR_OPTIONS = [
   'breaker',
   'quarantine',
   'heartbeat',
+  'idle',
   'clock',
 ];
 
@@ -148,6 +161,16 @@ export class ReplicaMonitor {
   #primarySample: { lsn: bigint; sentAt: number } | null = null;
   #readyWaiters: (() => void)[] = [];
   #lagFloor: ((replica: string) => number) | null = null;
+  // Resting (`idle`), by the monotonic clock like the timers: reads last seen, when the
+  // monitor last woke, and when the primary's last poll was sent (a replica's lag is
+  // published only once the primary has been polled since the monitor woke).
+  readonly #idleAfterMs: number | null;
+  readonly #idleIntervalMs: number;
+  #resting = false;
+  #demandSeen = 0;
+  #demandAt = 0;
+  #awakeSince = 0;
+  #primaryPolledAt = Number.NEGATIVE_INFINITY;
 
   /**
    * @internal Another measure of how far behind a replica is at least (the read-after-write
@@ -188,6 +211,31 @@ export class ReplicaMonitor {
       'monitor.quarantine',
     );
     this.#heartbeatMs = parseDuration(options.heartbeat ?? 0, 'monitor.heartbeat');
+    const idle = options.idle ?? DEFAULT_MONITOR_IDLE;
+    if (idle !== false && (idle === null || typeof idle !== 'object')) {
+      throw new ConfigError(
+        'monitor.idle',
+        "expected { after, interval } or false, e.g. { after: '10s', interval: '1s' }",
+      );
+    }
+    if (idle !== false) checkOptions(idle, ['after', 'interval'], 'monitor.idle', 'monitor.idle.');
+    this.#idleAfterMs =
+      idle === false
+        ? null
+        : parseDuration(idle.after ?? DEFAULT_MONITOR_IDLE.after, 'monitor.idle.after');
+    this.#idleIntervalMs =
+      idle === false
+        ? this.#intervalMs
+        : parseDuration(idle.interval ?? DEFAULT_MONITOR_IDLE.interval, 'monitor.idle.interval');
+    if (this.#idleAfterMs !== null && this.#idleAfterMs < 1) {
+      throw new ConfigError('monitor.idle.after', 'must be greater than 0');
+    }
+    if (this.#idleIntervalMs < this.#intervalMs) {
+      throw new ConfigError(
+        'monitor.idle.interval',
+        `must be at least monitor.interval (${this.#intervalMs}ms)`,
+      );
+    }
     // Checked once, before any node is watched.
     new HealthHysteresis(options.health, 'monitor.health.');
     const watch = (name: string, role: NodeWatch['role'], connect: ConnectNode): NodeWatch => {
@@ -222,6 +270,9 @@ export class ReplicaMonitor {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#demandSeen = this.#topology.demand;
+    this.#demandAt = performance.now();
+    this.#awakeSince = this.#demandAt;
     // The primary first: a replica's lag is measured against the primary's positions, so a
     // replica polled before any primary sample could only be judged `unknown`.
     const [primary, ...replicas] = this.#nodes;
@@ -291,6 +342,7 @@ export class ReplicaMonitor {
   /** Stops polling and closes the monitor's connections. */
   async close(): Promise<void> {
     this.#running = false;
+    this.#topology.wakeOnDemand(null);
     clearInterval(this.#heartbeatTimer);
     await Promise.all(
       this.#nodes.map(async (node) => {
@@ -318,15 +370,62 @@ export class ReplicaMonitor {
   #schedule(node: NodeWatch, delay: number, afterPoll?: () => void): void {
     if (!this.#running) return;
     node.timer = setTimeout(async () => {
+      node.timer = undefined;
       await this.#enqueue(node, false);
       afterPoll?.();
-      const spread = this.#intervalMs * this.#jitter;
-      this.#schedule(node, this.#intervalMs - spread + Math.random() * 2 * spread);
+      this.#schedule(node, this.#nextDelay());
     }, delay);
     node.timer.unref();
   }
 
+  /** The time to a node's next poll: `interval`, or `idle.interval` while resting; jittered. */
+  #nextDelay(): number {
+    if (this.#idleAfterMs !== null) {
+      const now = performance.now();
+      const demand = this.#topology.demand;
+      if (demand !== this.#demandSeen) {
+        this.#demandSeen = demand;
+        this.#demandAt = now;
+      } else if (!this.#resting && now - this.#demandAt >= this.#idleAfterMs) this.#rest();
+    }
+    const base = this.#resting ? this.#idleIntervalMs : this.#intervalMs;
+    const spread = base * this.#jitter;
+    return base - spread + Math.random() * 2 * spread;
+  }
+
+  /**
+   * Nobody reads: poll slowly, and publish no replica lag (one measured a second ago cannot
+   * bound a read's staleness) until a read wakes the monitor.
+   */
+  #rest(): void {
+    this.#resting = true;
+    for (const node of this.#nodes) {
+      if (node.role === 'replica') this.#topology.updateReplica(node.name, { lagMs: null });
+    }
+    this.#topology.wakeOnDemand(() => this.#wake());
+  }
+
+  /** A read came: poll the primary at once, then the replicas, then every `interval`. */
+  #wake(): void {
+    this.#topology.wakeOnDemand(null);
+    this.#resting = false;
+    this.#demandSeen = this.#topology.demand;
+    this.#demandAt = performance.now();
+    this.#awakeSince = this.#demandAt;
+    const now = (node: NodeWatch, afterPoll?: () => void) => {
+      // A node whose poll is running goes on at `interval` after it.
+      if (node.timer === undefined) return afterPoll?.();
+      clearTimeout(node.timer);
+      this.#schedule(node, 0, afterPoll);
+    };
+    const [primary, ...replicas] = this.#nodes;
+    now(primary!, () => {
+      for (const node of replicas) now(node);
+    });
+  }
+
   async #poll(node: NodeWatch, forced = false): Promise<void> {
+    const polledAt = performance.now();
     try {
       if (forced && node.connection) {
         // Whoever forced this poll reached the node's address and found something else than
@@ -354,6 +453,8 @@ export class ReplicaMonitor {
         this.#markDown(node);
       }
     } finally {
+      // Sampled, or found down (then the positions known are all there is, as before a rest).
+      if (node.role === 'primary') this.#primaryPolledAt = polledAt;
       if (!node.polled) {
         node.polled = true;
         if (this.#nodes.every((n) => n.polled)) {
@@ -502,9 +603,11 @@ export class ReplicaMonitor {
         : Math.max(measured, this.#lagFloor(node.name));
     const lagBytes = replayLsn === null ? null : this.#history.lagBytes(replayLsn);
     const health = lagMs === null ? 'unknown' : node.health.observe(lagMs, now);
+    // Resting, or woken but not yet measured against a primary position read since.
+    const published = !this.#resting && this.#primaryPolledAt >= this.#awakeSince;
     this.#topology.updateReplica(node.name, {
       replayLsn,
-      lagMs,
+      lagMs: published ? lagMs : null,
       lagBytes,
       clusterId,
       health,

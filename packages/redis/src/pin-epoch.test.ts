@@ -1,5 +1,5 @@
 import { ManualClock } from '@freshgate/core/testing';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { META_COMMAND, READ_COMMAND } from './pin-script.js';
 import { AOF_RESTART_WINDOW_MS, redisPinStore } from './redis-pin-store.js';
 import type { RedisClientLike } from './types.js';
@@ -179,5 +179,24 @@ describe('redisPinStore: knowing when Redis lost pins', () => {
     expect(store.stats()).toMatchObject({ writeBackPending: 0, writtenBack: 1 });
     expect(state.metaCalls).toBe(0);
     await store.close();
+  });
+
+  it('arms no timer with instance reporting off until a write fails, and none once it is written back', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] });
+    try {
+      const { client, state } = scriptedRedis();
+      const store = redisPinStore(client, { instances: false });
+      expect(vi.getTimerCount()).toBe(0);
+      state.failing = true;
+      await expect(store.extend('s', { lsn: 9n, ttlMs: 5_000 })).rejects.toThrow();
+      expect(vi.getTimerCount()).toBe(1);
+      state.failing = false;
+      await vi.advanceTimersByTimeAsync(100);
+      expect(store.stats()).toMatchObject({ writeBackPending: 0, writtenBack: 1 });
+      expect(vi.getTimerCount()).toBe(0);
+      await store.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -356,6 +356,7 @@ export function redisPinStore(
       droppedCount++;
       writeBackDropped.add(1);
     }
+    if (timer === null && !closed) arm(WRITE_BACK_EVERY_MS);
   }
 
   /** Writes back what failed, oldest first; throws (keeping the rest) when Redis fails again. */
@@ -389,8 +390,14 @@ export function redisPinStore(
     const startedAt = clock.now();
     try {
       if (missed.size > 0) await writeBack();
-      // Without instance reporting, the beat only writes back.
-      if (metaScript === null) return;
+      // Without instance reporting, the beat only writes back, and rests once all is back.
+      if (metaScript === null) {
+        if (missed.size === 0 && timer !== null) {
+          clearInterval(timer);
+          timer = null;
+        }
+        return;
+      }
       let at = startedAt;
       for (const p of pending) at = Math.min(at, p.at);
       const reply = await report(() =>
@@ -468,12 +475,15 @@ export function redisPinStore(
     }
   }
 
-  const timer =
-    instances === false && writeBackMax === 0
-      ? null
-      : setInterval(() => void beat(), instances === false ? WRITE_BACK_EVERY_MS : heartbeatMs);
-  timer?.unref?.();
+  // With instance reports, a heartbeat every `heartbeat`. Without, a beat only writes back:
+  // its timer runs only while failed pins wait, so that an idle store is never woken.
+  let timer: ReturnType<typeof setInterval> | null = null;
+  function arm(everyMs: number): void {
+    timer = setInterval(() => void beat(), everyMs);
+    timer.unref?.();
+  }
   if (instances !== false) {
+    arm(heartbeatMs);
     meter
       .createObservableGauge(METRIC_STORE_VOUCHED, {
         description: '1 while the pin store vouches that a missing pin means no write',
