@@ -54,6 +54,8 @@ export async function openCasebook(config: CasebookConfig): Promise<Casebook> {
     telemetry: { meter: metrics?.meter('@freshgate/core'), onDecision: counters.onDecision },
     // The synthetic read-after-write probe, shown beside the LSN lag on the dashboard.
     probe: { interval: '1s' },
+    // The dashboard charts every replica's lag from start-up, read or no read: no rest.
+    monitor: { idle: false },
   });
   await createSchema(freshgate.primary);
   await freshgate.start();
