@@ -16,7 +16,9 @@ export async function freshgateFor(
     secret: TEST_SECRET,
     budget: false,
     ...options,
-    monitor: { interval: 50, ...options.monitor },
+    // Never resting: tests watch positions and lags without reading (monitor-idle.test.ts
+    // covers the rest).
+    monitor: { interval: 50, idle: false, ...options.monitor },
   });
   await freshgate.start();
   return freshgate;
