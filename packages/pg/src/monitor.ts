@@ -412,15 +412,15 @@ export class ReplicaMonitor {
     this.#demandSeen = this.#topology.demand;
     this.#demandAt = performance.now();
     this.#awakeSince = this.#demandAt;
-    const now = (node: NodeWatch, afterPoll?: () => void) => {
+    const atOnce = (node: NodeWatch, afterPoll?: () => void) => {
       // A node whose poll is running goes on at `interval` after it.
       if (node.timer === undefined) return afterPoll?.();
       clearTimeout(node.timer);
       this.#schedule(node, 0, afterPoll);
     };
     const [primary, ...replicas] = this.#nodes;
-    now(primary!, () => {
-      for (const node of replicas) now(node);
+    atOnce(primary!, () => {
+      for (const node of replicas) atOnce(node);
     });
   }
 

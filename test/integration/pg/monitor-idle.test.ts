@@ -1,9 +1,8 @@
+import type { ContractInput } from '@freshgate/core';
 import type { Freshgate } from '@freshgate/pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster, waitFor } from '../../harness/index.js';
 import { freshgateFor, untilHealthy } from '../support.js';
-
-type Contract = NonNullable<NonNullable<Parameters<Freshgate['begin']>[0]>['contract']>;
 
 describe('the monitor rests while nobody reads (monitor.idle)', () => {
   let cluster: Cluster;
@@ -25,7 +24,7 @@ describe('the monitor rests while nobody reads (monitor.idle)', () => {
   });
 
   const lagOf = () => gate.topology.replica('r1')!.lagMs;
-  const read = async (contract: Contract) => {
+  const read = async (contract: ContractInput) => {
     const started = await gate.begin({ contract });
     await started.db.query('SELECT count(*) FROM idle_items');
     return started.freshness.headers['X-Freshness-Route'];
