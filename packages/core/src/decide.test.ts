@@ -392,6 +392,66 @@ describe('decide: fallback chains', () => {
     expect(d).toMatchObject({ kind: 'error', reason: 'lag-exceeds-max' });
   });
 
+  it('a lag bound counts the time since the lag was measured: a replica that replays nothing grows older', () => {
+    const { ctx, topology, clock } = setup('caught-up');
+    const budget = new PrimaryBudget({ rate: Number.POSITIVE_INFINITY, clock });
+    const timed: DecideContext = { ...ctx, budget, clock };
+    topology.updateReplica('r1', { lagMs: 50 });
+    topology.updateReplica('r2', { lagMs: 5_000 });
+    const c = defineContract({ maxLag: 100 });
+    expect(decide(routeRequest(c), timed)).toMatchObject({
+      kind: 'replica',
+      route: 'replica:r1',
+      reason: 'within-max-lag',
+      lagMs: 50,
+    });
+    clock.advance(40);
+    expect(decide(routeRequest(c), timed)).toMatchObject({ route: 'replica:r1', lagMs: 90 });
+    clock.advance(20);
+    // 50 ms measured 60 ms ago: the data may be 110 ms old.
+    expect(decide(routeRequest(c), timed)).toMatchObject({
+      kind: 'primary',
+      reason: 'lag-exceeds-max',
+    });
+    // The request's own replica and a sticky one are held to the same bound.
+    const r1 = topology.replica('r1') ?? null;
+    expect(decide(routeRequest(c, { requestReplica: r1 }), timed)).toMatchObject({
+      kind: 'primary',
+    });
+    const sticky = defineContract({ contract: 'monotonic' });
+    expect(decide(routeRequest(sticky, { stickyRoute: 'replica:r1' }), timed)).toMatchObject({
+      route: 'replica:r1',
+    });
+    // A stale answer says how old it may be now, and prefers the youngest data now.
+    const stale = defineContract({ maxLag: 100, fallback: 'stale' });
+    expect(decide(routeRequest(stale), timed)).toMatchObject({
+      kind: 'replica',
+      route: 'replica:r1',
+      stale: true,
+      lagMs: 110,
+    });
+    topology.updateReplica('r2', { lagMs: 105, lagAt: clock.now() });
+    expect(decide(routeRequest(stale), timed)).toMatchObject({ route: 'replica:r2', lagMs: 105 });
+    // Measured again: the bound starts over.
+    topology.updateReplica('r1', { lagMs: 0, lagAt: clock.now() - 30 });
+    expect(decide(routeRequest(c), timed)).toMatchObject({
+      route: 'replica:r1',
+      stale: false,
+      lagMs: 30,
+    });
+  });
+
+  it('without a clock, a lag bound compares the lag as measured', () => {
+    const { ctx, topology, clock } = setup('caught-up');
+    topology.updateReplica('r1', { lagMs: 50 });
+    topology.updateReplica('r2', { lagMs: 5_000 });
+    clock.advance(60_000);
+    expect(decide(routeRequest(defineContract({ maxLag: 100 })), ctx)).toMatchObject({
+      route: 'replica:r1',
+      lagMs: 50,
+    });
+  });
+
   it('retry-after follows the budget refill time when the budget is the cause', () => {
     const clock = new ManualClock();
     const topology = new Topology({ clock });

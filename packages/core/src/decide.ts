@@ -92,6 +92,10 @@ export interface ReplicaDecision extends DecisionBase {
   readonly route: string;
   /** Served by the `stale` fallback: the replica may not satisfy the contract. */
   readonly stale: boolean;
+  /**
+   * The replica's lag. Under a lag bound and for a `stale` answer, as of this decision: the
+   * measured lag plus the time since it was measured ({@link lagBound}).
+   */
   readonly lagMs: number | null;
 }
 
@@ -239,7 +243,10 @@ export interface DecideContext {
    * `primary` fallback (a contract's `waitAllowanceMs` overrides it). Default 0: never.
    */
   waitAllowanceMs?: number;
-  /** Needed for predicted waits. */
+  /**
+   * Needed for predicted waits, and for a strict lag bound: without it a replica's lag is taken
+   * as measured, not grown by the time since.
+   */
   clock?: Clock;
 }
 
@@ -320,6 +327,7 @@ function replica(
   stale: boolean,
   fallback: FallbackKind | null,
   budgetExhausted: boolean,
+  lagMs = node.lagMs,
 ): ReplicaDecision {
   return {
     kind: 'replica',
@@ -329,8 +337,46 @@ function replica(
     fallback,
     budgetExhausted,
     stale,
-    lagMs: node.lagMs,
+    lagMs,
   };
+}
+
+/**
+ * How old, at most, the data `node` serves at `now`: its measured lag plus the time since the
+ * measurement (a replica may have replayed nothing since). `null` while unmeasured.
+ */
+export function lagBound(node: ReplicaState, now: number): number | null {
+  const lag = node.lagMs;
+  if (lag === null) return null;
+  const since = node.lagAt;
+  return since === null || now <= since ? lag : lag + (now - since);
+}
+
+/** A replica decision; under a lag bound it reports the lag at `now`. */
+function replicaWithin(
+  node: ReplicaState,
+  reason: DecisionReason,
+  maxLagMs: number | null,
+  now: number,
+): ReplicaDecision {
+  return replica(
+    node,
+    reason,
+    false,
+    null,
+    false,
+    maxLagMs === null ? node.lagMs : lagBound(node, now),
+  );
+}
+
+/** The decision's time for lag bounds; without a clock, lags count as measured. */
+function boundTime(ctx: DecideContext): number {
+  return ctx.clock === undefined ? Number.NEGATIVE_INFINITY : ctx.clock.now();
+}
+
+function withinLag(node: ReplicaState, maxLagMs: number, now: number): boolean {
+  const lag = lagBound(node, now);
+  return lag !== null && lag <= maxLagMs;
 }
 
 function tagsMatch(node: ReplicaState, contract: Contract): boolean {
@@ -357,15 +403,16 @@ function servable(node: ReplicaState, p: PrimaryState, contract: Contract, level
   );
 }
 
-/** Satisfies LSN and lag limits, assuming {@link servable}. */
+/** Satisfies LSN and lag limits at `now`, assuming {@link servable}. */
 function satisfies(
   node: ReplicaState,
   level: ContractLevel,
   maxLagMs: number | null,
   required: bigint | null,
+  now: number,
 ) {
   if (level === 'eventual') return true;
-  if (maxLagMs !== null && (node.lagMs === null || node.lagMs > maxLagMs)) return false;
+  if (maxLagMs !== null && !withinLag(node, maxLagMs, now)) return false;
   return required === null || (node.replayLsn !== null && node.replayLsn >= required);
 }
 
@@ -381,17 +428,22 @@ function staleServable(node: ReplicaState): node is ReplicaState & { lagMs: numb
   );
 }
 
-function staleCandidate(ctx: DecideContext, contract: Contract, level: ContractLevel) {
+/** The servable replica whose data is youngest at `now`. */
+function staleCandidate(
+  ctx: DecideContext,
+  contract: Contract,
+  level: ContractLevel,
+  now: number,
+): ReplicaState | null {
   const p = ctx.topology.primary;
-  let best: (ReplicaState & { lagMs: number }) | null = null;
+  let best: ReplicaState | null = null;
+  let bestLag = Number.POSITIVE_INFINITY;
   for (const node of ctx.topology.replicas) {
-    if (
-      staleServable(node) &&
-      clusterOk(node, p, level) &&
-      tagsMatch(node, contract) &&
-      (best === null || node.lagMs < best.lagMs)
-    ) {
+    if (!staleServable(node) || !clusterOk(node, p, level) || !tagsMatch(node, contract)) continue;
+    const lag = lagBound(node, now) as number;
+    if (best === null || lag < bestLag) {
       best = node;
+      bestLag = lag;
     }
   }
   return best;
@@ -435,13 +487,16 @@ function runFallbacks(
           exhausted = true;
           break;
         }
+        const now = boundTime(ctx);
         const node =
           staleOnly === undefined
-            ? staleCandidate(ctx, request.contract, level)
+            ? staleCandidate(ctx, request.contract, level, now)
             : staleOnly !== null && staleServable(staleOnly)
               ? staleOnly
               : null;
-        if (node !== null) return replica(node, cause, true, 'stale', exhausted);
+        if (node !== null) {
+          return replica(node, cause, true, 'stale', exhausted, lagBound(node, now));
+        }
         break;
       }
       case 'error':
@@ -689,16 +744,16 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
   }
 
   const maxLagMs = level === 'bounded' ? contract.maxLagMs : null;
+  // Only a lag bound needs the time: a lag grows with the age of its measurement.
+  const now = maxLagMs === null ? 0 : boundTime(ctx);
 
   const pinned = request.requestReplica;
   if (pinned !== null) {
     if (servable(pinned, p, contract, level)) {
-      if (satisfies(pinned, level, maxLagMs, required)) {
-        return replica(pinned, 'request-replica', false, null, false);
+      if (satisfies(pinned, level, maxLagMs, required, now)) {
+        return replicaWithin(pinned, 'request-replica', maxLagMs, now);
       }
-      const behind =
-        required !== null &&
-        (maxLagMs === null || (pinned.lagMs !== null && pinned.lagMs <= maxLagMs));
+      const behind = required !== null && (maxLagMs === null || withinLag(pinned, maxLagMs, now));
       if (behind && request.checkAllowed) return check(pinned, required);
       return runFallbacks(
         request,
@@ -728,8 +783,8 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
     if (sticky === undefined || !servable(sticky, p, contract, level)) {
       return leaveSticky(request, ctx, level);
     }
-    if (satisfies(sticky, level, maxLagMs, required)) {
-      return replica(sticky, 'sticky-replica', false, null, false);
+    if (satisfies(sticky, level, maxLagMs, required, now)) {
+      return replicaWithin(sticky, 'sticky-replica', maxLagMs, now);
     }
     // Leaving the sticky replica is safe only once it is known to be behind the required LSN
     // *now*: then every earlier read on it saw less than the required LSN, which any other
@@ -755,7 +810,7 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
     const node = replicas[(offset + i) % count] as ReplicaState;
     if (!servable(node, p, contract, level)) continue;
     anyServable = true;
-    if (maxLagMs !== null && (node.lagMs === null || node.lagMs > maxLagMs)) continue;
+    if (maxLagMs !== null && !withinLag(node, maxLagMs, now)) continue;
     anyWithinLag = true;
     if (required !== null && (node.replayLsn === null || node.replayLsn < required)) {
       if (
@@ -777,7 +832,7 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
       for (const node of replicas) {
         if (
           servable(node, p, contract, level) &&
-          satisfies(node, level, maxLagMs, required) &&
+          satisfies(node, level, maxLagMs, required, now) &&
           k-- === 0
         ) {
           best = node;
@@ -793,7 +848,7 @@ export function decide(request: RouteRequest, ctx: DecideContext): Decision {
           : request.barrierCause !== null && request.barrierLsn === required
             ? 'barrier-caught-up'
             : 'replica-caught-up';
-    return replica(best, reason, false, null, false);
+    return replicaWithin(best, reason, maxLagMs, now);
   }
 
   // A barrier read that no replica can serve yet keeps the barrier's cause: the degraded

@@ -20,7 +20,16 @@ export interface ReplicaState {
   replayLsn: bigint | null;
   /** Clock time at which `replayLsn` was observed. */
   replayLsnAt: number | null;
+  /**
+   * How old the data the replica served was at {@link lagAt}, in ms: what the primary wrote
+   * since `lagAt - lagMs` may be missing. `null` while unmeasured (or the monitor rests).
+   */
   lagMs: number | null;
+  /**
+   * Clock time from which {@link lagMs} counts. A replica that replayed nothing since serves
+   * data `lagMs + (now - lagAt)` ms old at most: bounded-staleness reads compare that.
+   */
+  lagAt: number | null;
   lagBytes: number | null;
   health: NodeHealth;
   circuit: CircuitState;
@@ -50,11 +59,14 @@ export interface PrimaryState {
   circuit: CircuitState;
 }
 
-/** Fields the monitor may set on a replica. */
+/**
+ * Fields the monitor may set on a replica. `lagAt` defaults to now when `lagMs` is set: a
+ * lag measured against the primary's newest position counts from that position's sample.
+ */
 export type ReplicaPatch = Partial<
   Pick<
     ReplicaState,
-    'tags' | 'replayLsn' | 'lagMs' | 'lagBytes' | 'health' | 'circuit' | 'clusterId'
+    'tags' | 'replayLsn' | 'lagMs' | 'lagAt' | 'lagBytes' | 'health' | 'circuit' | 'clusterId'
   >
 >;
 
@@ -188,6 +200,7 @@ export class Topology {
       replayLsn: null,
       replayLsnAt: null,
       lagMs: null,
+      lagAt: null,
       lagBytes: null,
       health: 'unknown',
       circuit: 'closed',
@@ -220,7 +233,10 @@ export class Topology {
       state.replayLsn = patch.replayLsn;
       state.replayLsnAt = this.#clock.now();
     }
-    if (patch.lagMs !== undefined) state.lagMs = patch.lagMs;
+    if (patch.lagMs !== undefined) {
+      state.lagMs = patch.lagMs;
+      state.lagAt = patch.lagMs === null ? null : (patch.lagAt ?? this.#clock.now());
+    }
     if (patch.lagBytes !== undefined) state.lagBytes = patch.lagBytes;
     if (patch.clusterId !== undefined && patch.clusterId !== state.clusterId) {
       const from = state.clusterId;

@@ -39,6 +39,14 @@ export class LsnHistory {
     return this.#samples.at(-1)?.lsn ?? null;
   }
 
+  /**
+   * When the primary was last seen at the newest position, or null before the first sample.
+   * A replica that replayed that position lacks at most what the primary wrote since.
+   */
+  get latestAt(): number | null {
+    return this.#samples.at(-1)?.lastAt ?? null;
+  }
+
   /** Records the primary's position at time `at`. A position lower than the last one resets the history (failover, restore). */
   record(at: number, lsn: bigint): void {
     const last = this.#samples.at(-1);

@@ -1,4 +1,5 @@
 import { Topology } from '@freshgate/core/adapter';
+import { ManualClock } from '@freshgate/core/testing';
 import { describe, expect, it } from 'vitest';
 import { type ConnectNode, ReplicaMonitor } from './monitor.js';
 
@@ -200,5 +201,45 @@ describe('ReplicaMonitor rest (idle)', () => {
     expect(() => new ReplicaMonitor(topology, nodes, { idle: { every: 1 } as never })).toThrow(
       /monitor\.idle\.every/,
     );
+  });
+});
+
+describe('ReplicaMonitor lag bound', () => {
+  it('counts a caught-up replica from the primary sample it caught up with, a lagging one from its own sample; positions count from when the query was sent', async () => {
+    const clock = new ManualClock(1_000);
+    const rows = {
+      primary: { recovery: false, lsn: '0/10', sysid: '7301', tli: 1, started: '1' },
+      r1: { recovery: true, lsn: '0/10', sysid: '7301', tli: 1, started: '1' },
+    };
+    // Each query takes 5 ms of clock time: the answer describes the node as of some moment
+    // between sending and receiving.
+    const node = (row: Record<string, unknown>) => async () => ({
+      query: async () => {
+        clock.advance(5);
+        return { rows: [row] };
+      },
+      end: async () => {},
+    });
+    const topology = new Topology({ replicas: [{ name: 'r1' }], clock });
+    const monitor = new ReplicaMonitor(
+      topology,
+      { primary: node(rows.primary), replicas: { r1: node(rows.r1) } },
+      { clock, idle: false },
+    );
+    await monitor.pollNow('primary'); // sent at 1 000
+    clock.advance(40);
+    await monitor.pollNow('r1'); // answered at 1 050
+    const r1 = topology.replica('r1')!;
+    // Caught up with the sample sent at 1 000: what the primary wrote since may be missing.
+    expect(r1).toMatchObject({ lagMs: 0, lagAt: 1_000 });
+
+    clock.advance(50);
+    rows.primary.lsn = '0/20';
+    await monitor.pollNow('primary'); // sent at 1 100
+    clock.advance(10);
+    await monitor.pollNow('r1'); // answered at 1 120, still at 0/10
+    // The primary was at 0/10 until at least 1 000 (sent), past it by 1 100: 120 ms at 1 120.
+    expect(r1).toMatchObject({ lagMs: 120, lagAt: 1_120 });
+    await monitor.close();
   });
 });

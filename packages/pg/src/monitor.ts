@@ -521,14 +521,15 @@ export class ReplicaMonitor {
     if (lineage === null || `${lineage.systemId}/${lineage.timeline}` !== clusterId) {
       this.#topology.lineage = await readLineage(node.connection, row.sysid, Number(row.tli));
     }
-    const now = this.#clock.now();
     const cached = this.#topology.primary.currentLsn;
     const reset =
       clusterId !== this.#topology.primary.clusterId ||
       (node.lastLsn !== null && lsn < node.lastLsn);
     if (reset) this.#history.clear();
     node.lastLsn = lsn;
-    this.#history.record(now, lsn);
+    // At the time the query was sent the primary was at `lsn` or before: a replica that
+    // replayed `lsn` has everything the primary had then (later would claim too much).
+    this.#history.record(sentAt, lsn);
     // Commit LSNs and measured read positions may have moved the cached position past this
     // sample; only a new cluster or a primary that went backwards (restore) may lower it.
     const currentLsn = !reset && cached !== null && cached > lsn ? cached : lsn;
@@ -601,6 +602,11 @@ export class ReplicaMonitor {
       measured === null || this.#lagFloor === null
         ? measured
         : Math.max(measured, this.#lagFloor(node.name));
+    // Caught up with the newest primary sample, the replica lacks at most what the primary
+    // wrote since that sample was taken: its lag counts from there, not from now.
+    const latestAt = this.#history.latestAt;
+    const lagAt =
+      measured === 0 && lagMs !== null && latestAt !== null ? Math.min(now, latestAt + lagMs) : now;
     const lagBytes = replayLsn === null ? null : this.#history.lagBytes(replayLsn);
     const health = lagMs === null ? 'unknown' : node.health.observe(lagMs, now);
     // Resting, or woken but not yet measured against a primary position read since.
@@ -608,6 +614,7 @@ export class ReplicaMonitor {
     this.#topology.updateReplica(node.name, {
       replayLsn,
       lagMs: published ? lagMs : null,
+      lagAt,
       lagBytes,
       clusterId,
       health,

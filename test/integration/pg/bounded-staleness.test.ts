@@ -92,8 +92,9 @@ describe('bounded staleness and lag measurement', () => {
       }
       expect(freshgate.topology.replica('b')!.lagMs!).toBeLessThan(200);
 
-      // maxLag 200 ms never routes to a replica measured further behind; while the stream runs
-      // steadily, that keeps every read off the delayed replica.
+      // maxLag 200 ms never routes to a replica whose data may be older: its lag as measured
+      // plus the time since. While the stream runs steadily, that keeps every read off the
+      // delayed replica; the other serves most (at the edge of a poll interval it may not).
       const read = async (contract: { maxLag: '200ms'; fallback?: 'stale' }) => {
         const started = await freshgate.begin({ contract });
         await started.db.query('SELECT count(*) FROM ticks');
@@ -112,7 +113,8 @@ describe('bounded staleness and lag measurement', () => {
           routes.add(route);
         }
         if (stream.steady(performance.now() - began + DEPENDS_ON_MS)) {
-          expect(routes).toEqual(new Set(['replica:b']));
+          expect(routes.has('replica:a')).toBe(false);
+          expect(routes.has('replica:b')).toBe(true);
           break;
         }
         expect(attempt, 'a steady write stream during 100 reads').toBeLessThan(10);
