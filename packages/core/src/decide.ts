@@ -94,7 +94,7 @@ export interface ReplicaDecision extends DecisionBase {
   readonly stale: boolean;
   /**
    * The replica's lag. Under a lag bound and for a `stale` answer, as of this decision: the
-   * measured lag plus the time since it was measured ({@link lagBound}).
+   * measured lag plus the time since it was measured.
    */
   readonly lagMs: number | null;
 }
