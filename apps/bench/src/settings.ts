@@ -20,7 +20,10 @@ const ITEMS = 1_000;
 /** The section 2 scenario where reads follow writes within 20 ms, at 200 ms of lag. */
 export const SPA_SCENARIO = '200 ms, reads ≤ 20 ms after writes';
 
-/** `pnpm bench`: about 25 minutes on 2 cores (section 1 about 15). */
+/**
+ * `pnpm bench`: about 80 minutes on 2 cores, section 1 about 65 of them (2 frameworks × 5 rounds
+ * of about 6.5 minutes); `--also-on` runs section 1 again.
+ */
 export const FULL: BenchSettings = {
   items: ITEMS,
   overhead: {
