@@ -345,7 +345,7 @@ function replica(
  * How old, at most, the data `node` serves at `now`: its measured lag plus the time since the
  * measurement (a replica may have replayed nothing since). `null` while unmeasured.
  */
-export function lagBound(node: ReplicaState, now: number): number | null {
+function lagBound(node: ReplicaState, now: number): number | null {
   const lag = node.lagMs;
   if (lag === null) return null;
   const since = node.lagAt;

@@ -60,8 +60,8 @@ export interface PrimaryState {
 }
 
 /**
- * Fields the monitor may set on a replica. `lagAt` defaults to now when `lagMs` is set: a
- * lag measured against the primary's newest position counts from that position's sample.
+ * Fields the monitor may set on a replica. `lagAt` is read only with `lagMs`, and defaults to
+ * now (the monitor gives an earlier time for a replica caught up with the newest primary sample).
  */
 export type ReplicaPatch = Partial<
   Pick<
