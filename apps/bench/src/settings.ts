@@ -21,7 +21,7 @@ const ITEMS = 1_000;
 export const SPA_SCENARIO = '200 ms, reads ≤ 20 ms after writes';
 
 /**
- * `pnpm bench`: about 80 minutes on 2 cores, section 1 about 65 of them (2 frameworks × 5 rounds
+ * `pnpm bench`: about 55 minutes on 2 cores, section 1 about 40 of them (2 frameworks × 3 rounds
  * of about 6.5 minutes); `--also-on` runs section 1 again.
  */
 export const FULL: BenchSettings = {
@@ -41,7 +41,10 @@ export const FULL: BenchSettings = {
     // +6 on Express, Node.js 24).
     pairWarmupSeconds: 8,
     rampSeconds: 1,
-    rounds: 5,
+    // Each round's A/A pair and the spread of the rounds give the resolution printed beside the
+    // tables: 3 rounds put it at ±0.2 µs on Node.js 24 Fastify, and keep a published run
+    // (section 1 on two Node.js versions) within 1.5 hours.
+    rounds: 3,
     warmupSeconds: 3,
     // V8 grows a server's young generation under load to a size that changes from one start to
     // the next: in section 1 on Node.js 20, bare Express's CPU per request spread over 12.2 µs
