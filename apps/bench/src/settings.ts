@@ -42,8 +42,9 @@ export const FULL: BenchSettings = {
     pairWarmupSeconds: 8,
     rampSeconds: 1,
     // Each round's A/A pair and the spread of the rounds give the resolution printed beside the
-    // tables: 3 rounds put it at ±0.2 µs on Node.js 24 Fastify, and keep a published run
-    // (section 1 on two Node.js versions) within 1.5 hours.
+    // tables. With 3 rounds it was ±0.2 µs for Fastify on Node.js 24 on a quiet machine, ±0.7
+    // to ±2.4 µs in the published run (a slow spell; ±30 µs for Express on Node.js 20, slow in
+    // itself there); a published run (section 1 on two Node.js versions) takes about 77 minutes.
     rounds: 3,
     warmupSeconds: 3,
     // V8 grows a server's young generation under load to a size that changes from one start to
